@@ -1,0 +1,122 @@
+/** A GGUF file as a ModelSource: config from `<arch>.*` metadata, tensors under their own names. */
+import { basename } from 'node:path'
+import { dtypeFromGgml, byteSize } from '../../tensor/index.ts'
+import { logger } from '../../util/log.ts'
+import { MissingTensorError, UnsupportedTokenizerError } from '../../util/errors.ts'
+import { type ModelConfig, TensorNames, asArchitecture, checkShape, layerParts, validateConfig } from '../config.ts'
+import { type ModelSource, type TensorEntry, type TokenizerData, checkExtents } from '../source.ts'
+import { bpeTokenizerJson } from '../tokenizer/gguf-bpe.ts'
+import { Metadata } from './metadata.ts'
+import { readGguf } from './reader.ts'
+
+const log = logger('model:gguf')
+
+export function openGguf (path: string): ModelSource {
+  const file = readGguf(path)
+  const meta = new Metadata(file.metadata, path)
+  const tensors = new Map<string, TensorEntry>()
+  for (const info of file.tensors) {
+    const dtype = dtypeFromGgml(info.ggmlType, info.name)
+    const shape = [...info.ne].reverse()
+    tensors.set(info.name, { name: info.name, dtype, shape, file: path, offset: info.offset, byteLength: byteSize(dtype, shape) })
+  }
+  checkExtents(tensors.values(), new Map([[path, file.fileSize]]))
+  const config = ggufConfig(meta, tensors)
+  requireTensors(config, tensors, path)
+  if (tensors.has('rope_freqs.weight')) log('warning: %s has rope_freqs.weight (Llama 3.1 long-context scaling); it is ignored', path)
+  return {
+    path,
+    format: 'gguf',
+    name: meta.string('general.name', undefined) ?? basename(path, '.gguf'),
+    config,
+    tensors,
+    tokenizer: ggufTokenizer(meta),
+    chatTemplate: meta.string('tokenizer.chat_template', undefined)
+  }
+}
+
+function ggufConfig (meta: Metadata, tensors: ReadonlyMap<string, TensorEntry>): ModelConfig {
+  const architecture = asArchitecture(meta.string('general.architecture'))
+  const k = (key: string): string => `${architecture}.${key}`
+  const dim = meta.number(k('embedding_length'))
+  const nHeads = meta.number(k('attention.head_count'))
+  const headDim = meta.optionalNumber(k('attention.key_length')) ?? dim / nHeads
+  const embedding = tensors.get(TensorNames.embedding)
+  const vocabSize = meta.optionalNumber(k('vocab_size')) ?? meta.strings('tokenizer.ggml.tokens')?.length ?? embedding?.shape[0] ?? 0
+  return validateConfig({
+    architecture,
+    dim,
+    hiddenDim: meta.number(k('feed_forward_length')),
+    nLayers: meta.number(k('block_count')),
+    nHeads,
+    nKvHeads: meta.number(k('attention.head_count_kv'), nHeads),
+    headDim,
+    vocabSize,
+    contextLength: meta.number(k('context_length')),
+    normEps: meta.number(k('attention.layer_norm_rms_epsilon'), 1e-5),
+    ropeTheta: meta.number(k('rope.freq_base'), 10000),
+    ropeDim: meta.number(k('rope.dimension_count'), headDim),
+    // llama.cpp's converter permutes llama's Q/K rows to rotate adjacent pairs; qwen2 keeps HF's halves
+    ropeStyle: architecture === 'qwen2' ? 'neox' : 'interleaved',
+    tiedEmbeddings: !tensors.has(TensorNames.output),
+    qkvBias: tensors.has(TensorNames.layer(0, 'attn_q.bias'))
+  }, meta.where)
+}
+
+/** Every tensor the config calls for must be present with the right shape. */
+export function requireTensors (config: ModelConfig, tensors: ReadonlyMap<string, TensorEntry>, where: string): void {
+  const names = [TensorNames.embedding, TensorNames.outputNorm]
+  if (!config.tiedEmbeddings) names.push(TensorNames.output)
+  for (let l = 0; l < config.nLayers; l++) for (const part of layerParts(config)) names.push(TensorNames.layer(l, part))
+  for (const name of names) {
+    const t = tensors.get(name)
+    if (t === undefined) throw new MissingTensorError(name, where)
+    checkShape(config, name, t.shape, where)
+  }
+}
+
+function ggufTokenizer (meta: Metadata): TokenizerData | undefined {
+  const model = meta.string('tokenizer.ggml.model', undefined)
+  if (model === undefined) return undefined
+  const tokens = meta.strings('tokenizer.ggml.tokens')
+  if (tokens === undefined) throw new UnsupportedTokenizerError(`${meta.where}: tokenizer.ggml.tokens is missing`)
+  const n = tokens.length
+  const types = Int32Array.from(meta.numbers('tokenizer.ggml.token_type') ?? new Float64Array(n).fill(1))
+  const eos = meta.number('tokenizer.ggml.eos_token_id', 2)
+  const eot = meta.optionalNumber('tokenizer.ggml.eot_token_id')
+  const extraEos = eot !== undefined && eot !== eos ? [eot] : []
+  switch (model) {
+    case 'llama':
+      return {
+        kind: 'spm',
+        tokens,
+        scores: Float32Array.from(meta.numbers('tokenizer.ggml.scores') ?? new Float64Array(n)),
+        types,
+        bos: meta.number('tokenizer.ggml.bos_token_id', 1),
+        eos,
+        unk: meta.number('tokenizer.ggml.unknown_token_id', 0),
+        addBos: meta.bool('tokenizer.ggml.add_bos_token', true),
+        addSpacePrefix: meta.bool('tokenizer.ggml.add_space_prefix', true),
+        extraEos
+      }
+    case 'gpt2': {
+      const bos = meta.optionalNumber('tokenizer.ggml.bos_token_id')
+      return {
+        kind: 'hf',
+        tokenizerJson: bpeTokenizerJson({
+          tokens,
+          types,
+          merges: meta.strings('tokenizer.ggml.merges') ?? [],
+          pre: meta.string('tokenizer.ggml.pre', 'default') ?? 'default',
+          where: meta.where
+        }),
+        tokenizerConfig: {},
+        bos,
+        eos: [eos, ...extraEos],
+        addBos: meta.bool('tokenizer.ggml.add_bos_token', false)
+      }
+    }
+    default:
+      throw new UnsupportedTokenizerError(`${meta.where}: tokenizer model "${model}" is not supported (llama and gpt2 are)`)
+  }
+}

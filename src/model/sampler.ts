@@ -1,0 +1,137 @@
+/**
+ * Picks the next token from logits. The order follows llama.cpp's default chain: repetition
+ * penalty, top-k, top-p, min-p, temperature, then a draw from a seeded PRNG. Temperature 0 is
+ * greedy (the first maximum wins, as in llama2.c).
+ */
+import { InvalidArgumentError } from '../util/errors.ts'
+
+export interface SamplerOptions {
+  /** 0 = greedy; default 0.8 */
+  temperature?: number
+  /** keep the k most likely tokens; 0 = off; default 40 */
+  topK?: number
+  /** keep the smallest set whose probability reaches p; 1 = off; default 0.95 */
+  topP?: number
+  /** drop tokens less likely than minP × the most likely; 0 = off; default 0.05 */
+  minP?: number
+  /** divide positive logits (multiply negative ones) of recently seen tokens; 1 = off; default 1 */
+  repeatPenalty?: number
+  /** how many recent tokens the penalty looks at; default 64 */
+  repeatLastN?: number
+  /** PRNG seed; default: random */
+  seed?: number
+}
+
+/** xoshiro128** seeded through splitmix32: small, fast, reproducible everywhere. */
+export class Prng {
+  private s = new Uint32Array(4)
+  constructor (seed: number) {
+    let x = seed >>> 0
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0
+      let z = x
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0
+      this.s[i] = (z ^ (z >>> 16)) >>> 0
+    }
+  }
+
+  /** uniform in [0, 1) */
+  next (): number {
+    const s = this.s
+    const result = Math.imul(rotl(Math.imul(s[1]!, 5), 7), 9) >>> 0
+    const t = (s[1]! << 9) >>> 0
+    s[2]! ^= s[0]!; s[3]! ^= s[1]!; s[1]! ^= s[2]!; s[0]! ^= s[3]!
+    s[2]! ^= t
+    s[3] = rotl(s[3]!, 11)
+    return result / 2 ** 32
+  }
+}
+
+function rotl (x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0
+}
+
+export class Sampler {
+  readonly temperature: number
+  readonly topK: number
+  readonly topP: number
+  readonly minP: number
+  readonly repeatPenalty: number
+  readonly repeatLastN: number
+  private readonly rng: Prng
+
+  constructor (options: SamplerOptions = {}) {
+    this.temperature = check('temperature', options.temperature ?? 0.8, 0, 100)
+    this.topK = check('topK', options.topK ?? 40, 0, Number.MAX_SAFE_INTEGER)
+    this.topP = check('topP', options.topP ?? 0.95, 0, 1)
+    this.minP = check('minP', options.minP ?? 0.05, 0, 1)
+    this.repeatPenalty = check('repeatPenalty', options.repeatPenalty ?? 1, 0, 100)
+    this.repeatLastN = check('repeatLastN', options.repeatLastN ?? 64, 0, Number.MAX_SAFE_INTEGER)
+    this.rng = new Prng(options.seed ?? Math.floor(Math.random() * 2 ** 32))
+  }
+
+  /** The next token given `logits` (vocabSize) and the tokens so far (for the penalty). */
+  sample (logits: Float32Array, history: readonly number[] = []): number {
+    const l = this.repeatPenalty !== 1 ? this.penalize(logits, history) : logits
+    if (this.temperature === 0) return argmax(l)
+
+    // candidates sorted by logit, best first
+    let ids = Array.from(l.keys())
+    ids.sort((a, b) => l[b]! - l[a]!)
+    if (this.topK > 0 && this.topK < ids.length) ids = ids.slice(0, this.topK)
+    let probs = softmax(ids.map(i => l[i]!), 1)
+    if (this.topP < 1) {
+      let cum = 0
+      let keep = ids.length
+      for (let i = 0; i < probs.length; i++) {
+        cum += probs[i]!
+        if (cum >= this.topP) { keep = i + 1; break }
+      }
+      ids = ids.slice(0, keep)
+      probs = probs.slice(0, keep)
+    }
+    if (this.minP > 0) {
+      // probs are sorted, so everything from the first one below the floor goes
+      const floor = probs[0]! * this.minP
+      const cut = probs.findIndex(p => p < floor)
+      if (cut > 0) ids = ids.slice(0, cut)
+    }
+    probs = softmax(ids.map(i => l[i]!), this.temperature)
+    let r = this.rng.next()
+    for (let i = 0; i < ids.length; i++) {
+      r -= probs[i]!
+      if (r < 0) return ids[i]!
+    }
+    return ids[ids.length - 1]!
+  }
+
+  private penalize (logits: Float32Array, history: readonly number[]): Float32Array {
+    const out = logits.slice()
+    const recent = new Set(history.slice(Math.max(0, history.length - this.repeatLastN)))
+    for (const id of recent) {
+      const v = out[id]
+      if (v !== undefined) out[id] = v > 0 ? v / this.repeatPenalty : v * this.repeatPenalty
+    }
+    return out
+  }
+}
+
+export function argmax (x: Float32Array): number {
+  let best = 0
+  for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i
+  return best
+}
+
+function softmax (logits: number[], temperature: number): number[] {
+  let max = -Infinity
+  for (const v of logits) if (v > max) max = v
+  const e = logits.map(v => Math.exp((v - max) / temperature))
+  const sum = e.reduce((a, b) => a + b, 0)
+  return e.map(v => v / sum)
+}
+
+function check (name: string, v: number, min: number, max: number): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v < min || v > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max}, got ${v}`)
+  return v
+}

@@ -1,0 +1,176 @@
+/**
+ * SpanExecutor: whatever runs layers [start, end) of a model for many sessions, locally or on a
+ * remote peer. A SpanSession owns one sequence's KV cache on that span.
+ */
+import type { Backend } from '../kernels/index.ts'
+import { CacheBudgetError, ContextOverflowError, InvalidArgumentError, SessionError, ShapeMismatchError, throwIfAborted } from '../util/errors.ts'
+import { logger } from '../util/log.ts'
+import type { ModelConfig } from './config.ts'
+import { DEFAULT_MAX_CHUNK, SpanForward } from './forward.ts'
+import { type KvCache, allocKvCache, cacheBytesPerToken, freeKvCache } from './kv-cache.ts'
+import type { ModelSource } from './source.ts'
+import { type LoadedWeights, freeWeights, loadWeights } from './weights.ts'
+
+const log = logger('model:span')
+
+export interface SpanSession {
+  readonly sessionId: string
+  /** tokens in the cache; the next forward must start at this position */
+  readonly length: number
+  readonly maxLength: number
+  /** hidden (nTokens, dim) at `positions` (consecutive, from `length`) → output hidden (nTokens, dim) */
+  forward (hidden: Float32Array, positions: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<Float32Array>
+  /** Drops cached positions >= toPosition. */
+  rollback (toPosition: number, options?: { signal?: AbortSignal }): Promise<void>
+  close (): Promise<void>
+}
+
+export interface OpenOptions {
+  /** the most tokens this session will hold */
+  maxLength: number
+  signal?: AbortSignal
+}
+
+export interface SpanExecutor {
+  readonly modelId: string
+  readonly start: number
+  readonly end: number
+  open (sessionId: string, options: OpenOptions): Promise<SpanSession>
+}
+
+/** Positions must be consecutive and continue the cache. */
+export function checkStep (session: { length: number, maxLength: number }, dim: number, hidden: Float32Array, positions: ArrayLike<number>): void {
+  const n = positions.length
+  if (n === 0 || hidden.length !== n * dim) {
+    throw new ShapeMismatchError(`hidden state has ${hidden.length} values, expected ${n} positions × dim ${dim}`)
+  }
+  for (let i = 0; i < n; i++) {
+    if (positions[i] !== session.length + i) {
+      throw new SessionError('BAD_POSITIONS', `positions must continue the cache: expected ${session.length + i} at index ${i}, got ${positions[i]}`)
+    }
+  }
+  if (session.length + n > session.maxLength) {
+    throw new ContextOverflowError(`session holds ${session.length} of ${session.maxLength} tokens; ${n} more do not fit`)
+  }
+}
+
+export interface LocalSpanOptions {
+  start: number
+  end: number
+  /** the id of the model's weights (see loadWeights' `hash`); computed when absent */
+  modelId?: string
+  /** bytes of KV cache all sessions together may take; default 2 GiB */
+  cacheBudgetBytes?: number
+  maxChunk?: number
+  signal?: AbortSignal
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+}
+
+export class LocalSpanExecutor implements SpanExecutor {
+  readonly modelId: string
+  readonly start: number
+  readonly end: number
+  readonly cacheBudgetBytes: number
+  private readonly forwardPass: SpanForward
+  private readonly sessions = new Map<string, LocalSpanSession>()
+  private reserved = 0
+
+  static async load (source: ModelSource, backend: Backend, options: LocalSpanOptions): Promise<LocalSpanExecutor> {
+    const weights = await loadWeights(source, backend, {
+      start: options.start, end: options.end, hash: options.modelId === undefined, signal: options.signal, onProgress: options.onProgress
+    })
+    return new LocalSpanExecutor(source.config, backend, weights, { ...options, modelId: options.modelId ?? weights.modelId! })
+  }
+
+  constructor (readonly config: ModelConfig, readonly backend: Backend, private readonly weights: LoadedWeights, options: LocalSpanOptions & { modelId: string }) {
+    if (weights.layers.length !== options.end - options.start) throw new InvalidArgumentError('weights do not match the span')
+    this.modelId = options.modelId
+    this.start = options.start
+    this.end = options.end
+    this.cacheBudgetBytes = options.cacheBudgetBytes ?? 2 ** 31
+    this.forwardPass = new SpanForward(backend, config, weights.layers, options.maxChunk ?? DEFAULT_MAX_CHUNK)
+  }
+
+  get bytesPerToken (): number {
+    return cacheBytesPerToken(this.config, this.end - this.start)
+  }
+
+  /** Tokens of cache still available to new sessions. */
+  get freeCacheTokens (): number {
+    return Math.floor((this.cacheBudgetBytes - this.reserved) / Math.max(1, this.bytesPerToken))
+  }
+
+  get openSessions (): number {
+    return this.sessions.size
+  }
+
+  async open (sessionId: string, options: OpenOptions): Promise<SpanSession> {
+    throwIfAborted(options.signal)
+    const { maxLength } = options
+    if (!Number.isInteger(maxLength) || maxLength <= 0) throw new InvalidArgumentError(`maxLength must be a positive integer, got ${maxLength}`)
+    if (maxLength > this.config.contextLength) {
+      throw new ContextOverflowError(`maxLength ${maxLength} exceeds the model's context of ${this.config.contextLength} tokens`)
+    }
+    if (this.sessions.has(sessionId)) throw new SessionError('SESSION_EXISTS', `session ${sessionId} is already open`)
+    const bytes = maxLength * this.bytesPerToken
+    if (this.reserved + bytes > this.cacheBudgetBytes) {
+      throw new CacheBudgetError(`a ${maxLength}-token session needs ${bytes} bytes of KV cache; ${this.cacheBudgetBytes - this.reserved} of ${this.cacheBudgetBytes} are free`)
+    }
+    this.reserved += bytes
+    const cache = allocKvCache(this.backend, this.config, this.end - this.start, maxLength)
+    const session = new LocalSpanSession(this, sessionId, cache, () => {
+      this.sessions.delete(sessionId)
+      this.reserved -= bytes
+      freeKvCache(this.backend, cache)
+    })
+    this.sessions.set(sessionId, session)
+    log('open %s [%d, %d) maxLength %d', sessionId, this.start, this.end, maxLength)
+    return session
+  }
+
+  /** Runs one step; used by sessions. */
+  run (cache: KvCache, hidden: Float32Array, pos0: number): Float32Array {
+    return this.forwardPass.run(cache, hidden, pos0)
+  }
+
+  /** Closes every session and frees the weights. */
+  async close (): Promise<void> {
+    await Promise.all([...this.sessions.values()].map(async s => await s.close()))
+    this.forwardPass.dispose()
+    freeWeights(this.backend, this.weights)
+  }
+}
+
+class LocalSpanSession implements SpanSession {
+  length = 0
+  private closed = false
+
+  constructor (private readonly executor: LocalSpanExecutor, readonly sessionId: string, private readonly cache: KvCache, private readonly release: () => void) {}
+
+  get maxLength (): number {
+    return this.cache.maxLength
+  }
+
+  async forward (hidden: Float32Array, positions: ArrayLike<number>, options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
+    throwIfAborted(options.signal)
+    if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
+    checkStep(this, this.executor.config.dim, hidden, positions)
+    const out = this.executor.run(this.cache, hidden, this.length)
+    this.length += positions.length
+    return out
+  }
+
+  async rollback (toPosition: number): Promise<void> {
+    if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
+    if (!Number.isInteger(toPosition) || toPosition < 0 || toPosition > this.length) {
+      throw new SessionError('BAD_POSITIONS', `cannot roll back to ${toPosition}: the cache holds ${this.length} tokens`)
+    }
+    this.length = toPosition // rows past the length are overwritten by the next forward
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.release()
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Loads the tensors a span (and optionally the model's ends: embedding, final norm, head) needs
+ * into a backend, reading each tensor once. With `hash`, every tensor of the model is streamed
+ * through SHA-256 (and dropped unless needed) to compute the model id peers agree on.
+ */
+import { createHash } from 'node:crypto'
+import type { Backend, Tensor } from '../kernels/index.ts'
+import { type DType, decode, encode, numel } from '../tensor/index.ts'
+import { InvalidArgumentError, MissingTensorError, throwIfAborted } from '../util/errors.ts'
+import { type ModelConfig, TensorNames, layerParts, type LayerPart } from './config.ts'
+import { type ModelSource, type TensorEntry, TensorReader } from './source.ts'
+
+export interface LayerWeights {
+  readonly attnNorm: Tensor // (dim)
+  readonly wq: Tensor // (nHeads * headDim, dim)
+  readonly wk: Tensor // (kvDim, dim)
+  readonly wv: Tensor // (kvDim, dim)
+  readonly bq?: Tensor // (nHeads * headDim)
+  readonly bk?: Tensor // (kvDim)
+  readonly bv?: Tensor // (kvDim)
+  readonly wo: Tensor // (dim, nHeads * headDim)
+  readonly ffnNorm: Tensor // (dim)
+  readonly wGate: Tensor // (hiddenDim, dim)
+  readonly wUp: Tensor // (hiddenDim, dim)
+  readonly wDown: Tensor // (dim, hiddenDim)
+}
+
+export interface EndWeights {
+  readonly embedding: Tensor // (vocabSize, dim)
+  readonly outputNorm: Tensor // (dim)
+  /** the embedding itself when tied */
+  readonly output: Tensor // (vocabSize, dim)
+}
+
+export interface LoadOptions {
+  /** first layer to load (inclusive); default 0 */
+  start?: number
+  /** last layer (exclusive); default nLayers. start = end loads no layers. */
+  end?: number
+  /** load the embedding, final norm and LM head */
+  ends?: boolean
+  /** compute the model id (reads every tensor once) */
+  hash?: boolean
+  signal?: AbortSignal
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+}
+
+export interface LoadedWeights {
+  readonly layers: readonly LayerWeights[]
+  readonly ends: EndWeights | undefined
+  /** hex digest of config and tensor data; set when `hash` was asked for */
+  readonly modelId: string | undefined
+}
+
+const PART_KEYS: Readonly<Record<LayerPart, keyof LayerWeights>> = {
+  'attn_norm.weight': 'attnNorm', 'attn_q.weight': 'wq', 'attn_k.weight': 'wk', 'attn_v.weight': 'wv',
+  'attn_q.bias': 'bq', 'attn_k.bias': 'bk', 'attn_v.bias': 'bv', 'attn_output.weight': 'wo',
+  'ffn_norm.weight': 'ffnNorm', 'ffn_gate.weight': 'wGate', 'ffn_up.weight': 'wUp', 'ffn_down.weight': 'wDown'
+}
+
+/** Norms and biases are added elementwise, so they are always kept as f32. */
+function isVector (shape: readonly number[]): boolean {
+  return shape.length === 1
+}
+
+export async function loadWeights (source: ModelSource, backend: Backend, options: LoadOptions = {}): Promise<LoadedWeights> {
+  const { config } = source
+  const start = options.start ?? 0
+  const end = options.end ?? config.nLayers
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && start <= end && end <= config.nLayers)) {
+    throw new InvalidArgumentError(`span [${start}, ${end}) is outside the model's ${config.nLayers} layers`)
+  }
+  const wanted = new Set<string>()
+  for (let l = start; l < end; l++) for (const part of layerParts(config)) wanted.add(TensorNames.layer(l, part))
+  if (options.ends === true) {
+    wanted.add(TensorNames.embedding)
+    wanted.add(TensorNames.outputNorm)
+    if (!config.tiedEmbeddings) wanted.add(TensorNames.output)
+  }
+  for (const name of wanted) if (!source.tensors.has(name)) throw new MissingTensorError(name, source.path)
+
+  const hasher = options.hash === true ? createHash('sha256').update(configDigestInput(config)) : undefined
+  const toRead = [...source.tensors.values()]
+    .filter(t => hasher !== undefined || wanted.has(t.name))
+    .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  const total = toRead.reduce((sum, t) => sum + t.byteLength, 0)
+  const reader = new TensorReader()
+  const loaded = new Map<string, Tensor>()
+  let done = 0
+  try {
+    for (const entry of toRead) {
+      throwIfAborted(options.signal)
+      const bytes = await reader.read(entry, { signal: options.signal })
+      hasher?.update(`${entry.name}|${entry.dtype}|${entry.shape.join('x')}|`).update(bytes)
+      if (wanted.has(entry.name)) loaded.set(entry.name, upload(backend, entry, bytes))
+      done += entry.byteLength
+      options.onProgress?.(done, total)
+    }
+  } catch (err) {
+    for (const t of loaded.values()) backend.free(t)
+    throw err
+  } finally {
+    await reader.close()
+  }
+
+  const layers: LayerWeights[] = []
+  for (let l = start; l < end; l++) {
+    const layer: Partial<Record<keyof LayerWeights, Tensor>> = {}
+    for (const part of layerParts(config)) layer[PART_KEYS[part]] = loaded.get(TensorNames.layer(l, part))!
+    layers.push(layer as LayerWeights)
+  }
+  const ends = options.ends === true
+    ? {
+        embedding: loaded.get(TensorNames.embedding)!,
+        outputNorm: loaded.get(TensorNames.outputNorm)!,
+        output: loaded.get(config.tiedEmbeddings ? TensorNames.embedding : TensorNames.output)!
+      }
+    : undefined
+  return { layers, ends, modelId: hasher?.digest('hex').slice(0, 32) }
+}
+
+/** Puts a tensor into the backend in a dtype it can use. */
+function upload (backend: Backend, entry: TensorEntry, bytes: Uint8Array): Tensor {
+  let dtype: DType = entry.dtype
+  if (isVector(entry.shape) || !backend.weightTypes.includes(dtype)) {
+    if (dtype !== 'f32') {
+      bytes = encode('f32', decode(dtype, bytes, numel(entry.shape)))
+      dtype = 'f32'
+    }
+  }
+  return backend.fromBytes(dtype, entry.shape, bytes)
+}
+
+/** The config fields that change what the weights compute, in a fixed order. */
+function configDigestInput (c: ModelConfig): string {
+  const keys = Object.keys(c).sort() as Array<keyof ModelConfig>
+  return JSON.stringify(keys.map(k => [k, c[k]]))
+}
+
+export function freeWeights (backend: Backend, w: LoadedWeights): void {
+  const seen = new Set<Tensor>()
+  for (const layer of w.layers) for (const t of Object.values(layer)) seen.add(t as Tensor)
+  if (w.ends !== undefined) for (const t of Object.values(w.ends)) seen.add(t)
+  for (const t of seen) backend.free(t)
+}

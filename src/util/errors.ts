@@ -1,0 +1,146 @@
+/**
+ * Every error gridllm throws on purpose is a GridError: a class with a `name` and a stable `code`
+ * that callers (and the HTTP API's status table) match on. Messages are for people; codes are for code.
+ */
+
+export type ErrorCode =
+  // input and configuration
+  | 'INVALID_ARGUMENT'
+  | 'FILE_NOT_FOUND'
+  // model files
+  | 'BAD_MODEL_FILE'
+  | 'UNSUPPORTED_TENSOR_TYPE'
+  | 'UNSUPPORTED_ARCHITECTURE'
+  | 'UNSUPPORTED_TOKENIZER'
+  | 'MISSING_TENSOR'
+  | 'SHAPE_MISMATCH'
+  // runtime
+  | 'CONTEXT_OVERFLOW'
+  | 'CACHE_BUDGET_EXCEEDED'
+  | 'BAD_POSITIONS'
+  | 'SESSION_CLOSED'
+  | 'SESSION_EXISTS'
+  | 'UNKNOWN_SESSION'
+  | 'SPAN_NOT_SERVED'
+  | 'WRONG_MODEL'
+  | 'ABORTED'
+  | 'TIMEOUT'
+  | 'INTERNAL'
+
+export class GridError extends Error {
+  readonly code: ErrorCode
+  constructor (code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'GridError'
+  }
+}
+
+/** A caller passed something the operation cannot accept. */
+export class InvalidArgumentError extends GridError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', message, options)
+    this.name = 'InvalidArgumentError'
+  }
+}
+
+export class FileNotFoundError extends GridError {
+  readonly path: string
+  constructor (path: string, options?: { cause?: unknown }) {
+    super('FILE_NOT_FOUND', `file not found: ${path}`, options)
+    this.name = 'FileNotFoundError'
+    this.path = path
+  }
+}
+
+/** A model file is truncated, has the wrong magic, or is otherwise malformed. */
+export class BadModelFileError extends GridError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('BAD_MODEL_FILE', message, options)
+    this.name = 'BadModelFileError'
+  }
+}
+
+export class UnsupportedTensorTypeError extends GridError {
+  constructor (message: string) {
+    super('UNSUPPORTED_TENSOR_TYPE', message)
+    this.name = 'UnsupportedTensorTypeError'
+  }
+}
+
+export class UnsupportedArchitectureError extends GridError {
+  readonly architecture: string
+  constructor (architecture: string, supported: readonly string[]) {
+    super('UNSUPPORTED_ARCHITECTURE', `unsupported architecture "${architecture}" (supported: ${supported.join(', ')})`)
+    this.name = 'UnsupportedArchitectureError'
+    this.architecture = architecture
+  }
+}
+
+export class UnsupportedTokenizerError extends GridError {
+  constructor (message: string) {
+    super('UNSUPPORTED_TOKENIZER', message)
+    this.name = 'UnsupportedTokenizerError'
+  }
+}
+
+export class MissingTensorError extends GridError {
+  readonly tensor: string
+  constructor (tensor: string, where: string) {
+    super('MISSING_TENSOR', `tensor "${tensor}" is missing from ${where}`)
+    this.name = 'MissingTensorError'
+    this.tensor = tensor
+  }
+}
+
+export class ShapeMismatchError extends GridError {
+  constructor (message: string) {
+    super('SHAPE_MISMATCH', message)
+    this.name = 'ShapeMismatchError'
+  }
+}
+
+/** More tokens than the model's context (or the session's max length) can hold. */
+export class ContextOverflowError extends GridError {
+  constructor (message: string) {
+    super('CONTEXT_OVERFLOW', message)
+    this.name = 'ContextOverflowError'
+  }
+}
+
+/** Opening a session would exceed the executor's KV-cache memory budget. */
+export class CacheBudgetError extends GridError {
+  constructor (message: string) {
+    super('CACHE_BUDGET_EXCEEDED', message)
+    this.name = 'CacheBudgetError'
+  }
+}
+
+export class SessionError extends GridError {
+  constructor (code: 'SESSION_CLOSED' | 'SESSION_EXISTS' | 'UNKNOWN_SESSION' | 'BAD_POSITIONS', message: string) {
+    super(code, message)
+    this.name = 'SessionError'
+  }
+}
+
+export class AbortError extends GridError {
+  constructor (message = 'the operation was aborted', options?: { cause?: unknown }) {
+    super('ABORTED', message, options)
+    this.name = 'AbortError'
+  }
+}
+
+/** Throws an AbortError (carrying the signal's reason) if the signal has fired. */
+export function throwIfAborted (signal?: AbortSignal): void {
+  if (signal?.aborted === true) {
+    const reason: unknown = signal.reason
+    if (reason instanceof GridError) throw reason
+    throw new AbortError(reason instanceof Error ? reason.message : 'the operation was aborted', { cause: reason })
+  }
+}
+
+/** True for errors thrown because a signal fired, whichever library threw them. */
+export function isAbortError (err: unknown): boolean {
+  if (err instanceof GridError) return err.code === 'ABORTED'
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError')
+}

@@ -1,0 +1,2 @@
+export * from './errors.ts'
+export { logger, type Logger } from './log.ts'
