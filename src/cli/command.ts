@@ -1,0 +1,66 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { fileURLToPath } from 'node:url'
+
+/** A subcommand: its help text and what it does. Only cli/ touches process.* */
+export interface Command {
+  readonly name: string
+  readonly summary: string
+  readonly usage: string
+  run (argv: string[], ctx: CommandContext): Promise<number>
+}
+
+export interface CommandContext {
+  readonly stdout: NodeJS.WritableStream
+  readonly stderr: NodeJS.WritableStream
+  readonly env: NodeJS.ProcessEnv
+  /** fires on Ctrl-C / SIGTERM */
+  readonly signal: AbortSignal
+}
+
+/** Bad flags or arguments: printed with the command's usage, exit status 2. */
+export class UsageError extends Error {
+  constructor (message: string, readonly usage?: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+/** util.parseArgs with errors that point at the command's help. Adds --help. */
+export function parse<T extends Options> (argv: string[], options: T, usage: string, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true })
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''), usage)
+  }
+}
+
+export function int (name: string, value: string | undefined, min = 0): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${value}"`)
+  return n
+}
+
+export function float (name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`)
+  return n
+}
+
+/** "0:2,2:5" → [[0, 2], [2, 5]] */
+export function spans (value: string | undefined): Array<[number, number]> | undefined {
+  if (value === undefined) return undefined
+  return value.split(',').map(part => {
+    const m = /^\s*(\d+)\s*:\s*(\d+)\s*$/.exec(part)
+    if (m === null) throw new UsageError(`--spans takes start:end pairs separated by commas (e.g. 0:2,2:5), got "${value}"`)
+    return [Number(m[1]), Number(m[2])]
+  })
+}
+
+/** The project's root folder (where models/ ships). */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** The bundled default model. */
+export const DEFAULT_MODEL = fileURLToPath(new URL('../../models/stories260K/stories260K.gguf', import.meta.url))

@@ -1,0 +1,75 @@
+/**
+ * gridllm's command line. The only place that reads process.env, handles signals and sets the
+ * exit code.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { GridError } from '../util/errors.ts'
+import { type Command, type CommandContext, PACKAGE_ROOT, UsageError } from './command.ts'
+import { generateCommand } from './generate.ts'
+
+const commands: readonly Command[] = [generateCommand]
+
+function version (): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
+}
+
+function help (): string {
+  const width = Math.max(...commands.map(c => c.name.length))
+  return `gridllm ${version()}: LLM inference over a swarm of peers that each run a span of layers
+
+Usage: gridllm <command> [options]
+
+Commands:
+${commands.map(c => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
+
+Run \`gridllm <command> --help\` for a command's options.
+Set DEBUG=gridllm:* to see what is going on inside.
+`
+}
+
+/** Runs the CLI and returns the exit status. */
+export async function run (argv: string[], ctx: CommandContext): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    ctx.stdout.write(help())
+    return name === undefined ? 2 : 0
+  }
+  if (name === '--version' || name === '-v') { ctx.stdout.write(`${version()}\n`); return 0 }
+  const command = commands.find(c => c.name === name)
+  if (command === undefined) {
+    ctx.stderr.write(`gridllm: unknown command "${name}"\n\n${help()}`)
+    return 2
+  }
+  try {
+    return await command.run(rest, ctx)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      ctx.stderr.write(`gridllm ${command.name}: ${err.message}\n\n${err.usage ?? command.usage}`)
+      return 2
+    }
+    if (err instanceof GridError) {
+      if (err.code === 'ABORTED' && ctx.signal.aborted) return 130
+      ctx.stderr.write(`gridllm ${command.name}: ${err.message} [${err.code}]\n`)
+      if (ctx.env.DEBUG !== undefined && err.stack !== undefined) ctx.stderr.write(`${err.stack}\n`)
+      return 1
+    }
+    throw err
+  }
+}
+
+/** The process entry: wires signals, stdio and the exit code. */
+export async function main (argv: string[]): Promise<void> {
+  const controller = new AbortController()
+  const stop = (): void => {
+    if (controller.signal.aborted) process.exit(130) // a second Ctrl-C: leave now
+    controller.abort(new Error('interrupted'))
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  process.stdout.on('error', err => { if ((err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0) })
+  const status = await run(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal })
+  process.exitCode = status
+  process.off('SIGINT', stop)
+  process.off('SIGTERM', stop)
+}
