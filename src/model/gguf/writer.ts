@@ -115,7 +115,9 @@ export function writeGguf (path: string, metadata: ReadonlyArray<readonly [strin
       writeSync(fd, data, 0, data.byteLength, dataStart + offsets[i]!)
     })
     // pad the file to the aligned end of the last tensor, as llama.cpp's writer does
-    if (offset > 0) writeSync(fd, Buffer.alloc(1), 0, 1, dataStart + offset - 1)
+    const last = tensors.length - 1
+    const dataEnd = last < 0 ? 0 : offsets[last]! + byteSize(tensors[last]!.dtype, tensors[last]!.shape)
+    if (offset > dataEnd) writeSync(fd, Buffer.alloc(offset - dataEnd), 0, offset - dataEnd, dataStart + dataEnd)
   } finally {
     closeSync(fd)
   }
