@@ -55,8 +55,19 @@ export interface SyntheticOptions {
   architecture?: 'llama' | 'qwen2'
 }
 
+export interface GgufSpec {
+  metadata: Array<readonly [string, MetaValue]>
+  tensors: TensorToWrite[]
+}
+
 /** Writes a random-weight model of `shape` to `path`. */
 export function writeSyntheticGguf (path: string, shape: ModelShape, options: SyntheticOptions = {}): void {
+  const spec = syntheticGgufSpec(shape, options)
+  writeGguf(path, spec.metadata, spec.tensors)
+}
+
+/** The metadata and (lazily generated) tensors of a random-weight model, to write or to alter. */
+export function syntheticGgufSpec (shape: ModelShape, options: SyntheticOptions = {}): GgufSpec {
   const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize } = shape
   const arch = options.architecture ?? 'llama'
   const dtype = options.dtype ?? 'f32'
@@ -113,5 +124,5 @@ export function writeSyntheticGguf (path: string, shape: ModelShape, options: Sy
   }
   tensors.push(vector(TensorNames.outputNorm, dim, () => 1))
   if (shape.tied === false) tensors.push(matrix(TensorNames.output, vocabSize, dim))
-  writeGguf(path, metadata, tensors)
+  return { metadata, tensors }
 }
