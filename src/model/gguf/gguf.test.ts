@@ -35,7 +35,7 @@ test('metadata of every kind and tensor infos survive a write and a read', () =>
   assert.deepEqual(f.tensors.map(t => [t.name, t.ne, t.ggmlType]), [['a', [32, 2], 0], ['b', [64, 1], 8]])
   for (const t of f.tensors) assert.equal(t.offset % 64, 0)
   const bytes = readFileSync(path)
-  assert.deepEqual(new Float32Array(bytes.buffer.slice(f.tensors[0]!.offset, f.tensors[0]!.offset + 256)), a)
+  assert.deepEqual(new Float32Array(Uint8Array.from(bytes.subarray(f.tensors[0]!.offset, f.tensors[0]!.offset + 256)).buffer), a)
   assert.equal(bytes.length, f.tensors[1]!.offset + 64) // 68 bytes of q8_0 padded to the alignment
 })
 
