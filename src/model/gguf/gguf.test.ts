@@ -36,7 +36,7 @@ test('metadata of every kind and tensor infos survive a write and a read', () =>
   for (const t of f.tensors) assert.equal(t.offset % 64, 0)
   const bytes = readFileSync(path)
   assert.deepEqual(new Float32Array(Uint8Array.from(bytes.subarray(f.tensors[0]!.offset, f.tensors[0]!.offset + 256)).buffer), a)
-  assert.equal(bytes.length, f.tensors[1]!.offset + 64) // 68 bytes of q8_0 padded to the alignment
+  assert.equal(bytes.length, f.tensors[1]!.offset + 128) // 2 blocks of q8_0 (68 bytes) padded to the 64-byte alignment
 })
 
 test('GGUF version 2 files read like version 3', () => {
