@@ -9,8 +9,8 @@ import { Generation, Model, type SpanExecutor, type SpanSession, type Span } fro
 import { roundTripF16 } from '../src/tensor/index.ts'
 import { STORIES_GGUF, expectedIds } from './fixtures/stories.ts'
 
-async function greedy (model: { generate: Model['generate'] } | Generation): Promise<number[]> {
-  const gen = model instanceof Generation ? model : model.generate([], { temperature: 0, maxTokens: 200 })
+async function greedy (source: Model | Generation): Promise<number[]> {
+  const gen = source instanceof Generation ? source : source.generate([], { temperature: 0, maxTokens: 200 })
   const ids: number[] = []
   for await (const t of gen) ids.push(t.id)
   return ids

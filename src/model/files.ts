@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { BadModelFileError, FileNotFoundError, GridError } from '../util/errors.ts'
 
 /** Opens a file with `open`, turning "no such file" into FileNotFoundError. */
@@ -16,4 +17,19 @@ export function fileError (path: string, err: unknown): Error {
   if (code === 'ENOENT' || code === 'ENOTDIR') return new FileNotFoundError(path, { cause: err })
   if (code === 'EISDIR') return new BadModelFileError(`${path} is a directory, expected a file`, { cause: err })
   return new BadModelFileError(`cannot read ${path}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+/** Parses a JSON file; a missing file is FileNotFoundError, bad JSON is BadModelFileError. */
+export function readJsonFile (path: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw fileError(path, err)
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>
+  } catch (err) {
+    throw new BadModelFileError(`${path}: invalid JSON (${(err as Error).message})`, { cause: err })
+  }
 }

@@ -77,7 +77,7 @@ export class Model implements Pipeline {
     return new Model(source, modelId, tokenizer, ends, executors, async () => {
       await Promise.all(executors.map(async e => await e.close()))
       ends.dispose()
-      for (const t of Object.values(weights.ends!)) if (t !== weights.ends!.output || !source.config.tiedEmbeddings) backend.free(t)
+      for (const t of new Set(Object.values(weights.ends!))) backend.free(t) // output is the embedding when tied
       if (typeof options.backend !== 'object') backend.dispose()
     })
   }

@@ -3,15 +3,14 @@
  * model.safetensors.index.json), tokenizer.json and tokenizer_config.json. Weights keep HF's
  * layout, so RoPE rotates halves ('neox'); GGUF llama files rotate adjacent pairs instead.
  */
-import { closeSync, fstatSync, openSync, readSync, readFileSync, existsSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readSync, existsSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { DType } from '../tensor/index.ts'
 import { BadModelFileError, UnsupportedArchitectureError, UnsupportedTensorTypeError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { type Architecture, type ModelConfig, TensorNames, validateConfig } from './config.ts'
-import { fileError, openOrThrow } from './files.ts'
-import { requireTensors } from './gguf/source.ts'
-import { type ModelSource, type TensorEntry, checkExtents } from './source.ts'
+import { openOrThrow, readJsonFile } from './files.ts'
+import { type ModelSource, type TensorEntry, checkExtents, requireTensors } from './source.ts'
 import { hfTokenizerData } from './tokenizer/hf-files.ts'
 
 const log = logger('model:safetensors')
@@ -51,22 +50,8 @@ export function canonicalName (hf: string): string | undefined {
 
 type Json = Record<string, unknown>
 
-export function readJson (path: string): Json {
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw fileError(path, err)
-  }
-  try {
-    return JSON.parse(text) as Json
-  } catch (err) {
-    throw new BadModelFileError(`${path}: invalid JSON (${(err as Error).message})`, { cause: err })
-  }
-}
-
 export function openSafetensorsDir (dir: string): ModelSource {
-  const hfConfig = readJson(join(dir, 'config.json'))
+  const hfConfig = readJsonFile(join(dir, 'config.json'))
   const arch = ((hfConfig.architectures ?? []) as string[]).find(a => ARCHITECTURES[a] !== undefined)
   if (arch === undefined) throw new UnsupportedArchitectureError(String(hfConfig.architectures ?? hfConfig.model_type), Object.keys(ARCHITECTURES))
   const tensors = new Map<string, TensorEntry>()
@@ -82,7 +67,7 @@ export function openSafetensorsDir (dir: string): ModelSource {
 function shardFiles (dir: string): string[] {
   const index = join(dir, 'model.safetensors.index.json')
   if (existsSync(index)) {
-    const map = (readJson(index).weight_map ?? {}) as Record<string, string>
+    const map = (readJsonFile(index).weight_map ?? {}) as Record<string, string>
     return [...new Set(Object.values(map))].sort().map(f => join(dir, f))
   }
   return [join(dir, 'model.safetensors')]

@@ -6,8 +6,8 @@
 import type { FileHandle } from 'node:fs/promises'
 import { open } from 'node:fs/promises'
 import { type DType, byteSize } from '../tensor/index.ts'
-import { BadModelFileError, throwIfAborted } from '../util/errors.ts'
-import type { ModelConfig } from './config.ts'
+import { BadModelFileError, MissingTensorError, throwIfAborted } from '../util/errors.ts'
+import { type ModelConfig, TensorNames, checkShape, layerParts } from './config.ts'
 import { fileError } from './files.ts'
 
 export type ModelFormat = 'gguf' | 'llama2c' | 'safetensors'
@@ -69,6 +69,18 @@ export function checkExtents (entries: Iterable<TensorEntry>, fileSizes: Readonl
     if (t.offset + t.byteLength > size) {
       throw new BadModelFileError(`${t.file}: truncated, tensor "${t.name}" ends at byte ${t.offset + t.byteLength} but the file has ${size}`)
     }
+  }
+}
+
+/** Every tensor the config calls for must be present with the right shape. */
+export function requireTensors (config: ModelConfig, tensors: ReadonlyMap<string, TensorEntry>, where: string): void {
+  const names = [TensorNames.embedding, TensorNames.outputNorm]
+  if (!config.tiedEmbeddings) names.push(TensorNames.output)
+  for (let l = 0; l < config.nLayers; l++) for (const part of layerParts(config)) names.push(TensorNames.layer(l, part))
+  for (const name of names) {
+    const t = tensors.get(name)
+    if (t === undefined) throw new MissingTensorError(name, where)
+    checkShape(config, name, t.shape, where)
   }
 }
 

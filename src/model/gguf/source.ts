@@ -2,9 +2,9 @@
 import { basename } from 'node:path'
 import { dtypeFromGgml, byteSize } from '../../tensor/index.ts'
 import { logger } from '../../util/log.ts'
-import { MissingTensorError, UnsupportedTokenizerError } from '../../util/errors.ts'
-import { type ModelConfig, TensorNames, asArchitecture, checkShape, layerParts, validateConfig } from '../config.ts'
-import { type ModelSource, type TensorEntry, type TokenizerData, checkExtents } from '../source.ts'
+import { UnsupportedTokenizerError } from '../../util/errors.ts'
+import { type ModelConfig, TensorNames, asArchitecture, validateConfig } from '../config.ts'
+import { type ModelSource, type TensorEntry, type TokenizerData, checkExtents, requireTensors } from '../source.ts'
 import { bpeTokenizerJson } from '../tokenizer/gguf-bpe.ts'
 import { Metadata } from './metadata.ts'
 import { readGguf } from './reader.ts'
@@ -61,18 +61,6 @@ function ggufConfig (meta: Metadata, tensors: ReadonlyMap<string, TensorEntry>):
     tiedEmbeddings: !tensors.has(TensorNames.output),
     qkvBias: tensors.has(TensorNames.layer(0, 'attn_q.bias'))
   }, meta.where)
-}
-
-/** Every tensor the config calls for must be present with the right shape. */
-export function requireTensors (config: ModelConfig, tensors: ReadonlyMap<string, TensorEntry>, where: string): void {
-  const names = [TensorNames.embedding, TensorNames.outputNorm]
-  if (!config.tiedEmbeddings) names.push(TensorNames.output)
-  for (let l = 0; l < config.nLayers; l++) for (const part of layerParts(config)) names.push(TensorNames.layer(l, part))
-  for (const name of names) {
-    const t = tensors.get(name)
-    if (t === undefined) throw new MissingTensorError(name, where)
-    checkShape(config, name, t.shape, where)
-  }
 }
 
 function ggufTokenizer (meta: Metadata): TokenizerData | undefined {

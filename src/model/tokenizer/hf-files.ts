@@ -1,18 +1,14 @@
 /** Reads a Hugging Face folder's tokenizer.json, tokenizer_config.json and chat template. */
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { BadModelFileError, FileNotFoundError } from '../../util/errors.ts'
+import { FileNotFoundError } from '../../util/errors.ts'
+import { readJsonFile } from '../files.ts'
 import type { HfTokenizerData } from '../source.ts'
 
 type Json = Record<string, unknown>
 
 function json (path: string): Json | undefined {
-  if (!existsSync(path)) return undefined
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Json
-  } catch (err) {
-    throw new BadModelFileError(`${path}: invalid JSON (${(err as Error).message})`, { cause: err })
-  }
+  return existsSync(path) ? readJsonFile(path) : undefined
 }
 
 /** A special token named in tokenizer_config.json (a string or `{ content }`) → its id. */
