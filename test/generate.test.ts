@@ -28,6 +28,20 @@ test('a stop string ends the generation and is not part of the text', async () =
   }
 })
 
+test('a stop token ends the generation; its text is not emitted', async () => {
+  const model = await Model.load(STORIES_GGUF)
+  try {
+    const lily = model.tokenizer.encode('Lily', { addBos: false }) // the space prefix makes it ▁Lily
+    assert.equal(lily.length, 1)
+    const gen = model.generate([], { temperature: 0, maxTokens: 200, stopTokens: lily })
+    for await (const _ of gen) { /* consume */ }
+    assert.equal(gen.finishReason, 'stop')
+    assert.equal(gen.text, 'Once upon a time, there was a little girl named')
+  } finally {
+    await model.close()
+  }
+})
+
 test('max tokens: exactly that many, finish reason length; 0 generates nothing', async () => {
   const model = await Model.load(STORIES_GGUF, { spans: [[0, 3], [3, 5]] })
   try {

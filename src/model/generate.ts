@@ -19,6 +19,8 @@ export interface GenerateOptions extends SamplerOptions {
   maxTokens?: number
   /** strings that end the generation; never part of the output */
   stop?: readonly string[]
+  /** token ids that end the generation, besides the tokenizer's end-of-sequence tokens */
+  stopTokens?: readonly number[]
   /** prepend BOS to a text prompt (default: the tokenizer's setting) */
   addBos?: boolean
   signal?: AbortSignal
@@ -77,6 +79,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const decoder = new StreamDecoder(tokenizer, promptIds[promptIds.length - 1])
     const stops = new StopMatcher(options.stop ?? [])
     const history = [...promptIds]
+    const endTokens = new Set([...tokenizer.eos, ...(options.stopTokens ?? [])])
     const sessionId = randomUUID()
     const maxLength = promptIds.length + maxTokens
     if (maxTokens === 0) { this.finishReason = 'length'; return }
@@ -94,7 +97,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         pos += input.length
         const logits = ends.logits(hidden.subarray(hidden.length - config.dim)) // (vocabSize)
         const id = sampler.sample(logits, history)
-        if (tokenizer.eos.has(id)) {
+        if (endTokens.has(id)) {
           this.finishReason = 'stop'
           const rest = stops.push(decoder.flush()) + stops.flush()
           if (rest.length > 0) { this.text += rest; yield { id, text: rest } }
