@@ -43,6 +43,7 @@ export const ERROR_STATUS = {
   CACHE_BUDGET_EXCEEDED: { status: 503, type: 'server_error' },
   SPAN_NOT_SERVED: { status: 503, type: 'server_error' },
   WRONG_MODEL: { status: 502, type: 'server_error' },
+  REMOTE_ERROR: { status: 502, type: 'server_error' },
   // a client only sees an aborted generation when the server is shutting down
   ABORTED: { status: 503, type: 'server_error' },
   TIMEOUT: { status: 504, type: 'server_error' }

@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'MODEL_NOT_FOUND'
   | 'OVERLOADED'
   | 'UNAUTHORIZED'
+  | 'REMOTE_ERROR'
 
 export class GridError extends Error {
   readonly code: ErrorCode
@@ -169,6 +170,16 @@ export class UnauthorizedError extends GridError {
   constructor (message: string) {
     super('UNAUTHORIZED', message)
     this.name = 'UnauthorizedError'
+  }
+}
+
+/** A server we called (an HTTP API) answered with an error. */
+export class RemoteError extends GridError {
+  readonly status: number
+  constructor (status: number, message: string) {
+    super('REMOTE_ERROR', `the server answered ${status}: ${message}`)
+    this.name = 'RemoteError'
+    this.status = status
   }
 }
 
