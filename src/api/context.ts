@@ -1,6 +1,6 @@
 /** What every route needs, and the request plumbing they share. */
 import type { Context } from 'hono'
-import { InvalidArgumentError } from '../util/errors.ts'
+import { AbortError, InvalidArgumentError } from '../util/errors.ts'
 import type { Engine } from './engine.ts'
 import type { JobContext } from './job.ts'
 
@@ -21,16 +21,17 @@ export async function jsonBody (c: Context): Promise<unknown> {
 
 /**
  * One request's cancellation: it fires when the client goes away (the adapter aborts the request's
- * signal when the connection closes early) or the server shuts down; streaming routes also abort it
- * when the response stream is cancelled. Call done() when the request is over.
+ * signal when the connection closes early; streaming routes call clientLeft() when the response
+ * stream is cancelled) or when the server shuts down. Call done() when the request is over.
  */
 export class RequestScope {
   private readonly controller = new AbortController()
+  private left = false
 
   constructor (c: Context, private readonly ctx: ApiContext) {
     const client = c.req.raw.signal
-    if (client.aborted) this.abort(client.reason)
-    else client.addEventListener('abort', () => this.abort(client.reason), { once: true })
+    if (client.aborted) this.clientLeft()
+    else client.addEventListener('abort', () => this.clientLeft(), { once: true })
     ctx.inflight.add(this.controller)
   }
 
@@ -38,8 +39,14 @@ export class RequestScope {
     return this.controller.signal
   }
 
-  abort (reason?: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason)
+  /** Nobody is listening any more: nothing more is worth sending. */
+  get gone (): boolean {
+    return this.left
+  }
+
+  clientLeft (): void {
+    this.left = true
+    if (!this.controller.signal.aborted) this.controller.abort(new AbortError('the client disconnected'))
   }
 
   done (): void {

@@ -5,6 +5,7 @@
  * `gridllm serve --api` call.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
@@ -113,7 +114,7 @@ export interface ServeApiOptions extends ApiOptions {
 export async function serveApi (options: ServeApiOptions): Promise<ApiServer> {
   const api = createApi(options)
   const host = options.host ?? '127.0.0.1'
-  const server = createAdaptorServer({ fetch: api.app.fetch, hostname: host })
+  const server = createAdaptorServer({ fetch: api.app.fetch, hostname: host }) as Server // node:http, the default
   await new Promise<void>((resolve, reject) => {
     const onAbort = (): void => { server.close(); reject(new AbortError('cancelled while starting the API server')) }
     if (options.signal?.aborted === true) { onAbort(); return }
@@ -135,11 +136,13 @@ export async function serveApi (options: ServeApiOptions): Promise<ApiServer> {
     api,
     close: async () => {
       closing ??= new Promise<void>(resolve => {
-        server.close(() => resolve())
+        // streams end once their generations see the abort; their connections are closed as they
+        // go idle, and anything still open after the grace period is cut
+        const idle = setInterval(() => server.closeIdleConnections(), 50)
+        const cut = setTimeout(() => server.closeAllConnections(), 2000)
+        server.close(() => { clearInterval(idle); clearTimeout(cut); resolve() })
         api.abortAll(new AbortError('the server is shutting down'))
-        if ('closeIdleConnections' in server) server.closeIdleConnections()
-        // streams end once their generations see the abort; anything still open after that is cut
-        setTimeout(() => { if ('closeAllConnections' in server) server.closeAllConnections() }, 2000).unref()
+        server.closeIdleConnections()
       })
       await closing
     }

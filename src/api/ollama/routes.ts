@@ -74,16 +74,14 @@ async function respond<T extends object> (c: Parameters<typeof streamBody>[0], c
   }
   c.header('Content-Type', 'application/x-ndjson')
   return streamBody(c, async out => {
-    out.onAbort(() => scope.abort())
+    out.onAbort(() => scope.clientLeft())
     const line = async (value: unknown): Promise<void> => { await out.write(JSON.stringify(value) + '\n') }
     try {
-      for await (const text of job.texts()) {
-        if (scope.signal.aborted) break
-        await line({ ...part(text), done: false })
-      }
-      if (!scope.signal.aborted) await line({ ...part(''), ...done(job, requestStart) })
+      // when the client leaves, the generation throws AbortError at its next step
+      for await (const text of job.texts()) await line({ ...part(text), done: false })
+      await line({ ...part(''), ...done(job, requestStart) })
     } catch (err) {
-      if (!scope.signal.aborted) await line({ error: httpError(err).body.error.message })
+      if (!scope.gone) await line({ error: httpError(err).body.error.message })
     } finally {
       job.close()
       scope.done()

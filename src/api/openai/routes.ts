@@ -26,20 +26,17 @@ function sse<T> (c: Parameters<typeof streamSSE>[0], scope: RequestScope, job: J
   usage: (job: Job) => T
 }): Response {
   return streamSSE(c, async out => {
-    out.onAbort(() => scope.abort())
+    out.onAbort(() => scope.clientLeft())
     const send = async (frame: unknown): Promise<void> => { await out.writeSSE({ data: JSON.stringify(frame) }) }
     try {
       if (frames.first !== undefined) await send(frames.first())
-      for await (const text of job.texts()) {
-        if (scope.signal.aborted) break
-        await send(frames.piece(text))
-      }
-      if (scope.signal.aborted) return
+      // when the client leaves, the generation throws AbortError at its next step
+      for await (const text of job.texts()) await send(frames.piece(text))
       await send(frames.last(job))
       if (stream?.include_usage === true) await send(frames.usage(job))
       await out.writeSSE({ data: '[DONE]' })
     } catch (err) {
-      if (!scope.signal.aborted) await send(httpError(err).body) // headers are gone: the error travels as an event
+      if (!scope.gone) await send(httpError(err).body) // the status is sent already: the error travels as an event
     } finally {
       job.close()
       scope.done()
