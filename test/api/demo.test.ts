@@ -50,5 +50,7 @@ test('gridllm demo starts a swarm, answers one API request, and stops cleanly on
   assert.ok(children.length >= 4, `3 span servers and the API run as processes (found ${children.length})`)
   demo.kill('SIGINT')
   assert.equal(await exited, 0, stderr)
+  // helpers such as esbuild's service process end right after their parent: allow them a moment
+  for (let i = 0; i < 50 && children.some(alive); i++) await new Promise(resolve => setTimeout(resolve, 100))
   for (const pid of children) assert.ok(!alive(pid), `process ${pid} is gone`)
 })
