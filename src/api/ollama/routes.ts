@@ -1,11 +1,12 @@
 /** Ollama-compatible routes under /api: chat, generate (NDJSON streams, `done: true` last), tags. */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { stream as streamBody } from 'hono/streaming'
 import { type ChatMessage, type ModelConfig, renderChat } from '../../model/index.ts'
-import { type ApiContext, RequestScope, jsonBody } from '../context.ts'
+import { type ApiContext, jsonBody } from '../context.ts'
 import { type ServedModel, findModel } from '../engine.ts'
 import { httpError } from '../errors.ts'
-import { type Job, startJob } from '../job.ts'
+import type { Job } from '../job.ts'
+import { GenerationRequest } from '../request.ts'
 import {
   type OllamaChatPart, type OllamaDone, type OllamaGeneratePart, type OllamaOptions, type OllamaTag,
   generateMessages, generateOptions, validateChat, validateGenerate
@@ -52,40 +53,24 @@ function done (job: Job, requestStart: number): OllamaDone {
 }
 
 /** Runs a generation and answers as one JSON object, or as NDJSON lines with `done: true` last. */
-async function respond<T extends object> (c: Parameters<typeof streamBody>[0], ctx: ApiContext, model: ServedModel, messages: ChatMessage[] | string,
+async function respond<T extends object> (c: Context, ctx: ApiContext, model: ServedModel, messages: ChatMessage[] | string,
   req: { stream: boolean, options: OllamaOptions }, part: (text: string) => T): Promise<Response> {
   const requestStart = performance.now()
   const chat = typeof messages === 'string' ? { text: messages, addBos: undefined, stop: [] } : renderChat(model, messages)
-  const scope = new RequestScope(c, ctx)
-  let job: Job
-  try {
-    job = await startJob(ctx, model, { input: chat.text, addBos: chat.addBos }, generateOptions(req.options, chat.stop), scope.signal)
-  } catch (err) {
-    scope.done()
-    throw err
-  }
+  const request = await GenerationRequest.admit(c, ctx, model, { input: chat.text, addBos: chat.addBos }, generateOptions(req.options, chat.stop))
   if (!req.stream) {
-    try {
-      const text = await job.collect()
-      return c.json({ ...part(text), ...done(job, requestStart) })
-    } finally {
-      scope.done()
-    }
+    const text = await request.collect()
+    return c.json({ ...part(text), ...done(request.job, requestStart) })
   }
+  const json = (frame: unknown): string => JSON.stringify(frame) + '\n'
   c.header('Content-Type', 'application/x-ndjson')
   return streamBody(c, async out => {
-    out.onAbort(() => scope.clientLeft())
-    const line = async (value: unknown): Promise<void> => { await out.write(JSON.stringify(value) + '\n') }
-    try {
-      // when the client leaves, the generation throws AbortError at its next step
-      for await (const text of job.texts()) await line({ ...part(text), done: false })
-      await line({ ...part(''), ...done(job, requestStart) })
-    } catch (err) {
-      if (!scope.gone) await line({ error: httpError(err).body.error.message })
-    } finally {
-      job.close()
-      scope.done()
-    }
+    out.onAbort(() => request.clientLeft())
+    await request.stream(async line => { await out.write(line) }, {
+      piece: text => json({ ...part(text), done: false }),
+      end: job => [json({ ...part(''), ...done(job, requestStart) })],
+      error: err => json({ error: httpError(err).body.error.message })
+    })
   })
 }
 
