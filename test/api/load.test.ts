@@ -75,7 +75,7 @@ describe('client disconnect', () => {
 
 describe('overload', () => {
   test('more requests than slots + queue: the rest get 429 with Retry-After; all others complete', async () => {
-    const srv = await startServer(model, { wrap: slowed(10), maxConcurrency: 1, maxQueue: 2 })
+    const srv = await startServer(model, { wrap: slowed(20), maxConcurrency: 1, maxQueue: 2 })
     try {
       const responses = await Promise.all(Array.from({ length: 8 }, async () => await fetch(`${srv.url}/v1/completions`, completion(10))))
       const ok = responses.filter(r => r.status === 200)
