@@ -10,9 +10,13 @@ export interface Command {
 }
 
 export interface CommandContext {
+  /** default process.stdin */
+  readonly stdin?: NodeJS.ReadableStream
   readonly stdout: NodeJS.WritableStream
   readonly stderr: NodeJS.WritableStream
   readonly env: NodeJS.ProcessEnv
+  /** where gridllm.config.json is looked for; default process.cwd() */
+  readonly cwd?: string
   /** fires on Ctrl-C / SIGTERM */
   readonly signal: AbortSignal
 }

@@ -6,9 +6,12 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { GridError } from '../util/errors.ts'
 import { type Command, type CommandContext, PACKAGE_ROOT, UsageError } from './command.ts'
+import { apiCommand } from './api.ts'
+import { chatCommand } from './chat.ts'
+import { demoCommand } from './demo.ts'
 import { generateCommand } from './generate.ts'
 
-const commands: readonly Command[] = [generateCommand]
+export const commands: readonly Command[] = [generateCommand, apiCommand, chatCommand, demoCommand]
 
 function version (): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
@@ -68,7 +71,7 @@ export async function main (argv: string[]): Promise<void> {
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   process.stdout.on('error', err => { if ((err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0) })
-  const status = await run(argv, { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal })
+  const status = await run(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal })
   process.exitCode = status
   process.off('SIGINT', stop)
   process.off('SIGTERM', stop)

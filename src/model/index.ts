@@ -9,3 +9,4 @@ export { Generation, type GenerateOptions, type GeneratedToken, type FinishReaso
 export { Sampler, Prng, argmax, type SamplerOptions } from './sampler.ts'
 export { createTokenizer, StreamDecoder, decode, type Tokenizer } from './tokenizer/index.ts'
 export { cacheBytesPerToken } from './kv-cache.ts'
+export { renderChat, FALLBACK_CHAT_TEMPLATE, FALLBACK_CHAT_STOP, type ChatMessage, type ChatModel, type ChatPrompt, type ChatRole } from './chat.ts'

@@ -6,6 +6,7 @@
 export type ErrorCode =
   // input and configuration
   | 'INVALID_ARGUMENT'
+  | 'INVALID_CONFIG'
   | 'FILE_NOT_FOUND'
   // model files
   | 'BAD_MODEL_FILE'
@@ -26,6 +27,11 @@ export type ErrorCode =
   | 'ABORTED'
   | 'TIMEOUT'
   | 'INTERNAL'
+  // serving
+  | 'MODEL_NOT_FOUND'
+  | 'OVERLOADED'
+  | 'UNAUTHORIZED'
+  | 'REMOTE_ERROR'
 
 export class GridError extends Error {
   readonly code: ErrorCode
@@ -36,11 +42,21 @@ export class GridError extends Error {
   }
 }
 
-/** A caller passed something the operation cannot accept. */
+/** A caller passed something the operation cannot accept; `param` names the offending field. */
 export class InvalidArgumentError extends GridError {
-  constructor (message: string, options?: { cause?: unknown }) {
+  readonly param: string | undefined
+  constructor (message: string, options?: { cause?: unknown, param?: string }) {
     super('INVALID_ARGUMENT', message, options)
     this.name = 'InvalidArgumentError'
+    this.param = options?.param
+  }
+}
+
+/** A configuration value (file, environment or flag) is malformed. */
+export class ConfigError extends GridError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('INVALID_CONFIG', message, options)
+    this.name = 'ConfigError'
   }
 }
 
@@ -127,6 +143,43 @@ export class AbortError extends GridError {
   constructor (message = 'the operation was aborted', options?: { cause?: unknown }) {
     super('ABORTED', message, options)
     this.name = 'AbortError'
+  }
+}
+
+/** A request named a model nobody serves. */
+export class ModelNotFoundError extends GridError {
+  readonly model: string
+  constructor (model: string, available: readonly string[]) {
+    super('MODEL_NOT_FOUND', `model "${model}" is not served here (available: ${available.length > 0 ? available.join(', ') : 'none'})`)
+    this.name = 'ModelNotFoundError'
+    this.model = model
+  }
+}
+
+/** Too much work in flight and queued; try again after `retryAfterSeconds`. */
+export class OverloadedError extends GridError {
+  readonly retryAfterSeconds: number
+  constructor (message: string, retryAfterSeconds: number) {
+    super('OVERLOADED', message)
+    this.name = 'OverloadedError'
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}
+
+export class UnauthorizedError extends GridError {
+  constructor (message: string) {
+    super('UNAUTHORIZED', message)
+    this.name = 'UnauthorizedError'
+  }
+}
+
+/** A server we called (an HTTP API) answered with an error. */
+export class RemoteError extends GridError {
+  readonly status: number
+  constructor (status: number, message: string) {
+    super('REMOTE_ERROR', `the server answered ${status}: ${message}`)
+    this.name = 'RemoteError'
+    this.status = status
   }
 }
 

@@ -1,0 +1,85 @@
+/**
+ * One generation request from admission to its last byte: its cancellation (the client leaving or
+ * the server shutting down), its job, and the two ways of answering, whole or streamed. The
+ * OpenAI and Ollama routes differ only in the frames they write.
+ */
+import type { Context } from 'hono'
+import type { GenerateOptions } from '../model/index.ts'
+import { AbortError } from '../util/errors.ts'
+import type { ApiContext } from './context.ts'
+import type { ServedModel } from './engine.ts'
+import { type Job, type Prompt, startJob } from './job.ts'
+
+export interface StreamFrames {
+  /** frames before the first piece */
+  start?: string[]
+  /** a frame for a piece of text */
+  piece: (text: string) => string
+  /** the frames that close a stream that ran to its end */
+  end: (job: Job) => string[]
+  /** the frame for an error after the stream began (its status is sent already) */
+  error: (err: unknown) => string
+}
+
+export class GenerationRequest {
+  private readonly controller = new AbortController()
+  private clientGone = false
+  /** set by admit(), the only way to make one */
+  job!: Job
+
+  private constructor (c: Context, private readonly ctx: ApiContext) {
+    const client = c.req.raw.signal
+    if (client.aborted) this.clientLeft()
+    else client.addEventListener('abort', () => this.clientLeft(), { once: true })
+    ctx.inflight.add(this.controller)
+  }
+
+  /**
+   * Waits for a slot and starts the generation. It is cancelled when the client disconnects (the
+   * adapter aborts the request's signal when the connection closes early) or the server shuts down.
+   */
+  static async admit (c: Context, ctx: ApiContext, model: ServedModel, prompt: Prompt, options: GenerateOptions): Promise<GenerationRequest> {
+    const request = new GenerationRequest(c, ctx)
+    try {
+      request.job = await startJob(ctx, model, prompt, options, request.controller.signal)
+    } catch (err) {
+      ctx.inflight.delete(request.controller)
+      throw err
+    }
+    return request
+  }
+
+  /** The response stream was cancelled: nobody is listening any more. */
+  clientLeft (): void {
+    this.clientGone = true
+    if (!this.controller.signal.aborted) this.controller.abort(new AbortError('the client disconnected'))
+  }
+
+  private done (): void {
+    this.job.close()
+    this.ctx.inflight.delete(this.controller)
+  }
+
+  /** Runs to the end; returns the whole text. */
+  async collect (): Promise<string> {
+    try {
+      return await this.job.collect()
+    } finally {
+      this.done()
+    }
+  }
+
+  /** Writes a frame per piece, then the closing frames, or an error frame if it fails midway. */
+  async stream (write: (frame: string) => Promise<void>, frames: StreamFrames): Promise<void> {
+    try {
+      for (const frame of frames.start ?? []) await write(frame)
+      // when the client leaves, the generation throws AbortError at its next step
+      for await (const text of this.job.texts()) await write(frames.piece(text))
+      for (const frame of frames.end(this.job)) await write(frame)
+    } catch (err) {
+      if (!this.clientGone) await write(frames.error(err))
+    } finally {
+      this.done()
+    }
+  }
+}
