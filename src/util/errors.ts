@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'WRONG_MODEL'
   | 'ABORTED'
   | 'TIMEOUT'
+  | 'OUT_OF_MEMORY'
   | 'INTERNAL'
 
 export class GridError extends Error {
