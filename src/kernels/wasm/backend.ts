@@ -14,9 +14,11 @@ import { type KernelName, ThreadPool } from './pool.ts'
 interface Kernels {
   matmulF32 (out: number, x: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
   quantizeActivations (xq: number, xd: number, x: number, n: number, inDim: number): void
+  packQ8 (dst: number, src: number, rows: number, nb: number): void
+  packQ4 (dst: number, src: number, rows: number, nb: number): void
   matmulQ8 (out: number, xq: number, xd: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
   matmulQ4 (out: number, xq: number, xd: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
-  getRows (out: number, table: number, ids: number, n: number, dim: number, kind: number): void
+  getRows (out: number, table: number, rows: number, ids: number, n: number, dim: number, kind: number): void
   rmsnorm (out: number, x: number, weight: number, n: number, dim: number, eps: number): void
   rope (x: number, n: number, nHeads: number, headDim: number, ropeDim: number, table: number, style: number): void
   attention (out: number, q: number, kc: number, vc: number, n: number, pos0: number, nHeads: number, nKvHeads: number,
@@ -28,6 +30,19 @@ interface Kernels {
 
 /** Multiply-adds below which a product runs on the calling thread alone. */
 const PARALLEL_MIN_WORK = 1 << 16
+/** Raw bytes of a quantized tensor repacked per step while loading. */
+const PACK_CHUNK = 1 << 20
+
+/**
+ * Bytes of a tensor in this backend. Quantized blocks are repacked at load (assembly/matmul-q.ts):
+ * f32 scales apart from the quants, so a 32-block takes 36 (Q8_0) or 20 (Q4_0) bytes.
+ */
+function storedBytes (dtype: DType, shape: readonly number[]): number {
+  const bytes = byteSize(dtype, shape)
+  if (dtype !== 'q8_0' && dtype !== 'q4_0') return bytes
+  const { blockBytes } = DTYPES[dtype]
+  return (bytes / blockBytes) * (blockBytes + 2)
+}
 
 class WasmTensor implements Tensor {
   freed = false
@@ -77,7 +92,7 @@ export class WasmBackend implements Backend {
   }
 
   private alloc (dtype: DType, shape: readonly number[]): WasmTensor {
-    const bytes = byteSize(dtype, shape)
+    const bytes = storedBytes(dtype, shape)
     return new WasmTensor(dtype, [...shape], this.heap.alloc(bytes), bytes, this)
   }
 
@@ -92,12 +107,37 @@ export class WasmBackend implements Backend {
   }
 
   fromBytes (dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
-    const t = this.alloc(dtype, shape)
-    if (bytes.byteLength !== t.byteLength) {
-      this.heap.release(t.ptr, t.byteLength)
-      throw new ShapeMismatchError(`${dtype} tensor of shape [${shape.join(', ')}] needs ${t.byteLength} bytes, got ${bytes.byteLength}`)
+    const expected = byteSize(dtype, shape)
+    if (bytes.byteLength !== expected) {
+      throw new ShapeMismatchError(`${dtype} tensor of shape [${shape.join(', ')}] needs ${expected} bytes, got ${bytes.byteLength}`)
     }
-    this.u8().set(bytes, t.ptr)
+    if (!this.weightTypes.includes(dtype)) throw new UnsupportedTensorTypeError(`the wasm backend does not store ${dtype} tensors`)
+    const t = this.alloc(dtype, shape)
+    if (dtype !== 'q8_0' && dtype !== 'q4_0') {
+      this.u8().set(bytes, t.ptr)
+      return t
+    }
+    // repack a few rows at a time through the scratch area: scales to f32, quants contiguous
+    const rows = rowCount(t)
+    const nb = rowLength(t) / 32
+    const rowBytes = nb * DTYPES[dtype].blockBytes
+    const step = Math.max(1, Math.floor(PACK_CHUNK / rowBytes))
+    const pack = dtype === 'q8_0' ? this.k.packQ8 : this.k.packQ4
+    const scales = t.ptr
+    const quants = t.ptr + rows * nb * 4
+    const quantBytes = DTYPES[dtype].blockBytes - 2
+    for (let r = 0; r < rows; r += step) {
+      const m = Math.min(step, rows - r)
+      const rawBytes = Math.ceil(m * rowBytes / 64) * 64
+      const src = this.scratch(rawBytes + m * nb * (quantBytes + 4))
+      const tmp = src + rawBytes
+      this.u8().set(bytes.subarray(r * rowBytes, (r + m) * rowBytes), src)
+      // pack writes the m rows' scales, then their quants; both move to their places in the tensor
+      pack(tmp, src, m, nb)
+      const u8 = this.u8()
+      u8.copyWithin(scales + r * nb * 4, tmp, tmp + m * nb * 4)
+      u8.copyWithin(quants + r * nb * quantBytes, tmp + m * nb * 4, tmp + m * nb * (quantBytes + 4))
+    }
     return t
   }
 
@@ -238,8 +278,7 @@ export class WasmBackend implements Backend {
     this.rows(o, n, nHeads * headDim, 'attention output')
     this.rows(kc, pos0 + n, nKvHeads * headDim, 'attention keys')
     this.rows(vc, pos0 + n, nKvHeads * headDim, 'attention values')
-    const stride = Math.ceil((pos0 + n) / 16) * 64 // bytes of scores per thread
-    const scratch = this.scratch(stride * this.threads)
+    const scratch = this.scratch(Math.ceil((pos0 + n) / 16) * 64 * this.threads) // scores per thread
     const work = n * (pos0 + n) * nHeads * headDim * 2
     this.split('attention', [o.ptr, qs.ptr, kc.ptr, vc.ptr, n, pos0, nHeads, nKvHeads, headDim, scratch], nHeads, work, 1)
   }
@@ -271,6 +310,6 @@ export class WasmBackend implements Backend {
     if (!this.weightTypes.includes(t.dtype)) throw new UnsupportedTensorTypeError(`wasm getRows does not take ${t.dtype} tables`)
     const ptr = this.scratch(ids.byteLength)
     new Int32Array(this.memory.buffer, ptr, ids.length).set(ids)
-    this.k.getRows(o.ptr, t.ptr, ptr, ids.length, dim, DTYPES[t.dtype].ggmlType)
+    this.k.getRows(o.ptr, t.ptr, rows, ptr, ids.length, dim, DTYPES[t.dtype].ggmlType)
   }
 }

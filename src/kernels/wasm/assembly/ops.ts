@@ -47,48 +47,89 @@ export function rope (x: usize, n: i32, nHeads: i32, headDim: i32, ropeDim: i32,
 /**
  * Causal grouped-query attention for heads [h0, h1): query row i (position pos0 + i) sees cache
  * rows [0, pos0 + i]. out, q (n, nHeads * headDim); kc, vc (maxLen, nKvHeads * headDim);
- * scratch holds (pos0 + n) f32 scores for this thread.
+ * scratch holds, per thread tid, (pos0 + n) f32 scores rounded up to 16.
  */
 export function attention (out: usize, q: usize, kc: usize, vc: usize, n: i32, pos0: i32,
-  nHeads: i32, nKvHeads: i32, headDim: i32, scratch: usize, h0: i32, h1: i32): void {
-  const kvDim = nKvHeads * headDim
+  nHeads: i32, nKvHeads: i32, headDim: i32, scratch: usize, h0: i32, h1: i32, tid: i32): void {
+  const kvRow = <usize>(nKvHeads * headDim) << 2 // bytes per cache row
   const group = nHeads / nKvHeads
   const scale = <f32>(1 / Math.sqrt(<f64>headDim))
+  const sc = scratch + <usize>tid * (<usize>((pos0 + n + 15) & ~15) << 2)
+  const fast = (headDim & 15) == 0
   for (let i = 0; i < n; i++) {
     const last = pos0 + i
     for (let h = h0; h < h1; h++) {
       const qo = q + ((<usize>(i * nHeads + h) * <usize>headDim) << 2)
       const oo = out + ((<usize>(i * nHeads + h) * <usize>headDim) << 2)
       const kvo = <usize>(h / group) * <usize>headDim << 2
+      const kb = kc + kvo
+      const vb = vc + kvo
       let max: f32 = -Infinity
       for (let t = 0; t <= last; t++) {
-        const s = dot(qo, kc + ((<usize>t * <usize>kvDim) << 2) + kvo, headDim) * scale
-        store<f32>(scratch + (<usize>t << 2), s)
+        const kt = kb + <usize>t * kvRow
+        const s = (fast ? dot16(qo, kt, headDim) : dot(qo, kt, headDim)) * scale
+        store<f32>(sc + (<usize>t << 2), s)
         if (s > max) max = s
       }
-      const mv = f32x4.splat(max)
-      let sv = f32x4.splat(0)
-      let t = 0
-      for (; t + 4 <= last + 1; t += 4) {
-        const p = scratch + (<usize>t << 2)
-        const e = expv(f32x4.sub(v128.load(p), mv))
-        v128.store(p, e)
-        sv = f32x4.add(sv, e)
-      }
-      let sum = hsum(sv)
-      for (; t <= last; t++) {
-        const p = scratch + (<usize>t << 2)
-        const e = exps(load<f32>(p) - max)
-        store<f32>(p, e)
-        sum += e
-      }
-      memory.fill(oo, 0, <usize>headDim << 2)
-      const inv: f32 = 1 / sum
-      for (let t = 0; t <= last; t++) {
-        axpy(oo, load<f32>(scratch + (<usize>t << 2)) * inv, vc + ((<usize>t * <usize>kvDim) << 2) + kvo, headDim)
+      const inv: f32 = 1 / softmaxExp(sc, last + 1, max)
+      if (fast) {
+        for (let d = 0; d < headDim; d += 16) { // 16 dims in registers across every position
+          const vd = vb + (<usize>d << 2)
+          let a0 = f32x4.splat(0); let a1 = f32x4.splat(0); let a2 = f32x4.splat(0); let a3 = f32x4.splat(0)
+          for (let t = 0; t <= last; t++) {
+            const p = v128.load32_splat(sc + (<usize>t << 2))
+            const vt = vd + <usize>t * kvRow
+            a0 = f32x4.add(a0, f32x4.mul(p, v128.load(vt)))
+            a1 = f32x4.add(a1, f32x4.mul(p, v128.load(vt, 16)))
+            a2 = f32x4.add(a2, f32x4.mul(p, v128.load(vt, 32)))
+            a3 = f32x4.add(a3, f32x4.mul(p, v128.load(vt, 48)))
+          }
+          const iv = f32x4.splat(inv)
+          const od = oo + (<usize>d << 2)
+          v128.store(od, f32x4.mul(a0, iv)); v128.store(od, f32x4.mul(a1, iv), 16)
+          v128.store(od, f32x4.mul(a2, iv), 32); v128.store(od, f32x4.mul(a3, iv), 48)
+        }
+      } else {
+        memory.fill(oo, 0, <usize>headDim << 2)
+        for (let t = 0; t <= last; t++) axpy(oo, load<f32>(sc + (<usize>t << 2)), vb + <usize>t * kvRow, headDim)
+        for (let d = 0; d < headDim; d++) store<f32>(oo + (<usize>d << 2), load<f32>(oo + (<usize>d << 2)) * inv)
       }
     }
   }
+}
+
+/** Σ a[i] b[i] for len a multiple of 16. */
+@inline function dot16 (a: usize, b: usize, len: i32): f32 {
+  let a0 = f32x4.splat(0); let a1 = f32x4.splat(0); let a2 = f32x4.splat(0); let a3 = f32x4.splat(0)
+  for (let j = 0; j < len; j += 16) {
+    const o = <usize>j << 2
+    a0 = f32x4.add(a0, f32x4.mul(v128.load(a + o), v128.load(b + o)))
+    a1 = f32x4.add(a1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)))
+    a2 = f32x4.add(a2, f32x4.mul(v128.load(a + o, 32), v128.load(b + o, 32)))
+    a3 = f32x4.add(a3, f32x4.mul(v128.load(a + o, 48), v128.load(b + o, 48)))
+  }
+  return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)))
+}
+
+/** p[t] = e^(p[t] - max) for t < len; returns their sum. */
+@inline function softmaxExp (p: usize, len: i32, max: f32): f32 {
+  const mv = f32x4.splat(max)
+  let sv = f32x4.splat(0)
+  let t = 0
+  for (; t + 4 <= len; t += 4) {
+    const a = p + (<usize>t << 2)
+    const e = expv(f32x4.sub(v128.load(a), mv))
+    v128.store(a, e)
+    sv = f32x4.add(sv, e)
+  }
+  let sum = hsum(sv)
+  for (; t < len; t++) {
+    const a = p + (<usize>t << 2)
+    const e = exps(load<f32>(a) - max)
+    store<f32>(a, e)
+    sum += e
+  }
+  return sum
 }
 
 /** gate[j] = silu(gate[j]) * up[j] for j < len */
