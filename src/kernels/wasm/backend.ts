@@ -13,11 +13,11 @@ import { type KernelName, ThreadPool } from './pool.ts'
 /** The kernel exports (assembly/index.ts); pointers are byte offsets into the memory. */
 interface Kernels {
   matmulF32 (out: number, x: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
-  quantizeActivations (xq: number, xd: number, x: number, n: number, inDim: number): void
+  quantizeActivations (xq: number, xd: number, xs: number, x: number, n: number, inDim: number): void
   packQ8 (dst: number, src: number, rows: number, nb: number): void
   packQ4 (dst: number, src: number, rows: number, nb: number): void
-  matmulQ8 (out: number, xq: number, xd: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
-  matmulQ4 (out: number, xq: number, xd: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
+  matmulQ8 (out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
+  matmulQ4 (out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
   getRows (out: number, table: number, rows: number, ids: number, n: number, dim: number, kind: number): void
   rmsnorm (out: number, x: number, weight: number, n: number, dim: number, eps: number): void
   rope (x: number, n: number, nHeads: number, headDim: number, ropeDim: number, table: number, style: number): void
@@ -203,12 +203,15 @@ export class WasmBackend implements Backend {
       return
     }
     if (wt.dtype !== 'q8_0' && wt.dtype !== 'q4_0') throw new UnsupportedTensorTypeError(`wasm matmul does not take ${wt.dtype} weights`)
-    // activations quantized to 8 bits per block: (n, inDim) int16 values, (n, inDim / 32) f32 scales
+    // activations quantized to 8 bits per block (assembly/matmul-q.ts): (n, inDim) int16 values,
+    // (n, inDim / 32) f32 scales and (n, inDim / 32) int32 sums
     const xqBytes = Math.ceil(n * inDim * 2 / 64) * 64
-    const xq = this.scratch(xqBytes + n * (inDim / 32) * 4)
+    const xdBytes = Math.ceil(n * inDim / 32 * 4 / 64) * 64
+    const xq = this.scratch(xqBytes + 2 * xdBytes)
     const xd = xq + xqBytes
-    this.k.quantizeActivations(xq, xd, xs.ptr, n, inDim)
-    this.split(wt.dtype === 'q8_0' ? 'matmulQ8' : 'matmulQ4', [o.ptr, xq, xd, wt.ptr, n, inDim, outDim], outDim, work, 16)
+    const xsum = xd + xdBytes
+    this.k.quantizeActivations(xq, xd, xsum, xs.ptr, n, inDim)
+    this.split(wt.dtype === 'q8_0' ? 'matmulQ8' : 'matmulQ4', [o.ptr, xq, xd, xsum, wt.ptr, n, inDim, outDim], outDim, work, 16)
   }
 
   addBias (x: Tensor, b: Tensor, n: number): void {

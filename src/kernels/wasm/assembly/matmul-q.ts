@@ -1,15 +1,19 @@
-// Quantized weights against activations quantized to 8 bits per 32-block (an f32 scale and
-// int16-stored values in [-127, 127]), with integer dot products (i32x4.dot_i16x8_s), as
-// llama.cpp does. out[i][r] for tokens i < n, rows r in [r0, r1).
+// Quantized weights against activations quantized to 8 bits per 32-block, with integer dot
+// products (i32x4.dot_i16x8_s), as llama.cpp does. out[i][r] for tokens i < n, rows r in [r0, r1).
 //
 // Weights are GGUF Q8_0 / Q4_0 blocks of 32 repacked at load (packQ8 / packQ4, exact): a matrix
 // (rows, nb blocks) becomes its scales as f32 (rows, nb) followed by its quants (rows, nb, 32)
 // int8 for Q8_0 or (rows, nb, 16) nibble bytes for Q4_0 (byte j: element j low, j + 16 high).
-// out (n, outDim), xq (n, inDim) i16, xd (n, inDim / 32) f32.
-import { hsum, f16ToF32 } from './simd'
+//
+// Activations (quantizeActivations): xq (n, inDim) int16 in [-127, 127], xd (n, nb) f32 scales,
+// xs (n, nb) int32 holding 2 Σ q per block (the Q4_0 offset correction). Within a block the
+// values are stored as [odd of 0..15, even of 0..15, odd of 16..31, even of 16..31], so weights
+// need no widening: read as int16 lanes, a Q8_0 byte pair (w[2k], w[2k+1]) gives w[2k+1]·256 by
+// masking (& 0xff00) and w[2k]·256 by shifting (<< 8); Q4_0 nibbles come out by shifts and masks.
+import { hsum, hsumI, f16ToF32 } from './simd'
 
-/** x (n, inDim) f32 → xq (n, inDim) i16 and xd (n, inDim / 32) f32 scales; inDim % 32 == 0. */
-export function quantizeActivations (xq: usize, xd: usize, x: usize, n: i32, inDim: i32): void {
+/** x (n, inDim) f32 → xq, xd, xs as above; inDim % 32 == 0. */
+export function quantizeActivations (xq: usize, xd: usize, xs: usize, x: usize, n: i32, inDim: i32): void {
   const nBlocks = n * (inDim >> 5)
   for (let b = 0; b < nBlocks; b++) {
     const p = x + (<usize>b << 7)
@@ -22,11 +26,17 @@ export function quantizeActivations (xq: usize, xd: usize, x: usize, n: i32, inD
     const d: f32 = amax / 127
     const id = f32x4.splat(d != 0 ? 1 / d : 0)
     store<f32>(xd + (<usize>b << 2), d)
+    const n0 = i16x8.narrow_i32x4_s(qi(v0, id), qi(v1, id)) // elements 0..7
+    const n1 = i16x8.narrow_i32x4_s(qi(v2, id), qi(v3, id))
+    const n2 = i16x8.narrow_i32x4_s(qi(v4, id), qi(v5, id))
+    const n3 = i16x8.narrow_i32x4_s(qi(v6, id), qi(v7, id))
     const q = xq + (<usize>b << 6)
-    v128.store(q, i16x8.narrow_i32x4_s(qi(v0, id), qi(v1, id)))
-    v128.store(q, i16x8.narrow_i32x4_s(qi(v2, id), qi(v3, id)), 16)
-    v128.store(q, i16x8.narrow_i32x4_s(qi(v4, id), qi(v5, id)), 32)
-    v128.store(q, i16x8.narrow_i32x4_s(qi(v6, id), qi(v7, id)), 48)
+    v128.store(q, v128.shuffle<i16>(n0, n1, 1, 3, 5, 7, 9, 11, 13, 15))
+    v128.store(q, v128.shuffle<i16>(n0, n1, 0, 2, 4, 6, 8, 10, 12, 14), 16)
+    v128.store(q, v128.shuffle<i16>(n2, n3, 1, 3, 5, 7, 9, 11, 13, 15), 32)
+    v128.store(q, v128.shuffle<i16>(n2, n3, 0, 2, 4, 6, 8, 10, 12, 14), 48)
+    const sum = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.add(n0, n1), i16x8.add(n2, n3)))
+    store<i32>(xs + (<usize>b << 2), 2 * hsumI(sum))
   }
 }
 
@@ -48,11 +58,7 @@ function pack (dst: usize, src: usize, rows: i32, nb: i32, blockBytes: usize, qu
 export function packQ8 (dst: usize, src: usize, rows: i32, nb: i32): void { pack(dst, src, rows, nb, 34, 32) }
 export function packQ4 (dst: usize, src: usize, rows: i32, nb: i32): void { pack(dst, src, rows, nb, 18, 16) }
 
-/** One block's 32 weights as four int16x8 vectors, in element order. */
-@inline function q8Lo (v: v128): v128 { return i16x8.extend_low_i8x16_s(v) }
-@inline function q8Hi (v: v128): v128 { return i16x8.extend_high_i8x16_s(v) }
-
-/** Σ_lanes of four int16x8 weight vectors against 32 int16 activations at a, as i32x4 partial sums. */
+/** Four int16x8 weight vectors (in the activations' block order) against the block at a: i32x4 partial sums. */
 @inline function dot4 (w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
   return i32x4.add(
     i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a)), i32x4.dot_i16x8_s(w1, v128.load(a, 16))),
@@ -60,22 +66,57 @@ export function packQ4 (dst: usize, src: usize, rows: i32, nb: i32): void { pack
 }
 
 /** acc += float(s) * scale */
-@inline function fma (acc: v128, s: v128, scale: f32): v128 {
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), f32x4.splat(scale)))
+@inline function fma (acc: v128, s: v128, scale: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), scale))
 }
 
-// The Q8_0 and Q4_0 kernels differ only in how a block's 32 weights are unpacked; Q8 and Q4 below
-// are written out twice rather than through a function pointer (which would not inline).
+@inline function lane0 (v: v128): v128 { return v128.shuffle<f32>(v, v, 0, 0, 0, 0) }
+@inline function lane1 (v: v128): v128 { return v128.shuffle<f32>(v, v, 1, 1, 1, 1) }
+@inline function lane2 (v: v128): v128 { return v128.shuffle<f32>(v, v, 2, 2, 2, 2) }
+@inline function lane3 (v: v128): v128 { return v128.shuffle<f32>(v, v, 3, 3, 3, 3) }
 
-export function matmulQ8 (out: usize, xq: usize, xd: usize, w: usize, n: i32, inDim: i32, outDim: i32, r0: i32, r1: i32): void {
+// Q8_0: the sums come out 256 times too large; the scales take 1 / 256 (exact).
+const Q8_UNSCALE: f32 = 1.0 / 256
+
+@inline function blockQ8 (p: usize, a: usize): v128 {
+  const v0 = v128.load(p)
+  const v1 = v128.load(p, 16)
+  const hi = i16x8.splat(-256)
+  return dot4(v128.and(v0, hi), i16x8.shl(v0, 8), v128.and(v1, hi), i16x8.shl(v1, 8), a)
+}
+
+/** One packed Q8_0 row (quants q, scales d) against one quantized activation row (a, s). */
+@inline function rowQ8 (q: usize, d: usize, a: usize, s: usize, nb: i32): f32 {
+  let f0 = f32x4.splat(0)
+  let f1 = f32x4.splat(0)
+  let b = 0
+  for (; b + 4 <= nb; b += 4) { // four blocks' scales at once
+    const o = <usize>b << 2
+    const sc = f32x4.mul(f32x4.mul(v128.load(d + o), v128.load(s + o)), f32x4.splat(Q8_UNSCALE))
+    const p = q + (<usize>b << 5)
+    const x = a + (<usize>b << 6)
+    f0 = fma(f0, blockQ8(p, x), lane0(sc))
+    f1 = fma(f1, blockQ8(p + 32, x + 64), lane1(sc))
+    f0 = fma(f0, blockQ8(p + 64, x + 128), lane2(sc))
+    f1 = fma(f1, blockQ8(p + 96, x + 192), lane3(sc))
+  }
+  for (; b < nb; b++) {
+    const o = <usize>b << 2
+    f0 = fma(f0, blockQ8(q + (<usize>b << 5), a + (<usize>b << 6)), f32x4.splat(load<f32>(d + o) * load<f32>(s + o) * Q8_UNSCALE))
+  }
+  return hsum(f32x4.add(f0, f1))
+}
+
+export function matmulQ8 (out: usize, xq: usize, xd: usize, xs: usize, w: usize, n: i32, inDim: i32, outDim: i32, r0: i32, r1: i32): void {
   const nb = inDim >> 5
   const ws = w // (outDim, nb) f32 scales
   const wq = w + ((<usize>outDim * <usize>nb) << 2) // (outDim, nb, 32) int8
   const xqRow = <usize>inDim << 1
   const xdRow = <usize>nb << 2
   const os = <usize>outDim << 2
+  const hi = i16x8.splat(-256)
   let i = 0
-  for (; i + 4 <= n; i += 4) {
+  for (; i + 4 <= n; i += 4) { // four tokens share each unpacked weight block
     const a = xq + <usize>i * xqRow
     const s = xd + <usize>i * xdRow
     for (let r = r0; r < r1; r++) {
@@ -85,14 +126,15 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, w: usize, n: i32, in
       for (let b = 0; b < nb; b++) {
         const p = qr + (<usize>b << 5)
         const v0 = v128.load(p); const v1 = v128.load(p, 16)
-        const w0 = q8Lo(v0); const w1 = q8Hi(v0); const w2 = q8Lo(v1); const w3 = q8Hi(v1)
-        const d = load<f32>(sr + (<usize>b << 2))
-        const ab = a + (<usize>b << 6)
+        const w0 = v128.and(v0, hi); const w1 = i16x8.shl(v0, 8); const w2 = v128.and(v1, hi); const w3 = i16x8.shl(v1, 8)
         const sb = s + (<usize>b << 2)
-        f0 = fma(f0, dot4(w0, w1, w2, w3, ab), d * load<f32>(sb))
-        f1 = fma(f1, dot4(w0, w1, w2, w3, ab + xqRow), d * load<f32>(sb + xdRow))
-        f2 = fma(f2, dot4(w0, w1, w2, w3, ab + 2 * xqRow), d * load<f32>(sb + 2 * xdRow))
-        f3 = fma(f3, dot4(w0, w1, w2, w3, ab + 3 * xqRow), d * load<f32>(sb + 3 * xdRow))
+        const sc = f32x4.mul(f32x4.splat(load<f32>(sr + (<usize>b << 2)) * Q8_UNSCALE),
+          f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(sb)), 1, load<f32>(sb + xdRow)), 2, load<f32>(sb + 2 * xdRow)), 3, load<f32>(sb + 3 * xdRow)))
+        const ab = a + (<usize>b << 6)
+        f0 = fma(f0, dot4(w0, w1, w2, w3, ab), lane0(sc))
+        f1 = fma(f1, dot4(w0, w1, w2, w3, ab + xqRow), lane1(sc))
+        f2 = fma(f2, dot4(w0, w1, w2, w3, ab + 2 * xqRow), lane2(sc))
+        f3 = fma(f3, dot4(w0, w1, w2, w3, ab + 3 * xqRow), lane3(sc))
       }
       const o = out + ((<usize>i * <usize>outDim + <usize>r) << 2)
       store<f32>(o, hsum(f0)); store<f32>(o + os, hsum(f1)); store<f32>(o + 2 * os, hsum(f2)); store<f32>(o + 3 * os, hsum(f3))
@@ -106,42 +148,14 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, w: usize, n: i32, in
   }
 }
 
-/** Σ over one Q8_0 block (32 int8 at p) × 32 int16 activations at a, as i32x4 partial sums. */
-@inline function blockQ8 (p: usize, a: usize): v128 {
-  const v0 = v128.load(p); const v1 = v128.load(p, 16)
-  return dot4(q8Lo(v0), q8Hi(v0), q8Lo(v1), q8Hi(v1), a)
-}
-
-/** One packed Q8_0 row (quants q, scales d) against one quantized activation row (a, s). */
-@inline function rowQ8 (q: usize, d: usize, a: usize, s: usize, nb: i32): f32 {
-  let f0 = f32x4.splat(0)
-  let f1 = f32x4.splat(0)
-  let b = 0
-  for (; b + 4 <= nb; b += 4) { // four blocks' scales at once
-    const o = <usize>b << 2
-    const sc = f32x4.mul(v128.load(d + o), v128.load(s + o))
-    const p = q + (<usize>b << 5)
-    const x = a + (<usize>b << 6)
-    f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(blockQ8(p, x)), v128.shuffle<f32>(sc, sc, 0, 0, 0, 0)))
-    f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(blockQ8(p + 32, x + 64)), v128.shuffle<f32>(sc, sc, 1, 1, 1, 1)))
-    f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(blockQ8(p + 64, x + 128)), v128.shuffle<f32>(sc, sc, 2, 2, 2, 2)))
-    f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(blockQ8(p + 96, x + 192)), v128.shuffle<f32>(sc, sc, 3, 3, 3, 3)))
-  }
-  for (; b < nb; b++) {
-    f0 = fma(f0, blockQ8(q + (<usize>b << 5), a + (<usize>b << 6)), load<f32>(d + (<usize>b << 2)) * load<f32>(s + (<usize>b << 2)))
-  }
-  return hsum(f32x4.add(f0, f1))
-}
-
-/** Σ over one Q4_0 block (16 nibble bytes at p) × 32 int16 activations at a, as i32x4 partial sums. */
-@inline function blockQ4 (p: usize, a: usize): v128 {
+/** One Q4_0 block's nibbles (16 bytes at p) against the block at a, less the offset 8 Σ x (c = 2 Σ x per lane). */
+@inline function blockQ4 (p: usize, a: usize, c: v128): v128 {
   const v = v128.load(p)
-  const lo = i8x16.sub(v128.and(v, i8x16.splat(15)), i8x16.splat(8))
-  const hi = i8x16.sub(i8x16.shr_u(v, 4), i8x16.splat(8))
-  return dot4(q8Lo(lo), q8Hi(lo), q8Lo(hi), q8Hi(hi), a)
+  const m = i16x8.splat(15)
+  return i32x4.sub(dot4(v128.and(i16x8.shr_u(v, 8), m), v128.and(v, m), i16x8.shr_u(v, 12), v128.and(i16x8.shr_u(v, 4), m), a), c)
 }
 
-@inline function rowQ4 (q: usize, d: usize, a: usize, s: usize, nb: i32): f32 {
+@inline function rowQ4 (q: usize, d: usize, a: usize, s: usize, c: usize, nb: i32): f32 {
   let f0 = f32x4.splat(0)
   let f1 = f32x4.splat(0)
   let b = 0
@@ -150,26 +164,28 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, w: usize, n: i32, in
     const sc = f32x4.mul(v128.load(d + o), v128.load(s + o))
     const p = q + (<usize>b << 4)
     const x = a + (<usize>b << 6)
-    f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(blockQ4(p, x)), v128.shuffle<f32>(sc, sc, 0, 0, 0, 0)))
-    f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(blockQ4(p + 16, x + 64)), v128.shuffle<f32>(sc, sc, 1, 1, 1, 1)))
-    f0 = f32x4.add(f0, f32x4.mul(f32x4.convert_i32x4_s(blockQ4(p + 32, x + 128)), v128.shuffle<f32>(sc, sc, 2, 2, 2, 2)))
-    f1 = f32x4.add(f1, f32x4.mul(f32x4.convert_i32x4_s(blockQ4(p + 48, x + 192)), v128.shuffle<f32>(sc, sc, 3, 3, 3, 3)))
+    const cb = c + o
+    f0 = fma(f0, blockQ4(p, x, v128.load32_splat(cb)), lane0(sc))
+    f1 = fma(f1, blockQ4(p + 16, x + 64, v128.load32_splat(cb, 4)), lane1(sc))
+    f0 = fma(f0, blockQ4(p + 32, x + 128, v128.load32_splat(cb, 8)), lane2(sc))
+    f1 = fma(f1, blockQ4(p + 48, x + 192, v128.load32_splat(cb, 12)), lane3(sc))
   }
   for (; b < nb; b++) {
-    f0 = fma(f0, blockQ4(q + (<usize>b << 4), a + (<usize>b << 6)), load<f32>(d + (<usize>b << 2)) * load<f32>(s + (<usize>b << 2)))
+    const o = <usize>b << 2
+    f0 = fma(f0, blockQ4(q + (<usize>b << 4), a + (<usize>b << 6), v128.load32_splat(c + o)), f32x4.splat(load<f32>(d + o) * load<f32>(s + o)))
   }
   return hsum(f32x4.add(f0, f1))
 }
 
-export function matmulQ4 (out: usize, xq: usize, xd: usize, w: usize, n: i32, inDim: i32, outDim: i32, r0: i32, r1: i32): void {
+export function matmulQ4 (out: usize, xq: usize, xd: usize, xs: usize, w: usize, n: i32, inDim: i32, outDim: i32, r0: i32, r1: i32): void {
   const nb = inDim >> 5
   const ws = w // (outDim, nb) f32 scales
   const wq = w + ((<usize>outDim * <usize>nb) << 2) // (outDim, nb, 16) nibble bytes
   const xqRow = <usize>inDim << 1
   const xdRow = <usize>nb << 2
   const os = <usize>outDim << 2
-  const mask = i8x16.splat(15)
-  const eight = i8x16.splat(8)
+  const m = i16x8.splat(15)
+  const e = i16x8.splat(8)
   let i = 0
   for (; i + 4 <= n; i += 4) {
     const a = xq + <usize>i * xqRow
@@ -180,16 +196,18 @@ export function matmulQ4 (out: usize, xq: usize, xd: usize, w: usize, n: i32, in
       let f0 = f32x4.splat(0); let f1 = f32x4.splat(0); let f2 = f32x4.splat(0); let f3 = f32x4.splat(0)
       for (let b = 0; b < nb; b++) {
         const v = v128.load(qr + (<usize>b << 4))
-        const lo = i8x16.sub(v128.and(v, mask), eight)
-        const hi = i8x16.sub(i8x16.shr_u(v, 4), eight)
-        const w0 = q8Lo(lo); const w1 = q8Hi(lo); const w2 = q8Lo(hi); const w3 = q8Hi(hi)
-        const d = load<f32>(sr + (<usize>b << 2))
+        // the offset 8 comes off the weights here, once for four tokens
+        const w0 = i16x8.sub(v128.and(i16x8.shr_u(v, 8), m), e); const w1 = i16x8.sub(v128.and(v, m), e)
+        const w2 = i16x8.sub(i16x8.shr_u(v, 12), e); const w3 = i16x8.sub(v128.and(i16x8.shr_u(v, 4), m), e)
+        const o = <usize>b << 2
+        const sb = s + o
+        const sc = f32x4.mul(f32x4.splat(load<f32>(sr + o)),
+          f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(sb)), 1, load<f32>(sb + xdRow)), 2, load<f32>(sb + 2 * xdRow)), 3, load<f32>(sb + 3 * xdRow)))
         const ab = a + (<usize>b << 6)
-        const sb = s + (<usize>b << 2)
-        f0 = fma(f0, dot4(w0, w1, w2, w3, ab), d * load<f32>(sb))
-        f1 = fma(f1, dot4(w0, w1, w2, w3, ab + xqRow), d * load<f32>(sb + xdRow))
-        f2 = fma(f2, dot4(w0, w1, w2, w3, ab + 2 * xqRow), d * load<f32>(sb + 2 * xdRow))
-        f3 = fma(f3, dot4(w0, w1, w2, w3, ab + 3 * xqRow), d * load<f32>(sb + 3 * xdRow))
+        f0 = fma(f0, dot4(w0, w1, w2, w3, ab), lane0(sc))
+        f1 = fma(f1, dot4(w0, w1, w2, w3, ab + xqRow), lane1(sc))
+        f2 = fma(f2, dot4(w0, w1, w2, w3, ab + 2 * xqRow), lane2(sc))
+        f3 = fma(f3, dot4(w0, w1, w2, w3, ab + 3 * xqRow), lane3(sc))
       }
       const o = out + ((<usize>i * <usize>outDim + <usize>r) << 2)
       store<f32>(o, hsum(f0)); store<f32>(o + os, hsum(f1)); store<f32>(o + 2 * os, hsum(f2)); store<f32>(o + 3 * os, hsum(f3))
@@ -198,8 +216,9 @@ export function matmulQ4 (out: usize, xq: usize, xd: usize, w: usize, n: i32, in
   for (; i < n; i++) {
     const a = xq + <usize>i * xqRow
     const s = xd + <usize>i * xdRow
+    const c = xs + <usize>i * xdRow
     const o = out + ((<usize>i * <usize>outDim) << 2)
-    for (let r = r0; r < r1; r++) store<f32>(o + (<usize>r << 2), rowQ4(wq + (<usize>r * <usize>nb << 4), ws + <usize>r * xdRow, a, s, nb))
+    for (let r = r0; r < r1; r++) store<f32>(o + (<usize>r << 2), rowQ4(wq + (<usize>r * <usize>nb << 4), ws + <usize>r * xdRow, a, s, c, nb))
   }
 }
 
