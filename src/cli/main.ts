@@ -7,8 +7,9 @@ import { join } from 'node:path'
 import { GridError } from '../util/errors.ts'
 import { type Command, type CommandContext, PACKAGE_ROOT, UsageError } from './command.ts'
 import { generateCommand } from './generate.ts'
+import { quantizeCommand } from './quantize.ts'
 
-const commands: readonly Command[] = [generateCommand]
+const commands: readonly Command[] = [generateCommand, quantizeCommand]
 
 function version (): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
