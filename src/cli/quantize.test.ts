@@ -68,7 +68,7 @@ describe('gridllm quantize', () => {
     assert.equal(converted.config.ropeStyle, 'interleaved')
     assert.equal(source.config.ropeStyle, 'neox')
     assert.equal(converted.tokenizer?.kind, 'hf')
-    assert.equal(readGguf(out).metadata.get('tokenizer.ggml.pre'), 'gpt2')
+    assert.equal(readGguf(out).metadata.get('tokenizer.ggml.pre'), 'default')
     const ids = [3, 70, 71, 72, 101, 33, 7]
     const c = cosine(await logits(converted, ids), await logits(source, ids))
     assert.ok(c > 0.999, `logits cosine ${c}`)

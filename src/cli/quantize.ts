@@ -174,11 +174,11 @@ function hfMetadata (source: ModelSource, type: QuantType): Array<readonly [stri
   return out
 }
 
-/** The `tokenizer.ggml.pre` whose pre-tokenizer is the folder's own. */
+/** The `tokenizer.ggml.pre` whose pre-tokenizer is the folder's own ('default' is GPT-2's, a name llama.cpp knows). */
 function preTokenizerName (preTokenizer: unknown, where: string): string {
   const want = JSON.stringify(preTokenizer)
   const name = supportedPreTokenizers.find(pre =>
-    pre !== 'default' && JSON.stringify(bpeTokenizerJson({ tokens: [], types: new Int32Array(0), merges: [], pre, where }).pre_tokenizer) === want)
+    JSON.stringify(bpeTokenizerJson({ tokens: [], types: new Int32Array(0), merges: [], pre, where }).pre_tokenizer) === want)
   if (name === undefined) log('warning: %s: pre-tokenizer not recognized; writing "default"', where)
   return name ?? 'default'
 }
