@@ -108,7 +108,9 @@ export function backendConformance (name: string, create: () => Promise<Backend>
     it('getRows over every weight type', () => {
       for (const dtype of weightTypes()) {
         const [rows, dim] = dtype === 'f32' ? [11, 37] : [11, 96]
-        const bytes = encode(dtype, random(rows * dim, 5, 2))
+        const values = random(rows * dim, 5, 2)
+        for (let j = 0; j < dim; j++) { values[dim + j]! *= 1e-7; values[2 * dim + j]! *= 3e4 } // f16 subnormal and large block scales
+        const bytes = encode(dtype, values)
         const table = be.fromBytes(dtype, [rows, dim], bytes)
         const tableRef = ref.fromBytes(dtype, [rows, dim], bytes.slice())
         const ids = Int32Array.of(3, 0, 10, 3)
@@ -118,6 +120,25 @@ export function backendConformance (name: string, create: () => Promise<Backend>
         ref.getRows(outRef, tableRef, ids)
         assert.deepEqual(be.read(out), ref.read(outRef), `${dtype} getRows`)
         be.free(table); be.free(out)
+      }
+    })
+
+    it('fromStream, where offered, stores what fromBytes stores', async () => {
+      if (be.fromStream === undefined) return
+      for (const dtype of weightTypes()) {
+        const [rows, dim] = dtype === 'f32' ? [300, 37] : [3000, 96] // several pieces for the larger ones
+        const bytes = encode(dtype, random(rows * dim, 9, 2))
+        let offset = 0
+        const streamed = await be.fromStream(dtype, [rows, dim], async dst => { dst.set(bytes.subarray(offset, offset + dst.length)); offset += dst.length })
+        assert.equal(offset, bytes.length, `${dtype}: every byte read once`)
+        const whole = be.fromBytes(dtype, [rows, dim], bytes)
+        const ids = Int32Array.of(0, rows - 1, 1234 % rows, 7)
+        const a = be.zeros([4, dim])
+        const b = be.zeros([4, dim])
+        be.getRows(a, streamed, ids)
+        be.getRows(b, whole, ids)
+        assert.deepEqual(be.read(a), be.read(b), `${dtype} fromStream`)
+        for (const t of [streamed, whole, a, b]) be.free(t)
       }
     })
 

@@ -3,7 +3,7 @@
  * kernels are AssemblyScript compiled to SIMD128 (assembly/), and products are split across a
  * ThreadPool. No Node API here, so a browser host can construct it too (see node.ts for Node's).
  */
-import { type DType, DTYPES, byteSize } from '../../tensor/index.ts'
+import { type DType, DTYPES, byteSize, isQuantized } from '../../tensor/index.ts'
 import { ShapeMismatchError, UnsupportedTensorTypeError } from '../../util/errors.ts'
 import type { AttentionParams, Backend, RopeParams, Tensor } from '../backend.ts'
 import { rowCount, rowLength } from '../backend.ts'
@@ -30,19 +30,8 @@ interface Kernels {
 
 /** Multiply-adds below which a product runs on the calling thread alone. */
 const PARALLEL_MIN_WORK = 1 << 16
-/** Raw bytes of a quantized tensor repacked per step while loading. */
+/** Bytes copied or repacked per step while loading. */
 const PACK_CHUNK = 1 << 20
-
-/**
- * Bytes of a tensor in this backend. Quantized blocks are repacked at load (assembly/matmul-q.ts):
- * f32 scales apart from the quants, so a 32-block takes 36 (Q8_0) or 20 (Q4_0) bytes.
- */
-function storedBytes (dtype: DType, shape: readonly number[]): number {
-  const bytes = byteSize(dtype, shape)
-  if (dtype !== 'q8_0' && dtype !== 'q4_0') return bytes
-  const { blockBytes } = DTYPES[dtype]
-  return (bytes / blockBytes) * (blockBytes + 2)
-}
 
 class WasmTensor implements Tensor {
   freed = false
@@ -92,7 +81,7 @@ export class WasmBackend implements Backend {
   }
 
   private alloc (dtype: DType, shape: readonly number[]): WasmTensor {
-    const bytes = storedBytes(dtype, shape)
+    const bytes = byteSize(dtype, shape)
     return new WasmTensor(dtype, [...shape], this.heap.alloc(bytes), bytes, this)
   }
 
@@ -111,34 +100,70 @@ export class WasmBackend implements Backend {
     if (bytes.byteLength !== expected) {
       throw new ShapeMismatchError(`${dtype} tensor of shape [${shape.join(', ')}] needs ${expected} bytes, got ${bytes.byteLength}`)
     }
-    if (!this.weightTypes.includes(dtype)) throw new UnsupportedTensorTypeError(`the wasm backend does not store ${dtype} tensors`)
-    const t = this.alloc(dtype, shape)
-    if (dtype !== 'q8_0' && dtype !== 'q4_0') {
+    const t = this.allocWeight(dtype, shape)
+    if (!isQuantized(dtype)) {
       this.u8().set(bytes, t.ptr)
       return t
     }
-    // repack a few rows at a time through the scratch area: scales to f32, quants contiguous
-    const rows = rowCount(t)
-    const nb = rowLength(t) / 32
-    const rowBytes = nb * DTYPES[dtype].blockBytes
-    const step = Math.max(1, Math.floor(PACK_CHUNK / rowBytes))
-    const pack = dtype === 'q8_0' ? this.k.packQ8 : this.k.packQ4
-    const scales = t.ptr
-    const quants = t.ptr + rows * nb * 4
-    const quantBytes = DTYPES[dtype].blockBytes - 2
-    for (let r = 0; r < rows; r += step) {
-      const m = Math.min(step, rows - r)
-      const rawBytes = Math.ceil(m * rowBytes / 64) * 64
-      const src = this.scratch(rawBytes + m * nb * (quantBytes + 4))
-      const tmp = src + rawBytes
-      this.u8().set(bytes.subarray(r * rowBytes, (r + m) * rowBytes), src)
-      // pack writes the m rows' scales, then their quants; both move to their places in the tensor
-      pack(tmp, src, m, nb)
-      const u8 = this.u8()
-      u8.copyWithin(scales + r * nb * 4, tmp, tmp + m * nb * 4)
-      u8.copyWithin(quants + r * nb * quantBytes, tmp + m * nb * 4, tmp + m * nb * (quantBytes + 4))
+    const { rowBytes, step } = this.packing(t)
+    for (let r = 0; r < rowCount(t); r += step) {
+      const m = Math.min(step, rowCount(t) - r)
+      const staging = this.scratch(2 * m * rowBytes)
+      this.u8().set(bytes.subarray(r * rowBytes, (r + m) * rowBytes), staging)
+      this.packRows(t, r, m, staging)
     }
     return t
+  }
+
+  async fromStream (dtype: DType, shape: readonly number[], read: (dst: Uint8Array) => Promise<void>): Promise<Tensor> {
+    const t = this.allocWeight(dtype, shape)
+    // a block of its own, not the scratch area: other ops may run while a read is pending
+    const { rowBytes, step } = this.packing(t)
+    const stagingBytes = isQuantized(dtype) ? 2 * step * rowBytes : 0
+    const staging = stagingBytes > 0 ? this.heap.alloc(stagingBytes) : 0
+    try {
+      if (!isQuantized(dtype)) {
+        for (let off = 0; off < t.byteLength; off += PACK_CHUNK) await read(new Uint8Array(this.memory.buffer, t.ptr + off, Math.min(PACK_CHUNK, t.byteLength - off)))
+      } else {
+        for (let r = 0; r < rowCount(t); r += step) {
+          const m = Math.min(step, rowCount(t) - r)
+          await read(new Uint8Array(this.memory.buffer, staging, m * rowBytes))
+          this.packRows(t, r, m, staging)
+        }
+      }
+    } catch (err) {
+      this.free(t)
+      throw err
+    } finally {
+      if (staging !== 0) this.heap.release(staging, stagingBytes)
+    }
+    return t
+  }
+
+  private allocWeight (dtype: DType, shape: readonly number[]): WasmTensor {
+    if (!this.weightTypes.includes(dtype)) throw new UnsupportedTensorTypeError(`the wasm backend does not store ${dtype} tensors`)
+    return this.alloc(dtype, shape)
+  }
+
+  /** Bytes per row of a quantized tensor as stored in GGUF, and rows repacked per step. */
+  private packing (t: WasmTensor): { rowBytes: number, step: number } {
+    const rowBytes = (rowLength(t) / 32) * DTYPES[t.dtype].blockBytes
+    return { rowBytes, step: Math.max(1, Math.floor(PACK_CHUNK / rowBytes)) }
+  }
+
+  /**
+   * Repacks rows [r, r + m) of GGUF blocks at `staging` (which has room for twice their bytes)
+   * into t: f16 scales (rows, nb) apart from quants (rows, nb, quantBytes); see assembly/matmul-q.ts.
+   */
+  private packRows (t: WasmTensor, r: number, m: number, staging: number): void {
+    const nb = rowLength(t) / 32
+    const { rowBytes } = this.packing(t)
+    const quantBytes = DTYPES[t.dtype].blockBytes - 2
+    const tmp = staging + m * rowBytes
+    ;(t.dtype === 'q8_0' ? this.k.packQ8 : this.k.packQ4)(tmp, staging, m, nb)
+    const u8 = this.u8()
+    u8.copyWithin(t.ptr + r * nb * 2, tmp, tmp + m * nb * 2)
+    u8.copyWithin(t.ptr + rowCount(t) * nb * 2 + r * nb * quantBytes, tmp + m * nb * 2, tmp + m * rowBytes)
   }
 
   zeros (shape: readonly number[]): Tensor {

@@ -1,8 +1,8 @@
 // Quantized weights against activations quantized to 8 bits per 32-block, with integer dot
 // products (i32x4.dot_i16x8_s), as llama.cpp does. out[i][r] for tokens i < n, rows r in [r0, r1).
 //
-// Weights are GGUF Q8_0 / Q4_0 blocks of 32 repacked at load (packQ8 / packQ4, exact): a matrix
-// (rows, nb blocks) becomes its scales as f32 (rows, nb) followed by its quants (rows, nb, 32)
+// Weights are GGUF Q8_0 / Q4_0 blocks of 32 repacked at load (packQ8 / packQ4, same bytes): a
+// matrix (rows, nb blocks) becomes its f16 scales (rows, nb) followed by its quants (rows, nb, 32)
 // int8 for Q8_0 or (rows, nb, 16) nibble bytes for Q4_0 (byte j: element j low, j + 16 high).
 //
 // Activations (quantizeActivations): xq (n, inDim) int16 in [-127, 127], xd (n, nb) f32 scales,
@@ -10,7 +10,7 @@
 // values are stored as [odd of 0..15, even of 0..15, odd of 16..31, even of 16..31], so weights
 // need no widening: read as int16 lanes, a Q8_0 byte pair (w[2k], w[2k+1]) gives w[2k+1]·256 by
 // masking (& 0xff00) and w[2k]·256 by shifting (<< 8); Q4_0 nibbles come out by shifts and masks.
-import { hsum, hsumI, f16ToF32 } from './simd'
+import { hsum, hsumI, f16ToF32, f16x4ToF32 } from './simd'
 
 /** x (n, inDim) f32 → xq, xd, xs as above; inDim % 32 == 0. */
 export function quantizeActivations (xq: usize, xd: usize, xs: usize, x: usize, n: i32, inDim: i32): void {
@@ -47,10 +47,10 @@ export function quantizeActivations (xq: usize, xd: usize, xs: usize, x: usize, 
 /** GGUF blocks (rows × nb, `blockBytes` each: f16 scale, then `quantBytes`) → the packed layout. */
 function pack (dst: usize, src: usize, rows: i32, nb: i32, blockBytes: usize, quantBytes: usize): void {
   const total = <usize>rows * <usize>nb
-  const quants = dst + (total << 2)
+  const quants = dst + (total << 1)
   for (let b: usize = 0; b < total; b++) {
     const p = src + b * blockBytes
-    store<f32>(dst + (b << 2), f16ToF32(load<u16>(p)))
+    store<u16>(dst + (b << 1), load<u16>(p))
     memory.copy(quants + b * quantBytes, p + 2, quantBytes)
   }
 }
@@ -92,7 +92,7 @@ const Q8_UNSCALE: f32 = 1.0 / 256
   let b = 0
   for (; b + 4 <= nb; b += 4) { // four blocks' scales at once
     const o = <usize>b << 2
-    const sc = f32x4.mul(f32x4.mul(v128.load(d + o), v128.load(s + o)), f32x4.splat(Q8_UNSCALE))
+    const sc = f32x4.mul(f32x4.mul(f16x4ToF32(v128.load64_zero(d + (<usize>b << 1))), v128.load(s + o)), f32x4.splat(Q8_UNSCALE))
     const p = q + (<usize>b << 5)
     const x = a + (<usize>b << 6)
     f0 = fma(f0, blockQ8(p, x), lane0(sc))
@@ -102,15 +102,15 @@ const Q8_UNSCALE: f32 = 1.0 / 256
   }
   for (; b < nb; b++) {
     const o = <usize>b << 2
-    f0 = fma(f0, blockQ8(q + (<usize>b << 5), a + (<usize>b << 6)), f32x4.splat(load<f32>(d + o) * load<f32>(s + o) * Q8_UNSCALE))
+    f0 = fma(f0, blockQ8(q + (<usize>b << 5), a + (<usize>b << 6)), f32x4.splat(f16ToF32(load<u16>(d + (<usize>b << 1))) * load<f32>(s + o) * Q8_UNSCALE))
   }
   return hsum(f32x4.add(f0, f1))
 }
 
 export function matmulQ8 (out: usize, xq: usize, xd: usize, xs: usize, w: usize, n: i32, inDim: i32, outDim: i32, r0: i32, r1: i32): void {
   const nb = inDim >> 5
-  const ws = w // (outDim, nb) f32 scales
-  const wq = w + ((<usize>outDim * <usize>nb) << 2) // (outDim, nb, 32) int8
+  const ws = w // (outDim, nb) f16 scales
+  const wq = w + ((<usize>outDim * <usize>nb) << 1) // (outDim, nb, 32) int8
   const xqRow = <usize>inDim << 1
   const xdRow = <usize>nb << 2
   const os = <usize>outDim << 2
@@ -120,7 +120,7 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
     const a = xq + <usize>i * xqRow
     const s = xd + <usize>i * xdRow
     for (let r = r0; r < r1; r++) {
-      const sr = ws + <usize>r * xdRow
+      const sr = ws + ((<usize>r * <usize>nb) << 1)
       const qr = wq + (<usize>r * <usize>nb << 5)
       let f0 = f32x4.splat(0); let f1 = f32x4.splat(0); let f2 = f32x4.splat(0); let f3 = f32x4.splat(0)
       for (let b = 0; b < nb; b++) {
@@ -128,7 +128,7 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
         const v0 = v128.load(p); const v1 = v128.load(p, 16)
         const w0 = v128.and(v0, hi); const w1 = i16x8.shl(v0, 8); const w2 = v128.and(v1, hi); const w3 = i16x8.shl(v1, 8)
         const sb = s + (<usize>b << 2)
-        const sc = f32x4.mul(f32x4.splat(load<f32>(sr + (<usize>b << 2)) * Q8_UNSCALE),
+        const sc = f32x4.mul(f32x4.splat(f16ToF32(load<u16>(sr + (<usize>b << 1))) * Q8_UNSCALE),
           f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(sb)), 1, load<f32>(sb + xdRow)), 2, load<f32>(sb + 2 * xdRow)), 3, load<f32>(sb + 3 * xdRow)))
         const ab = a + (<usize>b << 6)
         f0 = fma(f0, dot4(w0, w1, w2, w3, ab), lane0(sc))
@@ -144,7 +144,7 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
     const a = xq + <usize>i * xqRow
     const s = xd + <usize>i * xdRow
     const o = out + ((<usize>i * <usize>outDim) << 2)
-    for (let r = r0; r < r1; r++) store<f32>(o + (<usize>r << 2), rowQ8(wq + (<usize>r * <usize>nb << 5), ws + <usize>r * xdRow, a, s, nb))
+    for (let r = r0; r < r1; r++) store<f32>(o + (<usize>r << 2), rowQ8(wq + (<usize>r * <usize>nb << 5), ws + ((<usize>r * <usize>nb) << 1), a, s, nb))
   }
 }
 
@@ -161,7 +161,7 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
   let b = 0
   for (; b + 4 <= nb; b += 4) {
     const o = <usize>b << 2
-    const sc = f32x4.mul(v128.load(d + o), v128.load(s + o))
+    const sc = f32x4.mul(f16x4ToF32(v128.load64_zero(d + (<usize>b << 1))), v128.load(s + o))
     const p = q + (<usize>b << 4)
     const x = a + (<usize>b << 6)
     const cb = c + o
@@ -172,15 +172,15 @@ export function matmulQ8 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
   }
   for (; b < nb; b++) {
     const o = <usize>b << 2
-    f0 = fma(f0, blockQ4(q + (<usize>b << 4), a + (<usize>b << 6), v128.load32_splat(c + o)), f32x4.splat(load<f32>(d + o) * load<f32>(s + o)))
+    f0 = fma(f0, blockQ4(q + (<usize>b << 4), a + (<usize>b << 6), v128.load32_splat(c + o)), f32x4.splat(f16ToF32(load<u16>(d + (<usize>b << 1))) * load<f32>(s + o)))
   }
   return hsum(f32x4.add(f0, f1))
 }
 
 export function matmulQ4 (out: usize, xq: usize, xd: usize, xs: usize, w: usize, n: i32, inDim: i32, outDim: i32, r0: i32, r1: i32): void {
   const nb = inDim >> 5
-  const ws = w // (outDim, nb) f32 scales
-  const wq = w + ((<usize>outDim * <usize>nb) << 2) // (outDim, nb, 16) nibble bytes
+  const ws = w // (outDim, nb) f16 scales
+  const wq = w + ((<usize>outDim * <usize>nb) << 1) // (outDim, nb, 16) nibble bytes
   const xqRow = <usize>inDim << 1
   const xdRow = <usize>nb << 2
   const os = <usize>outDim << 2
@@ -191,7 +191,7 @@ export function matmulQ4 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
     const a = xq + <usize>i * xqRow
     const s = xd + <usize>i * xdRow
     for (let r = r0; r < r1; r++) {
-      const sr = ws + <usize>r * xdRow
+      const sr = ws + ((<usize>r * <usize>nb) << 1)
       const qr = wq + (<usize>r * <usize>nb << 4)
       let f0 = f32x4.splat(0); let f1 = f32x4.splat(0); let f2 = f32x4.splat(0); let f3 = f32x4.splat(0)
       for (let b = 0; b < nb; b++) {
@@ -201,7 +201,7 @@ export function matmulQ4 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
         const w2 = i16x8.sub(i16x8.shr_u(v, 12), e); const w3 = i16x8.sub(v128.and(i16x8.shr_u(v, 4), m), e)
         const o = <usize>b << 2
         const sb = s + o
-        const sc = f32x4.mul(f32x4.splat(load<f32>(sr + o)),
+        const sc = f32x4.mul(f32x4.splat(f16ToF32(load<u16>(sr + (<usize>b << 1)))),
           f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(sb)), 1, load<f32>(sb + xdRow)), 2, load<f32>(sb + 2 * xdRow)), 3, load<f32>(sb + 3 * xdRow)))
         const ab = a + (<usize>b << 6)
         f0 = fma(f0, dot4(w0, w1, w2, w3, ab), lane0(sc))
@@ -218,14 +218,14 @@ export function matmulQ4 (out: usize, xq: usize, xd: usize, xs: usize, w: usize,
     const s = xd + <usize>i * xdRow
     const c = xs + <usize>i * xdRow
     const o = out + ((<usize>i * <usize>outDim) << 2)
-    for (let r = r0; r < r1; r++) store<f32>(o + (<usize>r << 2), rowQ4(wq + (<usize>r * <usize>nb << 4), ws + <usize>r * xdRow, a, s, c, nb))
+    for (let r = r0; r < r1; r++) store<f32>(o + (<usize>r << 2), rowQ4(wq + (<usize>r * <usize>nb << 4), ws + ((<usize>r * <usize>nb) << 1), a, s, c, nb))
   }
 }
 
 /** Rows ids[i] of a table into out (n, dim) as f32: kind 0 f32, 8 packed Q8_0, 2 packed Q4_0. */
 export function getRows (out: usize, table: usize, rows: i32, ids: usize, n: i32, dim: i32, kind: i32): void {
   const nb = <usize>(dim >> 5)
-  const quants = table + ((<usize>rows * nb) << 2)
+  const quants = table + ((<usize>rows * nb) << 1)
   for (let i = 0; i < n; i++) {
     const id = <usize>load<i32>(ids + (<usize>i << 2))
     const o = out + ((<usize>i * <usize>dim) << 2)
@@ -234,7 +234,7 @@ export function getRows (out: usize, table: usize, rows: i32, ids: usize, n: i32
       continue
     }
     for (let b: usize = 0; b < nb; b++) {
-      const d = load<f32>(table + ((id * nb + b) << 2))
+      const d = f16ToF32(load<u16>(table + ((id * nb + b) << 1)))
       const ob = o + (b << 7)
       if (kind == 8) {
         const p = quants + ((id * nb + b) << 5)

@@ -21,6 +21,15 @@
   return reinterpret<f32>(reinterpret<u32>(f) | ((h & 0x8000) << 16))
 }
 
+/** Four IEEE halves (the low 64 bits of h) → floats, exact like f16ToF32. */
+@inline export function f16x4ToF32 (h16: v128): v128 {
+  const h = i32x4.extend_low_i16x8_u(h16)
+  const bits = i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13)
+  const infNan = i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00))
+  const f = v128.bitselect(v128.or(bits, i32x4.splat(0x7f800000)), f32x4.mul(bits, f32x4.splat(5.192296858534828e33)), infNan)
+  return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16))
+}
+
 /** e^x per lane, Cephes' expf polynomial (about 1 ulp on [-87, 88]); clamps outside. */
 @inline export function expv (x: v128): v128 {
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0))
