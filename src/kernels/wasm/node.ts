@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads'
 import { GridError, InvalidArgumentError } from '../../util/errors.ts'
 import { logger } from '../../util/log.ts'
 import { WasmBackend } from './backend.ts'
-import { ARGS_BYTE, CONTROL_BYTES, Ctl, KERNELS, MAX_ARGS, SPIN, ThreadPool } from './pool.ts'
+import { ARGS_BYTE, CHUNK_BITS, CONTROL_BYTES, Ctl, KERNELS, MAX_ARGS, SPIN, ThreadPool } from './pool.ts'
 
 const log = logger('kernels:wasm')
 
@@ -43,7 +43,7 @@ export async function createWasmBackend (options: WasmBackendNodeOptions = {}): 
   if (threads === 1) return new WasmBackend({ module, memory })
 
   const control = new SharedArrayBuffer(CONTROL_BYTES)
-  const layout = { ...Ctl, ARGS_BYTE, MAX_ARGS, SPIN }
+  const layout = { ...Ctl, ARGS_BYTE, MAX_ARGS, SPIN, CHUNK_BITS }
   const workers = Array.from({ length: threads - 1 }, (_, index) =>
     new Worker(WORKER, { workerData: { module, memory, control, index, kernels: KERNELS, layout } }))
   try {
