@@ -16,9 +16,13 @@ export const MAX_ARGS = 32
 export const CONTROL_BYTES = ARGS_BYTE + MAX_ARGS * 8
 /** Polls of a shared word before falling back to Atomics.wait. */
 export const SPIN = 20000
-/** NEXT holds the job's sequence number (low 11 bits) above a 20-bit chunk index. */
-export const CHUNK_BITS = 20
-const SEQ_MASK = 0x7ff
+/**
+ * NEXT holds the job's sequence number (low 19 bits) above a 12-bit chunk index, so a worker that
+ * read a job's description and was descheduled can claim a chunk of that job only: its claim fails
+ * once the job is over, unless 2^19 jobs ran meanwhile.
+ */
+export const CHUNK_BITS = 12
+const SEQ_MASK = (1 << (31 - CHUNK_BITS)) - 1
 /** Chunks per participating thread: enough to even out, few enough to stay cheap. */
 const CHUNKS_PER_THREAD = 4
 
@@ -67,7 +71,7 @@ export class ThreadPool {
   run (fn: KernelName, args: readonly number[], total: number, align: number, self: (start: number, end: number, tid: number) => void): void {
     if (this.disposed) throw new WorkerError('the thread pool is disposed')
     const { ctl } = this
-    const chunk = Math.ceil(total / Math.min(Math.ceil(total / align), this.threads * CHUNKS_PER_THREAD) / align) * align
+    const chunk = Math.ceil(total / Math.min(Math.ceil(total / align), this.threads * CHUNKS_PER_THREAD, 1 << CHUNK_BITS) / align) * align
     const chunks = Math.ceil(total / chunk)
     const seq = this.seq = (this.seq + 1) | 0
     ctl[Ctl.FN] = KERNELS.indexOf(fn)

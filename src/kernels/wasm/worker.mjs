@@ -10,13 +10,14 @@ const fns = kernels.map(name => exports[name])
 const ctl = new Int32Array(control, 0, ARGS_BYTE / 4)
 const args = new Float64Array(control, ARGS_BYTE, MAX_ARGS)
 const tid = index + 1
+const SEQ_MASK = (1 << (31 - CHUNK_BITS)) - 1
 
 /** The next unclaimed chunk of job `seq`, or -1 (as claim() in pool.ts). */
 function claim (seq, chunks) {
   for (;;) {
     const v = Atomics.load(ctl, NEXT)
     const c = v & ((1 << CHUNK_BITS) - 1)
-    if (v >>> CHUNK_BITS !== (seq & 0x7ff) || c >= chunks) return -1
+    if (v >>> CHUNK_BITS !== (seq & SEQ_MASK) || c >= chunks) return -1
     if (Atomics.compareExchange(ctl, NEXT, v, v + 1) === v) return c
   }
 }
