@@ -5,6 +5,7 @@
  *   {"bench":"decode","model":"135M-q8_0","threads":1,"tok_s":…,"llama_cpp_tok_s":…,"ratio":…}
  *   {"bench":"prefill",…}  (a 128-token prompt; tok/s = prompt tokens / time to the first token)
  * Options: --shapes 15M,135M --types f32,q8_0,q4_0 --threads 1,2 --reps 3 --gen 100 --prompt 128
+ *   --relaxed  also runs gridllm's relaxed-SIMD kernels (lines with "kernels":"relaxed")
  * node-llama-cpp (~700 MB) is not a dependency: it is installed on first use into bench/.cache.
  */
 import { spawnSync } from 'node:child_process'
@@ -26,7 +27,8 @@ const { values: opts } = parseArgs({
     threads: { type: 'string', default: '1,2' },
     reps: { type: 'string', default: '3' },
     gen: { type: 'string', default: '100' },
-    prompt: { type: 'string', default: '128' }
+    prompt: { type: 'string', default: '128' },
+    relaxed: { type: 'boolean', default: false }
   }
 })
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
@@ -70,29 +72,34 @@ for (const shape of opts.shapes.split(',') as Array<keyof typeof shapes>) {
   for (const dtype of opts.types.split(',') as DType[]) {
     const model = ensureModel(shape, dtype)
     for (const threads of opts.threads.split(',').map(Number)) {
-      const runs: Record<string, Run[]> = { gridllm: [], 'llama.cpp': [] }
+      const ours = opts.relaxed ? ['gridllm', 'gridllm-relaxed'] : ['gridllm']
+      const engines = [...ours, 'llama.cpp']
+      const runs: Record<string, Run[]> = Object.fromEntries(engines.map(e => [e, []]))
       for (let rep = 0; rep < reps; rep++) {
-        for (const engine of rep % 2 === 0 ? ['gridllm', 'llama.cpp'] : ['llama.cpp', 'gridllm']) {
+        for (const engine of rep % 2 === 0 ? engines : [...engines].reverse()) {
           const r = runOnce(engine, model, threads, prompt, gen)
           log(`${shape}-${dtype} ${threads}T ${engine}: prefill ${r.prefill_tok_s.toFixed(1)}, decode ${r.decode_tok_s.toFixed(1)} tok/s`)
           runs[engine]!.push(r)
         }
       }
-      const ours = runs.gridllm!
       const theirs = runs['llama.cpp']!
-      // how many greedy tokens the engines agree on before they first differ (a sanity check)
-      const a = ours[0]!.tokens
-      const b = theirs[0]!.tokens
-      let agree = 0
-      while (agree < a.length && a[agree] === b[agree]) agree++
-      for (const bench of ['decode', 'prefill'] as const) {
-        const key = bench === 'decode' ? 'decode_tok_s' : 'prefill_tok_s'
-        const tokS = median(ours.map(r => r[key]))
-        const llama = median(theirs.map(r => r[key]))
-        process.stdout.write(JSON.stringify({
-          bench, model: `${shape}-${dtype}`, threads, tok_s: round(tokS), llama_cpp_tok_s: round(llama), ratio: round(tokS / llama),
-          ...(bench === 'decode' ? { tokens: gen, agree } : { prompt_tokens: prompt })
-        }) + '\n')
+      for (const engine of ours) {
+        const mine = runs[engine]!
+        // how many greedy tokens the engines agree on before they first differ (a sanity check)
+        const a = mine[0]!.tokens
+        const b = theirs[0]!.tokens
+        let agree = 0
+        while (agree < a.length && a[agree] === b[agree]) agree++
+        for (const bench of ['decode', 'prefill'] as const) {
+          const key = bench === 'decode' ? 'decode_tok_s' : 'prefill_tok_s'
+          const tokS = median(mine.map(r => r[key]))
+          const llama = median(theirs.map(r => r[key]))
+          process.stdout.write(JSON.stringify({
+            bench, model: `${shape}-${dtype}`, threads, kernels: engine === 'gridllm' ? 'baseline' : 'relaxed',
+            tok_s: round(tokS), llama_cpp_tok_s: round(llama), ratio: round(tokS / llama),
+            ...(bench === 'decode' ? { tokens: gen, agree } : { prompt_tokens: prompt })
+          }) + '\n')
+        }
       }
     }
   }

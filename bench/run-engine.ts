@@ -1,12 +1,13 @@
 /**
  * One measured run of one engine on one model, in its own process (bench/decode.ts starts it):
- *   node --import tsx bench/run-engine.ts <gridllm|llama.cpp> <model.gguf> <threads> <promptTokens> <genTokens>
+ *   node --import tsx bench/run-engine.ts <gridllm|gridllm-relaxed|llama.cpp> <model.gguf> <threads> <promptTokens> <genTokens>
  * Feeds the same prompt ids to either engine, then decodes greedily; prints one JSON line
  * {prefill_tok_s, decode_tok_s}. Prefill = prompt tokens / time to the first generated token.
  */
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { Model } from '../src/model/index.ts'
+import { createBackend } from '../src/kernels/index.ts'
 
 export const CACHE = new URL('./.cache/', import.meta.url)
 
@@ -17,8 +18,9 @@ export function promptIds (n: number): number[] {
 
 interface Result { prefill_tok_s: number, decode_tok_s: number, tokens: number[] }
 
-async function runGridllm (path: string, threads: number, prompt: number[], gen: number): Promise<Result> {
-  const model = await Model.load(path, { backend: 'wasm', threads })
+async function runGridllm (path: string, threads: number, prompt: number[], gen: number, relaxedSimd = false): Promise<Result> {
+  const backend = await createBackend('wasm', { threads, relaxedSimd })
+  const model = await Model.load(path, { backend })
   try {
     const { ends, executors, config } = model
     const sessions = await Promise.all(executors.map(async e => await e.open('bench', { maxLength: prompt.length + gen })))
@@ -45,6 +47,7 @@ async function runGridllm (path: string, threads: number, prompt: number[], gen:
     return { prefill_tok_s: prompt.length / ((t1 - t0) / 1000), decode_tok_s: (gen - 1) / ((t2 - t1) / 1000), tokens }
   } finally {
     await model.close()
+    backend.dispose()
   }
 }
 
@@ -82,7 +85,7 @@ async function runLlamaCpp (path: string, threads: number, prompt: number[], gen
 
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
   const [engine, path, threads, promptLen, gen] = process.argv.slice(2)
-  const run = engine === 'gridllm' ? runGridllm : runLlamaCpp
-  const r = await run(path!, Number(threads), promptIds(Number(promptLen)), Number(gen))
+  const args = [path!, Number(threads), promptIds(Number(promptLen)), Number(gen)] as const
+  const r = engine === 'llama.cpp' ? await runLlamaCpp(...args) : await runGridllm(...args, engine === 'gridllm-relaxed')
   process.stdout.write(JSON.stringify(r) + '\n')
 }

@@ -14,6 +14,8 @@ export const backendNames: readonly BackendName[] = ['wasm', 'ref']
 export interface CreateBackendOptions {
   /** threads for backends that use them; default: the number of cores */
   threads?: number
+  /** wasm: fused multiply-adds through relaxed SIMD where available (faster, not bit-reproducible across machines) */
+  relaxedSimd?: boolean
 }
 
 /** Creates a backend by name; `auto` picks the fastest available. */

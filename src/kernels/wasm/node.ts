@@ -1,6 +1,7 @@
 /** Node's side of the wasm backend: reads the compiled kernels and starts worker_threads. */
 import { readFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
+import { setFlagsFromString } from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { GridError, InvalidArgumentError } from '../../util/errors.ts'
 import { logger } from '../../util/log.ts'
@@ -10,6 +11,8 @@ import { ARGS_BYTE, CHUNK_BITS, CONTROL_BYTES, Ctl, KERNELS, MAX_ARGS, SPIN, Thr
 const log = logger('kernels:wasm')
 
 export const KERNELS_WASM = new URL('./build/kernels.wasm', import.meta.url)
+/** The same kernels with relaxed-SIMD fused multiply-adds, for engines that have them. */
+export const KERNELS_RELAXED_WASM = new URL('./build/kernels-relaxed.wasm', import.meta.url)
 const WORKER = new URL('./worker.mjs', import.meta.url)
 /** 4 GiB, the most a wasm32 memory addresses; only touched pages take RAM. */
 const MAX_PAGES = 65536
@@ -21,24 +24,41 @@ export class KernelsNotBuiltError extends GridError {
   }
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined
+const compiled = new Map<boolean, Promise<WebAssembly.Module>>()
 
-async function kernelsModule (): Promise<WebAssembly.Module> {
-  compiled ??= readFile(KERNELS_WASM).then(
-    async bytes => await WebAssembly.compile(bytes),
-    (err: unknown) => { compiled = undefined; throw new KernelsNotBuiltError(err) })
-  return await compiled
+/** The relaxed-SIMD build when asked for and this engine validates it, else the baseline build. */
+async function kernelsModule (relaxed: boolean): Promise<WebAssembly.Module> {
+  let module = compiled.get(relaxed)
+  if (module === undefined) {
+    module = (async () => {
+      const read = async (url: URL): Promise<Uint8Array> => await readFile(url).catch((err: unknown) => { throw new KernelsNotBuiltError(err) })
+      const bytes = relaxed ? await read(KERNELS_RELAXED_WASM) : undefined
+      // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22); it applies to modules compiled later
+      if (bytes !== undefined && !WebAssembly.validate(bytes)) setFlagsFromString('--experimental-wasm-relaxed-simd')
+      if (bytes !== undefined && WebAssembly.validate(bytes)) return await WebAssembly.compile(bytes)
+      if (relaxed) log('relaxed SIMD is not available; using the baseline kernels')
+      return await WebAssembly.compile(await read(KERNELS_WASM))
+    })()
+    module.catch(() => compiled.delete(relaxed))
+    compiled.set(relaxed, module)
+  }
+  return await module
 }
 
 export interface WasmBackendNodeOptions {
   /** threads taking part in products, the caller included; default: the number of cores */
   threads?: number
+  /**
+   * use relaxed-SIMD kernels (fused multiply-adds: faster, last-bit results may differ between
+   * machines, so peers cannot compare them bit for bit) when the engine has them; default false
+   */
+  relaxedSimd?: boolean
 }
 
 export async function createWasmBackend (options: WasmBackendNodeOptions = {}): Promise<WasmBackend> {
   const threads = options.threads ?? availableParallelism()
   if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError(`threads must be a positive integer, got ${threads}`)
-  const module = await kernelsModule()
+  const module = await kernelsModule(options.relaxedSimd === true)
   const memory = new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared: true })
   if (threads === 1) return new WasmBackend({ module, memory })
 

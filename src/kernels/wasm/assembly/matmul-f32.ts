@@ -1,6 +1,6 @@
 // f32 weights: out[i][r] = Σ_k x[i][k] w[r][k] for tokens i < n and rows r in [r0, r1).
 // out (n, outDim), x (n, inDim), w (outDim, inDim); any inDim.
-import { hsum, dot } from './simd'
+import { hsum, dot, madd } from './simd'
 
 /** One weight row against one activation row: 4 accumulators, 16 floats a step. */
 @inline function dotRow (w: usize, x: usize, len: i32): f32 {
@@ -11,14 +11,14 @@ import { hsum, dot } from './simd'
   let j = 0
   for (; j + 16 <= len; j += 16) {
     const o = <usize>j << 2
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + o), v128.load(x + o)))
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(w + o, 16), v128.load(x + o, 16)))
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(w + o, 32), v128.load(x + o, 32)))
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(w + o, 48), v128.load(x + o, 48)))
+    a0 = madd(v128.load(w + o), v128.load(x + o), a0)
+    a1 = madd(v128.load(w + o, 16), v128.load(x + o, 16), a1)
+    a2 = madd(v128.load(w + o, 32), v128.load(x + o, 32), a2)
+    a3 = madd(v128.load(w + o, 48), v128.load(x + o, 48), a3)
   }
   for (; j + 4 <= len; j += 4) {
     const o = <usize>j << 2
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(w + o), v128.load(x + o)))
+    a0 = madd(v128.load(w + o), v128.load(x + o), a0)
   }
   let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)))
   for (; j < len; j++) s += load<f32>(w + (<usize>j << 2)) * load<f32>(x + (<usize>j << 2))
@@ -42,13 +42,13 @@ import { hsum, dot } from './simd'
     const u = v128.load(w0 + o)
     const v = v128.load(w1 + o)
     let t = v128.load(x0 + o)
-    a00 = f32x4.add(a00, f32x4.mul(u, t)); a10 = f32x4.add(a10, f32x4.mul(v, t))
+    a00 = madd(u, t, a00); a10 = madd(v, t, a10)
     t = v128.load(x1 + o)
-    a01 = f32x4.add(a01, f32x4.mul(u, t)); a11 = f32x4.add(a11, f32x4.mul(v, t))
+    a01 = madd(u, t, a01); a11 = madd(v, t, a11)
     t = v128.load(x2 + o)
-    a02 = f32x4.add(a02, f32x4.mul(u, t)); a12 = f32x4.add(a12, f32x4.mul(v, t))
+    a02 = madd(u, t, a02); a12 = madd(v, t, a12)
     t = v128.load(x3 + o)
-    a03 = f32x4.add(a03, f32x4.mul(u, t)); a13 = f32x4.add(a13, f32x4.mul(v, t))
+    a03 = madd(u, t, a03); a13 = madd(v, t, a13)
   }
   let s00 = hsum(a00); let s01 = hsum(a01); let s02 = hsum(a02); let s03 = hsum(a03)
   let s10 = hsum(a10); let s11 = hsum(a11); let s12 = hsum(a12); let s13 = hsum(a13)

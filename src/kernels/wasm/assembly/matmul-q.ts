@@ -10,7 +10,7 @@
 // values are stored as [odd of 0..15, even of 0..15, odd of 16..31, even of 16..31], so weights
 // need no widening: read as int16 lanes, a Q8_0 byte pair (w[2k], w[2k+1]) gives w[2k+1]·256 by
 // masking (& 0xff00) and w[2k]·256 by shifting (<< 8); Q4_0 nibbles come out by shifts and masks.
-import { hsum, hsumI, f16ToF32, f16x4ToF32 } from './simd'
+import { hsum, hsumI, f16ToF32, f16x4ToF32, madd } from './simd'
 
 /** x (n, inDim) f32 → xq, xd, xs as above; inDim % 32 == 0. */
 export function quantizeActivations (xq: usize, xd: usize, xs: usize, x: usize, n: i32, inDim: i32): void {
@@ -67,7 +67,7 @@ export function packQ4 (dst: usize, src: usize, rows: i32, nb: i32): void { pack
 
 /** acc += float(s) * scale */
 @inline function fma (acc: v128, s: v128, scale: v128): v128 {
-  return f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(s), scale))
+  return madd(f32x4.convert_i32x4_s(s), scale, acc)
 }
 
 @inline function lane0 (v: v128): v128 { return v128.shuffle<f32>(v, v, 0, 0, 0, 0) }

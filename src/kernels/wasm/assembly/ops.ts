@@ -1,5 +1,5 @@
 // Element-wise and attention kernels. Shapes as in src/kernels/backend.ts; any sizes.
-import { hsum, expv, exps, dot, axpy } from './simd'
+import { hsum, expv, exps, dot, axpy, madd } from './simd'
 
 /** out[i] = x[i] / sqrt(mean(x[i]²) + eps) * weight.  out, x (n, dim), weight (dim) */
 export function rmsnorm (out: usize, x: usize, weight: usize, n: i32, dim: i32, eps: f32): void {
@@ -79,10 +79,10 @@ export function attention (out: usize, q: usize, kc: usize, vc: usize, n: i32, p
           for (let t = 0; t <= last; t++) {
             const p = v128.load32_splat(sc + (<usize>t << 2))
             const vt = vd + <usize>t * kvRow
-            a0 = f32x4.add(a0, f32x4.mul(p, v128.load(vt)))
-            a1 = f32x4.add(a1, f32x4.mul(p, v128.load(vt, 16)))
-            a2 = f32x4.add(a2, f32x4.mul(p, v128.load(vt, 32)))
-            a3 = f32x4.add(a3, f32x4.mul(p, v128.load(vt, 48)))
+            a0 = madd(p, v128.load(vt), a0)
+            a1 = madd(p, v128.load(vt, 16), a1)
+            a2 = madd(p, v128.load(vt, 32), a2)
+            a3 = madd(p, v128.load(vt, 48), a3)
           }
           const iv = f32x4.splat(inv)
           const od = oo + (<usize>d << 2)
@@ -103,10 +103,10 @@ export function attention (out: usize, q: usize, kc: usize, vc: usize, n: i32, p
   let a0 = f32x4.splat(0); let a1 = f32x4.splat(0); let a2 = f32x4.splat(0); let a3 = f32x4.splat(0)
   for (let j = 0; j < len; j += 16) {
     const o = <usize>j << 2
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(a + o), v128.load(b + o)))
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)))
-    a2 = f32x4.add(a2, f32x4.mul(v128.load(a + o, 32), v128.load(b + o, 32)))
-    a3 = f32x4.add(a3, f32x4.mul(v128.load(a + o, 48), v128.load(b + o, 48)))
+    a0 = madd(v128.load(a + o), v128.load(b + o), a0)
+    a1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), a1)
+    a2 = madd(v128.load(a + o, 32), v128.load(b + o, 32), a2)
+    a3 = madd(v128.load(a + o, 48), v128.load(b + o, 48), a3)
   }
   return hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)))
 }

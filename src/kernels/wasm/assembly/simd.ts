@@ -1,4 +1,12 @@
 // Shared SIMD helpers for the kernels (AssemblyScript, compiled to WebAssembly SIMD128).
+// RELAXED is a build constant (asconfig.json targets): 1 in the relaxed-SIMD build, which fuses
+// multiply-adds, 0 in the baseline build that every SIMD engine runs.
+
+/** a * b + c per lane (fused where relaxed SIMD is built in) */
+@inline export function madd (a: v128, b: v128, c: v128): v128 {
+  if (RELAXED) return f32x4.relaxed_madd(a, b, c)
+  return f32x4.add(f32x4.mul(a, b), c)
+}
 
 /** Sum of the four lanes. */
 @inline export function hsum (v: v128): f32 {
@@ -35,7 +43,7 @@
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0))
   const fx = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)))
   x = f32x4.sub(x, f32x4.mul(fx, f32x4.splat(0.693359375)))
-  x = f32x4.add(x, f32x4.mul(fx, f32x4.splat(2.12194440e-4)))
+  x = madd(fx, f32x4.splat(2.12194440e-4), x)
   let y = f32x4.splat(1.9875691500e-4)
   y = f32x4.add(f32x4.mul(y, x), f32x4.splat(1.3981999507e-3))
   y = f32x4.add(f32x4.mul(y, x), f32x4.splat(8.3334519073e-3))
@@ -59,12 +67,12 @@ export function dot (a: usize, b: usize, len: i32): f32 {
   let j = 0
   for (; j + 8 <= len; j += 8) {
     const o = <usize>j << 2
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(a + o), v128.load(b + o)))
-    a1 = f32x4.add(a1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)))
+    a0 = madd(v128.load(a + o), v128.load(b + o), a0)
+    a1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), a1)
   }
   if (j + 4 <= len) {
     const o = <usize>j << 2
-    a0 = f32x4.add(a0, f32x4.mul(v128.load(a + o), v128.load(b + o)))
+    a0 = madd(v128.load(a + o), v128.load(b + o), a0)
     j += 4
   }
   let s = hsum(f32x4.add(a0, a1))
