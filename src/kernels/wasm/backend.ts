@@ -117,27 +117,28 @@ export class WasmBackend implements Backend {
 
   async fromStream (dtype: DType, shape: readonly number[], read: (dst: Uint8Array) => Promise<void>): Promise<Tensor> {
     const t = this.allocWeight(dtype, shape)
-    // a block of its own, not the scratch area: other ops may run while a read is pending
-    const { rowBytes, step } = this.packing(t)
-    const stagingBytes = isQuantized(dtype) ? 2 * step * rowBytes : 0
-    const staging = stagingBytes > 0 ? this.heap.alloc(stagingBytes) : 0
     try {
       if (!isQuantized(dtype)) {
         for (let off = 0; off < t.byteLength; off += PACK_CHUNK) await read(new Uint8Array(this.memory.buffer, t.ptr + off, Math.min(PACK_CHUNK, t.byteLength - off)))
-      } else {
+        return t
+      }
+      // a staging block of its own, not the scratch area: other ops may run while a read is pending
+      const { rowBytes, step } = this.packing(t)
+      const staging = this.heap.alloc(2 * step * rowBytes)
+      try {
         for (let r = 0; r < rowCount(t); r += step) {
           const m = Math.min(step, rowCount(t) - r)
           await read(new Uint8Array(this.memory.buffer, staging, m * rowBytes))
           this.packRows(t, r, m, staging)
         }
+      } finally {
+        this.heap.release(staging, 2 * step * rowBytes)
       }
+      return t
     } catch (err) {
       this.free(t)
       throw err
-    } finally {
-      if (staging !== 0) this.heap.release(staging, stagingBytes)
     }
-    return t
   }
 
   private allocWeight (dtype: DType, shape: readonly number[]): WasmTensor {
@@ -145,7 +146,7 @@ export class WasmBackend implements Backend {
     return this.alloc(dtype, shape)
   }
 
-  /** Bytes per row of a quantized tensor as stored in GGUF, and rows repacked per step. */
+  /** Bytes per row of a quantized tensor as stored in GGUF, and rows repacked per step (quantized tensors only). */
   private packing (t: WasmTensor): { rowBytes: number, step: number } {
     const rowBytes = (rowLength(t) / 32) * DTYPES[t.dtype].blockBytes
     return { rowBytes, step: Math.max(1, Math.floor(PACK_CHUNK / rowBytes)) }
