@@ -80,9 +80,10 @@ export function backendConformance (name: string, create: () => Promise<Backend>
     })
 
     const weightTypes = (): DType[] => be.weightTypes.filter(d => ref.weightTypes.includes(d))
-    // (tokens n, outDim, inDim); quantized types need inDim % 32 == 0
-    const f32Shapes: Array<[number, number, number]> = [[1, 1, 1], [1, 7, 5], [3, 17, 37], [2, 9, 172], [5, 33, 64], [4, 13, 7], [1, 300, 288], [9, 130, 96], [17, 64, 288]]
-    const qShapes: Array<[number, number, number]> = [[1, 1, 32], [1, 7, 64], [3, 17, 96], [2, 33, 288], [5, 130, 64], [1, 300, 288], [9, 64, 160], [17, 40, 96]]
+    // (tokens n, outDim, inDim); quantized types need inDim % 32 == 0. The last ones are large
+    // enough for a threaded backend to split them.
+    const f32Shapes: Array<[number, number, number]> = [[1, 1, 1], [1, 7, 5], [3, 17, 37], [2, 9, 172], [5, 33, 64], [4, 13, 7], [9, 130, 96], [1, 999, 288], [17, 64, 288]]
+    const qShapes: Array<[number, number, number]> = [[1, 1, 32], [1, 7, 64], [3, 17, 96], [2, 33, 288], [5, 130, 64], [9, 64, 160], [1, 999, 288], [21, 300, 96]]
 
     it('matmul over every weight type, odd sizes, one token and many', () => {
       for (const dtype of weightTypes()) {
@@ -189,7 +190,7 @@ export function backendConformance (name: string, create: () => Promise<Backend>
 
     it('attention with grouped heads, prefill and decode, odd head sizes', () => {
       const cases: Array<[number, number, number, number, number]> = [ // n, pos0, nHeads, nKvHeads, headDim
-        [1, 0, 1, 1, 1], [1, 9, 6, 2, 5], [7, 0, 4, 4, 8], [5, 11, 9, 3, 64], [1, 130, 8, 4, 8], [3, 2, 6, 6, 48]
+        [1, 0, 1, 1, 1], [1, 9, 6, 2, 5], [7, 0, 4, 4, 8], [5, 11, 9, 3, 64], [1, 130, 8, 4, 8], [3, 2, 6, 6, 48], [9, 40, 8, 2, 64]
       ]
       for (const [n, pos0, nHeads, nKvHeads, headDim] of cases) {
         const maxLen = pos0 + n + 2

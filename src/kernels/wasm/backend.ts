@@ -28,8 +28,8 @@ interface Kernels {
   addBias (x: number, b: number, n: number, dim: number): void
 }
 
-/** Multiply-adds below which a product runs on the calling thread alone. */
-const PARALLEL_MIN_WORK = 1 << 16
+/** Multiply-adds below which a product runs on the calling thread alone (waking a worker costs more). */
+const PARALLEL_MIN_WORK = 1 << 18
 /** Bytes copied or repacked per step while loading. */
 const PACK_CHUNK = 1 << 20
 

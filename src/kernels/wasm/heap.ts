@@ -19,7 +19,7 @@ interface Span { start: number, size: number }
 
 export class Heap {
   private readonly free: Span[] = [] // sorted by start, never adjacent
-  private top = PAGE // end of the highest block ever handed out
+  private top = PAGE // start of the bump region: nothing at or above it is in use
   private used = 0
 
   constructor (private readonly memory: WebAssembly.Memory, private readonly maxBytes = 65536 * PAGE) {}
@@ -31,18 +31,19 @@ export class Heap {
 
   alloc (bytes: number): number {
     const size = Math.max(ALIGN, Math.ceil(bytes / ALIGN) * ALIGN)
-    this.used += size
     for (let i = 0; i < this.free.length; i++) {
       const span = this.free[i]!
       if (span.size < size) continue
       const ptr = span.start
       if (span.size === size) this.free.splice(i, 1)
       else { span.start += size; span.size -= size }
+      this.used += size
       return ptr
     }
     const ptr = this.top
     this.ensure(ptr + size)
     this.top = ptr + size
+    this.used += size
     return ptr
   }
 
