@@ -168,9 +168,8 @@ export class WasmBackend implements Backend {
   }
 
   zeros (shape: readonly number[]): Tensor {
-    const t = this.alloc('f32', shape)
-    this.u8().fill(0, t.ptr, t.ptr + t.byteLength)
-    return t
+    const bytes = byteSize('f32', shape)
+    return new WasmTensor('f32', [...shape], this.heap.allocZeroed(bytes), bytes, this)
   }
 
   write (t: Tensor, src: Float32Array, offset = 0): void {

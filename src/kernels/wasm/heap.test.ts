@@ -41,3 +41,19 @@ it('gives the top back to the bump region, and fails clearly past the limit', ()
   assert.equal(heap.usedBytes, 64 + 2048, 'a failed allocation takes nothing')
   heap.release(a, 64)
 })
+
+it('allocZeroed clears reused space and leaves fresh pages untouched', () => {
+  const m = memory()
+  const heap = new Heap(m)
+  const a = heap.alloc(256)
+  new Uint8Array(m.buffer).fill(7, a, a + 256)
+  heap.alloc(64) // keeps a off the top
+  heap.release(a, 256)
+  const b = heap.allocZeroed(512) // does not fit a's span: fresh
+  const c = heap.allocZeroed(200) // reuses a's span
+  assert.equal(c, a)
+  const u8 = new Uint8Array(m.buffer)
+  assert.ok(u8.subarray(c, c + 200).every(v => v === 0))
+  assert.equal(u8[c + 200], 7, 'only the block itself is cleared')
+  assert.ok(u8.subarray(b, b + 512).every(v => v === 0))
+})

@@ -20,6 +20,7 @@ interface Span { start: number, size: number }
 export class Heap {
   private readonly free: Span[] = [] // sorted by start, never adjacent
   private top = PAGE // start of the bump region: nothing at or above it is in use
+  private highWater = PAGE // nothing at or above it was ever handed out: still zero from memory.grow
   private used = 0
 
   constructor (private readonly memory: WebAssembly.Memory, private readonly maxBytes = 65536 * PAGE) {}
@@ -43,7 +44,16 @@ export class Heap {
     const ptr = this.top
     this.ensure(ptr + size)
     this.top = ptr + size
+    this.highWater = Math.max(this.highWater, this.top)
     this.used += size
+    return ptr
+  }
+
+  /** A block of zeros; only the part that was handed out before is cleared (fresh pages stay untouched). */
+  allocZeroed (bytes: number): number {
+    const fresh = this.highWater
+    const ptr = this.alloc(bytes)
+    if (ptr < fresh) new Uint8Array(this.memory.buffer).fill(0, ptr, Math.min(ptr + bytes, fresh))
     return ptr
   }
 
