@@ -41,6 +41,7 @@ export const ERROR_STATUS = {
   INTERNAL: server,
   // the spans that run the model: out of room, gone, or not the expected weights
   CACHE_BUDGET_EXCEEDED: { status: 503, type: 'server_error' },
+  OUT_OF_MEMORY: { status: 503, type: 'server_error' },
   SPAN_NOT_SERVED: { status: 503, type: 'server_error' },
   WRONG_MODEL: { status: 502, type: 'server_error' },
   REMOTE_ERROR: { status: 502, type: 'server_error' },

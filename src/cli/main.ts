@@ -10,8 +10,9 @@ import { apiCommand } from './api.ts'
 import { chatCommand } from './chat.ts'
 import { demoCommand } from './demo.ts'
 import { generateCommand } from './generate.ts'
+import { quantizeCommand } from './quantize.ts'
 
-export const commands: readonly Command[] = [generateCommand, apiCommand, chatCommand, demoCommand]
+export const commands: readonly Command[] = [generateCommand, apiCommand, chatCommand, demoCommand, quantizeCommand]
 
 function version (): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version

@@ -40,6 +40,11 @@ export interface Backend {
 
   /** A tensor holding these raw little-endian bytes; the backend may keep `bytes` without copying. */
   fromBytes (dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor
+  /**
+   * Optional: a tensor filled from its raw bytes in pieces, so loading needs no buffer of the whole
+   * tensor. `read(dst)` fills dst with the next dst.length bytes. Loaders use it when present.
+   */
+  fromStream? (dtype: DType, shape: readonly number[], read: (dst: Uint8Array) => Promise<void>): Promise<Tensor>
   /** A zero-filled f32 tensor (activations, KV cache). */
   zeros (shape: readonly number[]): Tensor
   /** Writes f32 values into an f32 tensor starting at element `offset`. */

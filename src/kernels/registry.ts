@@ -1,20 +1,36 @@
 import { InvalidArgumentError } from '../util/errors.ts'
+import { logger } from '../util/log.ts'
 import type { Backend } from './backend.ts'
 import { RefBackend } from './ref/index.ts'
+import { KernelsNotBuiltError, createWasmBackend } from './wasm/index.ts'
 
-export type BackendName = 'ref'
+const log = logger('kernels')
 
-export const backendNames: readonly BackendName[] = ['ref']
+export type BackendName = 'ref' | 'wasm'
+
+/** Every backend, fastest first. */
+export const backendNames: readonly BackendName[] = ['wasm', 'ref']
 
 export interface CreateBackendOptions {
-  /** worker threads for backends that use them; default: the number of cores */
+  /** threads for backends that use them; default: the number of cores */
   threads?: number
+  /** wasm: fused multiply-adds through relaxed SIMD where available (faster, not bit-reproducible across machines) */
+  relaxedSimd?: boolean
 }
 
 /** Creates a backend by name; `auto` picks the fastest available. */
-export async function createBackend (name: BackendName | 'auto' = 'auto', _options: CreateBackendOptions = {}): Promise<Backend> {
+export async function createBackend (name: BackendName | 'auto' = 'auto', options: CreateBackendOptions = {}): Promise<Backend> {
   switch (name) {
     case 'auto':
+      try {
+        return await createWasmBackend(options)
+      } catch (err) {
+        if (!(err instanceof KernelsNotBuiltError)) throw err
+        log('%s; falling back to the ref backend', err.message)
+        return new RefBackend()
+      }
+    case 'wasm':
+      return await createWasmBackend(options)
     case 'ref':
       return new RefBackend()
     default:

@@ -89,6 +89,13 @@ export class TensorReader {
   private readonly handles = new Map<string, Promise<FileHandle>>()
 
   async read (t: TensorEntry, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    const out = new Uint8Array(t.byteLength)
+    await this.readInto(t, 0, out, options)
+    return out
+  }
+
+  /** Reads the tensor's bytes [offset, offset + dst.length) into dst. */
+  async readInto (t: TensorEntry, offset: number, dst: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     throwIfAborted(options.signal)
     let handle = this.handles.get(t.file)
     if (handle === undefined) {
@@ -96,14 +103,12 @@ export class TensorReader {
       this.handles.set(t.file, handle)
     }
     const fh = await handle
-    const out = new Uint8Array(t.byteLength)
     let done = 0
-    while (done < out.length) {
-      const { bytesRead } = await fh.read(out, done, out.length - done, t.offset + done)
+    while (done < dst.length) {
+      const { bytesRead } = await fh.read(dst, done, dst.length - done, t.offset + offset + done)
       if (bytesRead === 0) throw new BadModelFileError(`${t.file}: truncated while reading tensor "${t.name}"`)
       done += bytesRead
     }
-    return out
   }
 
   async close (): Promise<void> {

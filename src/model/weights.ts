@@ -86,13 +86,28 @@ export async function loadWeights (source: ModelSource, backend: Backend, option
   const total = toRead.reduce((sum, t) => sum + t.byteLength, 0)
   const reader = new TensorReader()
   const loaded = new Map<string, Tensor>()
+  const piece = new Uint8Array(Math.min(STREAM_PIECE, Math.max(1, ...toRead.map(t => t.byteLength)))) // for tensors only hashed
   let done = 0
   try {
     for (const entry of toRead) {
       throwIfAborted(options.signal)
-      const bytes = await reader.read(entry, { signal: options.signal })
-      hasher?.update(`${entry.name}|${entry.dtype}|${entry.shape.join('x')}|`).update(bytes)
-      if (wanted.has(entry.name)) loaded.set(entry.name, upload(backend, entry, bytes))
+      hasher?.update(`${entry.name}|${entry.dtype}|${entry.shape.join('x')}|`)
+      const want = wanted.has(entry.name)
+      if (want && (backend.fromStream === undefined || uploadType(backend, entry) !== entry.dtype)) {
+        const bytes = await reader.read(entry, { signal: options.signal })
+        hasher?.update(bytes)
+        loaded.set(entry.name, upload(backend, entry, bytes))
+      } else {
+        // in pieces, straight into the backend or only through the hash: no buffer of the whole tensor
+        let offset = 0
+        const read = async (dst: Uint8Array): Promise<void> => {
+          await reader.readInto(entry, offset, dst, { signal: options.signal })
+          offset += dst.length
+          hasher?.update(dst)
+        }
+        if (want) loaded.set(entry.name, await backend.fromStream!(entry.dtype, entry.shape, read))
+        else while (offset < entry.byteLength) await read(piece.subarray(0, Math.min(piece.length, entry.byteLength - offset)))
+      }
       done += entry.byteLength
       options.onProgress?.(done, total)
     }
@@ -119,15 +134,18 @@ export async function loadWeights (source: ModelSource, backend: Backend, option
   return { layers, ends, modelId: hasher?.digest('hex').slice(0, 32) }
 }
 
+/** Bytes read at a time for tensors streamed into a backend or only hashed. */
+const STREAM_PIECE = 4 << 20
+
+/** The dtype a tensor is stored in: its own if the backend takes it, else f32. */
+function uploadType (backend: Backend, entry: TensorEntry): DType {
+  return isVector(entry.shape) || !backend.weightTypes.includes(entry.dtype) ? 'f32' : entry.dtype
+}
+
 /** Puts a tensor into the backend in a dtype it can use. */
 function upload (backend: Backend, entry: TensorEntry, bytes: Uint8Array): Tensor {
-  let dtype: DType = entry.dtype
-  if (isVector(entry.shape) || !backend.weightTypes.includes(dtype)) {
-    if (dtype !== 'f32') {
-      bytes = encode('f32', decode(dtype, bytes, numel(entry.shape)))
-      dtype = 'f32'
-    }
-  }
+  const dtype = uploadType(backend, entry)
+  if (dtype !== entry.dtype) bytes = encode(dtype, decode(entry.dtype, bytes, numel(entry.shape)))
   return backend.fromBytes(dtype, entry.shape, bytes)
 }
 

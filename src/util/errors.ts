@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'WRONG_MODEL'
   | 'ABORTED'
   | 'TIMEOUT'
+  | 'OUT_OF_MEMORY'
   | 'INTERNAL'
   // serving
   | 'MODEL_NOT_FOUND'

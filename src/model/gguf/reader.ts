@@ -114,9 +114,12 @@ export function readGguf (path: string): GgufFile {
     const nKv = c.count('metadata count', 1 << 20)
 
     const metadata = new Map<string, GgufValue>()
+    const metadataTypes = new Map<string, ValueType>()
     for (let i = 0; i < nKv; i++) {
       const key = c.string()
-      metadata.set(key, readValue(c, c.u32(), key))
+      const type = c.u32()
+      metadata.set(key, readValue(c, type, key))
+      metadataTypes.set(key, type)
     }
     const alignment = typeof metadata.get('general.alignment') === 'number' ? metadata.get('general.alignment') as number : GGUF_DEFAULT_ALIGNMENT
     if (alignment <= 0 || (alignment & (alignment - 1)) !== 0) throw new BadModelFileError(`${path}: general.alignment ${alignment} is not a power of two`)
@@ -134,7 +137,7 @@ export function readGguf (path: string): GgufFile {
     }
     const dataOffset = Math.ceil(c.pos / alignment) * alignment
     const tensors: GgufTensorInfo[] = infos.map(t => ({ name: t.name, ne: t.ne, ggmlType: t.ggmlType, offset: dataOffset + t.rel }))
-    return { version, metadata, tensors, alignment, dataOffset, fileSize }
+    return { version, metadata, metadataTypes, tensors, alignment, dataOffset, fileSize }
   } finally {
     closeSync(fd)
   }

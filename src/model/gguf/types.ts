@@ -27,6 +27,8 @@ export interface GgufTensorInfo {
 export interface GgufFile {
   readonly version: number
   readonly metadata: ReadonlyMap<string, GgufValue>
+  /** each metadata value's type as stored (arrays: ARRAY; their items' type shows in the value's class) */
+  readonly metadataTypes: ReadonlyMap<string, ValueType>
   readonly tensors: readonly GgufTensorInfo[]
   readonly alignment: number
   readonly dataOffset: number
