@@ -7,8 +7,10 @@ import { join } from 'node:path'
 import { GridError } from '../util/errors.ts'
 import { type Command, type CommandContext, PACKAGE_ROOT, UsageError } from './command.ts'
 import { generateCommand } from './generate.ts'
+import { serveCommand, swarmKeyCommand } from './serve.ts'
+import { statusCommand } from './status.ts'
 
-const commands: readonly Command[] = [generateCommand]
+const commands: readonly Command[] = [generateCommand, serveCommand, statusCommand, swarmKeyCommand]
 
 function version (): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version

@@ -62,6 +62,8 @@ export interface LocalSpanOptions {
   /** bytes of KV cache all sessions together may take; default 2 GiB */
   cacheBudgetBytes?: number
   maxChunk?: number
+  /** false when the weights belong to someone else (views over a larger span): close() leaves them */
+  ownsWeights?: boolean
   signal?: AbortSignal
   onProgress?: (bytesDone: number, bytesTotal: number) => void
 }
@@ -72,6 +74,7 @@ export class LocalSpanExecutor implements SpanExecutor {
   readonly end: number
   readonly cacheBudgetBytes: number
   private readonly forwardPass: SpanForward
+  private readonly ownsWeights: boolean
   private readonly sessions = new Map<string, LocalSpanSession>()
   private reserved = 0
 
@@ -88,6 +91,7 @@ export class LocalSpanExecutor implements SpanExecutor {
     this.start = options.start
     this.end = options.end
     this.cacheBudgetBytes = options.cacheBudgetBytes ?? 2 ** 31
+    this.ownsWeights = options.ownsWeights ?? true
     this.forwardPass = new SpanForward(backend, config, weights.layers, options.maxChunk ?? DEFAULT_MAX_CHUNK)
   }
 
@@ -133,11 +137,11 @@ export class LocalSpanExecutor implements SpanExecutor {
     return this.forwardPass.run(cache, hidden, pos0)
   }
 
-  /** Closes every session and frees the weights. */
+  /** Closes every session and frees the weights (if it owns them). */
   async close (): Promise<void> {
     await Promise.all([...this.sessions.values()].map(async s => await s.close()))
     this.forwardPass.dispose()
-    freeWeights(this.backend, this.weights)
+    if (this.ownsWeights) freeWeights(this.backend, this.weights)
   }
 }
 

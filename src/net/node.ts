@@ -10,7 +10,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey, PeerId } from '@libp2p/interface'
-import { kadDHT, passthroughMapper, type KadDHT } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
@@ -57,6 +57,8 @@ export interface NetNodeOptions {
   /** answer DHT queries (servers) or only ask them (clients) */
   dhtServer?: boolean
   records?: RecordRules
+  /** how long provider records stay valid; default 48 h (libp2p's) */
+  providerValidityMs?: number
   dialTimeoutMs?: number
   signal?: AbortSignal
 }
@@ -147,6 +149,7 @@ export class NetNode {
           clientMode: options.dhtServer !== true,
           peerInfoMapper: passthroughMapper, // keep loopback and LAN addresses: swarms run there too
           allowQueryWithZeroPeers: true,
+          providers: options.providerValidityMs === undefined ? undefined : { provideValidity: options.providerValidityMs },
           validators: {
             [RECORD_PREFIX]: async (key, value) => { rules?.validate(await verifyRecord(key, value)) }
           },
@@ -167,6 +170,12 @@ export class NetNode {
         await libp2p.stop()
         throwIfAborted(options.signal)
         throw new NetworkError('PEER_UNREACHABLE', `could not reach any bootstrap peer (${bootstrap.join(', ')}): ${(failed[0]!.reason as Error).message}`)
+      }
+      // DHT queries go to routing-table peers, which identify adds shortly after the dial
+      const dht = libp2p.services.dht as SingleKadDHT
+      for (let waited = 0; dht.routingTable.size === 0 && waited < 5000; waited += 20) {
+        throwIfAborted(options.signal)
+        await new Promise(resolve => setTimeout(resolve, 20))
       }
     }
     return node
