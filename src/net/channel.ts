@@ -32,8 +32,12 @@ export interface Message {
 export interface ChannelOptions {
   /** the most bytes one message may take; default 64 MiB + 64 KiB */
   maxMessageBytes?: number
-  /** the last message to send when the remote breaks the framing (e.g. a typed error) */
-  farewell?: (err: GridError) => Header
+  /**
+   * The reply to input that breaks the protocol (e.g. a typed error). A message that does not
+   * parse gets it and the stream goes on; one over the size limit gets it and the stream closes.
+   * Without it, either closes the stream.
+   */
+  replyToBadInput?: (err: GridError) => Header
 }
 
 const encoder = new TextEncoder()
@@ -175,7 +179,15 @@ export class Channel {
         }
         if (this.buffered < 4 + length) return
         const body = this.take(4 + length).subarray(4)
-        const msg = decodeBody(body)
+        let msg: Message
+        try {
+          msg = decodeBody(body)
+        } catch (err) {
+          const reply = this.options.replyToBadInput?.(err as GridError)
+          if (reply === undefined) throw err
+          void this.send(reply).catch(() => {})
+          continue
+        }
         for (const h of this.messageHandlers) h(msg)
         if (this.closed) return
       }
@@ -186,7 +198,7 @@ export class Channel {
 
   /** The remote broke the framing: say why (if we know how), then close. */
   private protocolFailure (err: GridError): void {
-    const farewell = this.options.farewell?.(err)
+    const farewell = this.options.replyToBadInput?.(err)
     this.finish(err)
     this.chunks.length = 0
     if (farewell === undefined) { this.stream.abort(err); return }

@@ -140,7 +140,7 @@ export class NetNode {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
-      connectionManager: { dialTimeout: options.dialTimeoutMs ?? 10_000 },
+      connectionManager: { dialTimeout: options.dialTimeoutMs ?? 5000 },
       services: {
         identify: identify(),
         ping: ping(),

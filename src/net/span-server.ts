@@ -58,7 +58,7 @@ export class SpanServer {
   async start (): Promise<void> {
     await this.node.handle(SPAN_PROTOCOL, channel => { this.accept(channel) }, {
       maxMessageBytes: this.maxFrameBytes + MAX_HEADER_BYTES + 64,
-      farewell: err => errorMsg(err)
+      replyToBadInput: err => errorMsg(err)
     })
   }
 

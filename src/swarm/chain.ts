@@ -54,6 +54,7 @@ export class SwarmExecutor implements SpanExecutor {
   constructor (readonly client: SwarmClient, readonly options: ChainOptions) {
     this.modelId = options.modelId
     this.end = options.config.nLayers
+    client.watch(this.modelId, this.end)
   }
 
   async open (sessionId: string, options: OpenOptions): Promise<SpanSession> {
@@ -224,9 +225,10 @@ class ChainSession implements SpanSession {
   private async withRoute (start: number, end: number, setup: (hops: Hop[]) => Promise<void>, exclude: ReadonlySet<string> = new Set(), signal = this.signal): Promise<Hop[]> {
     const { modelId, config } = this.options
     const deadline = Date.now() + (this.options.recoverTimeoutMs ?? 60_000)
+    let refresh = false
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(signal)
-      await this.client.servers(modelId, config.nLayers, { refresh: attempt > 0, signal })
+      await this.client.servers(modelId, config.nLayers, { refresh, signal })
       let hops: Hop[]
       try {
         const plan = this.client.plan(modelId, start, end, this.maxLength, exclude)
@@ -234,9 +236,12 @@ class ChainSession implements SpanSession {
       } catch (err) {
         if (!(err instanceof NoRouteError) || Date.now() > deadline) throw err
         log('%s: %s; looking again', this.sessionId, err.message)
-        await sleep(Math.min(5000, 250 * 2 ** attempt))
+        // first ask the DHT again at once (servers may have joined since), then back off
+        if (refresh) await sleep(Math.min(5000, 250 * 2 ** attempt))
+        refresh = true
         continue
       }
+      refresh = true
       try {
         await setup(hops)
         return hops

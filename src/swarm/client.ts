@@ -17,6 +17,8 @@ export interface SwarmClientOptions {
   swarmKey?: Uint8Array
   /** first ban of a failed server; doubles on each repeat. Default 15 s */
   banMs?: number
+  /** give up dialing a peer after this long; default 5 s */
+  dialTimeoutMs?: number
   /** how long the list of servers is reused before asking the DHT again; default 30 s */
   directoryTtlMs?: number
   signal?: AbortSignal
@@ -28,6 +30,7 @@ export class SwarmClient {
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
   private readonly bans = new Map<string, { until: number, count: number }>()
+  private readonly watched = new Map<string, NodeJS.Timeout>()
 
   private constructor (readonly node: NetNode, private readonly options: SwarmClientOptions) {
     this.directory = new Directory(node)
@@ -35,7 +38,7 @@ export class SwarmClient {
 
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
     for (const b of options.bootstrap) parsePeerAddress(b) // fail early on a bad address
-    const node = await NetNode.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, signal: options.signal })
+    const node = await NetNode.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs, signal: options.signal })
     return new SwarmClient(node, options)
   }
 
@@ -54,6 +57,16 @@ export class SwarmClient {
     this.cache.set(model, { at: Date.now(), servers })
     log('%d servers of %s', servers.length, model.slice(0, 8))
     return servers
+  }
+
+  /** Keeps the list of a model's servers fresh in the background (every directoryTtlMs), so failover finds replacements at once. */
+  watch (model: string, nLayers: number): void {
+    if (this.watched.has(model)) return
+    const timer = setInterval(() => {
+      this.servers(model, nLayers, { refresh: true }).catch(err => { log('refreshing the servers of %s: %s', model.slice(0, 8), (err as Error).message) })
+    }, this.options.directoryTtlMs ?? 30_000)
+    timer.unref()
+    this.watched.set(model, timer)
   }
 
   server (model: string, peer: string): ServerInfo | undefined {
@@ -87,6 +100,7 @@ export class SwarmClient {
   }
 
   async stop (): Promise<void> {
+    for (const t of this.watched.values()) clearInterval(t)
     await this.node.stop()
   }
 }
