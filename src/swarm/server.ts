@@ -94,8 +94,9 @@ export class SwarmServer {
       const host = await ServedSpan.load(source, backend, { start: span[0], end: span[1], modelId, cacheBudgetBytes: options.cacheBudgetBytes, signal })
       const spanServer = new SpanServer(node, host, { maxFrameBytes: options.maxFrameBytes, maxSessionLength: source.config.contextLength })
       const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory)
-      await server.announce(host, { signal })
-      server.throughput = await host.benchmark({ signal })
+      const joining = server.announce(host, { signal }) // meanwhile, measure
+      server.throughput = await host.benchmark({ seconds: 0.5, signal })
+      await joining
       note(`benchmark: ${server.throughput.toFixed(2)} tokens/s through ${span[1] - span[0]} blocks`)
       await spanServer.start()
       server.state = 'online'

@@ -8,8 +8,9 @@ import { execFile } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Model } from '../../src/model/index.ts'
-import { type RouteEvent, loadSwarmModel } from '../../src/swarm/index.ts'
+import { createBackend } from '../../src/kernels/index.ts'
+import { LocalSpanExecutor, Model, openModel } from '../../src/model/index.ts'
+import { type RouteEvent, SwarmClient, SwarmExecutor, loadSwarmModel } from '../../src/swarm/index.ts'
 import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, stopServers } from './harness.ts'
 
 const EXPECTED = join(ROOT, '../shared/models/stories260K/expected-greedy-200-ids.txt')
@@ -60,6 +61,33 @@ describe('a three-server swarm of stories260K', () => {
       assert.deepEqual(routes[0]!.hops.map(h => [h.peer, h.start, h.end]), [[servers[0]!.peer, 0, 2], [servers[1]!.peer, 2, 4], [servers[2]!.peer, 4, 5]])
     })
   }
+
+  test('a swarm session rolls back like a local one', async () => {
+    const source = await openModel(STORIES)
+    const localSpan = await LocalSpanExecutor.load(source, await createBackend('ref'), { start: 0, end: 5 })
+    const client = await SwarmClient.create({ bootstrap: [servers[0]!.addr] })
+    const swarm = new SwarmExecutor(client, { modelId: localSpan.modelId, config: source.config })
+    const [a, b] = [await localSpan.open('rollback', { maxLength: 32 }), await swarm.open('rollback', { maxLength: 32 })]
+    try {
+      const dim = source.config.dim
+      const rows = (n: number, seed: number): Float32Array => Float32Array.from({ length: n * dim }, (_, i) => Math.sin(i * 0.1 + seed)) // (n, dim)
+      const both = async (n: number, seed: number): Promise<void> => {
+        const positions = Array.from({ length: n }, (_, i) => a.length + i)
+        assert.deepEqual(await b.forward(rows(n, seed), positions), await a.forward(rows(n, seed), positions))
+        assert.equal(b.length, a.length)
+      }
+      await both(4, 1)
+      await both(1, 2)
+      await both(1, 3)
+      await Promise.all([a.rollback(2), b.rollback(2)]) // cuts into the first (4-row) step
+      await both(3, 4)
+      await both(1, 5)
+    } finally {
+      await Promise.all([a.close(), b.close()])
+      await localSpan.close()
+      await client.stop()
+    }
+  })
 
   test('status lists the servers and every block', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bin/gridllm.mjs'), 'status', '--bootstrap', servers[1]!.addr], { cwd: ROOT })

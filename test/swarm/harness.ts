@@ -26,13 +26,15 @@ export interface ServerProcess {
 
 export interface StartOptions {
   bootstrap?: readonly ServerProcess[]
+  /** default /ip4/127.0.0.1/tcp/0 */
+  listen?: string
   timeoutMs?: number
   env?: NodeJS.ProcessEnv
 }
 
 /** Starts `gridllm serve --model <model> <args>` listening on loopback; resolves once it is online. */
 export async function startServer (model: string, args: readonly string[], options: StartOptions = {}): Promise<ServerProcess> {
-  const argv = [BIN, 'serve', '--model', model, '--listen', '/ip4/127.0.0.1/tcp/0', ...args]
+  const argv = [BIN, 'serve', '--model', model, '--listen', options.listen ?? '/ip4/127.0.0.1/tcp/0', ...args]
   for (const b of options.bootstrap ?? []) argv.push('--bootstrap', b.addr)
   const proc = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
   let stderr = ''
