@@ -23,24 +23,37 @@ export interface Relay {
 
 /** Forwards `from` → `to`, holding each chunk until arrival + delay and spacing chunks by the bandwidth. */
 function pipeDelayed (from: Socket, to: Socket, delayMs: number, bytesPerSecond: number): void {
+  const queue: Array<{ due: number, chunk: Buffer | null }> = [] // in arrival order; null = end of stream
   let lineFreeAt = 0 // when the emulated link finishes sending what is queued
   let pending = 0
+  let timer: NodeJS.Timeout | undefined
   const maxPending = 8 * 2 ** 20
-  from.on('data', (chunk: Buffer) => {
+  const flush = (): void => {
+    timer = undefined
     const now = performance.now()
-    const start = Math.max(now, lineFreeAt)
-    lineFreeAt = start + (chunk.byteLength / bytesPerSecond) * 1000
-    const due = lineFreeAt + delayMs
-    pending += chunk.byteLength
-    if (pending > maxPending) from.pause()
-    setTimeout(() => {
+    while (queue.length > 0 && queue[0]!.due <= now + 0.5) {
+      const { chunk } = queue.shift()!
+      if (chunk === null) { to.end(); return }
       pending -= chunk.byteLength
       if (!to.destroyed) to.write(chunk)
-      if (pending <= maxPending && from.isPaused()) from.resume()
-    }, Math.max(0, due - performance.now()))
+    }
+    if (pending <= maxPending && from.isPaused()) from.resume()
+    if (queue.length > 0) timer = setTimeout(flush, Math.max(0, queue[0]!.due - performance.now()))
+  }
+  const enqueue = (chunk: Buffer | null): void => {
+    const start = Math.max(performance.now(), lineFreeAt)
+    lineFreeAt = start + ((chunk?.byteLength ?? 0) / bytesPerSecond) * 1000
+    queue.push({ due: lineFreeAt + delayMs, chunk })
+    if (timer === undefined) timer = setTimeout(flush, Math.max(0, queue[0]!.due - performance.now()))
+  }
+  from.on('data', (chunk: Buffer) => {
+    pending += chunk.byteLength
+    if (pending > maxPending) from.pause()
+    enqueue(chunk)
   })
-  from.on('end', () => { setTimeout(() => { to.end() }, Math.max(0, lineFreeAt + delayMs - performance.now())) })
+  from.on('end', () => { enqueue(null) })
   from.on('error', () => { to.destroy() })
+  to.on('error', () => { from.destroy() })
 }
 
 export async function startRelay (options: RelayOptions): Promise<Relay> {

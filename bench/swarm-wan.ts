@@ -4,7 +4,7 @@
  * JSON line per route mode: decode tok/s against the limit 1 / (compute + sum of one-way delays on
  * the path): 4 links with push (client → s1 → s2 → s3 → client), 6 with the client relaying.
  *
- * Usage: node --import ./bin/polyfill.mjs --import tsx bench/swarm-wan.ts [stories|135m] [delayMs] [tokens]
+ * Usage: node --import ./bin/polyfill.mjs --import tsx bench/swarm-wan.ts [stories|135m] [delayMs] [tokens] [rounds]
  */
 import { join } from 'node:path'
 import { Model } from '../src/model/index.ts'
@@ -40,14 +40,9 @@ async function decodeRate (model: Model): Promise<{ tokS: number, ids: number[] 
 
 const relays: Relay[] = []
 const servers: ServerProcess[] = []
+const rounds = Number(process.argv[5] ?? 3)
+const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 try {
-  const local = await Model.load(path)
-  await decodeRate(local) // warm up
-  const { tokS: localTokS, ids: expected } = await decodeRate(local)
-  await local.close()
-  const computeS = 1 / localTokS
-  process.stderr.write(`compute: ${(computeS * 1000).toFixed(2)} ms per token in one process\n`)
-
   for (const span of spans) {
     const port = await freePort()
     const relay = await startRelay({ targetPort: port, delayMs, bytesPerSecond })
@@ -56,13 +51,27 @@ try {
       listen: `/ip4/127.0.0.1/tcp/${port}`, bootstrap: servers.slice(0, 1), timeoutMs: 180_000
     }))
   }
+  const local = await Model.load(path)
+  const push = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'push' })
+  const relay = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'relay' })
+  const { ids: expected } = await decodeRate(local) // warm-up: JIT, connections
+  for (const m of [push, relay]) await decodeRate(m)
+  const runs = { local: [] as number[], push: [] as number[], relay: [] as number[] }
+  const same = { push: true, relay: true }
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, m] of [['local', local], ['push', push], ['relay', relay]] as const) {
+      const { tokS, ids } = await decodeRate(m)
+      runs[name].push(tokS)
+      if (name !== 'local') same[name] &&= JSON.stringify(ids) === JSON.stringify(expected)
+      process.stderr.write(`round ${r + 1} ${name}: ${tokS.toFixed(3)} tok/s\n`)
+    }
+  }
+  await Promise.all([local.close(), push.close(), relay.close()])
+  const computeS = 1 / median(runs.local)
   for (const mode of ['push', 'relay'] as const) {
-    const model = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode })
-    await decodeRate(model) // open connections, warm up
-    const { tokS, ids } = await decodeRate(model)
-    await model.close()
     const links = mode === 'push' ? spans.length + 1 : 2 * spans.length
     const limit = 1 / (computeS + links * delayMs / 1000)
+    const tokS = median(runs[mode])
     console.log(JSON.stringify({
       bench: 'swarm-wan',
       model: which === 'stories' ? 'stories260K' : 'synthetic-135M',
@@ -71,11 +80,12 @@ try {
       mbit_s: bytesPerSecond * 8 / 1e6,
       spans: spans.length,
       links_on_path: links,
+      rounds,
       compute_ms: +(computeS * 1000).toFixed(2),
       tok_s: +tokS.toFixed(3),
       limit_tok_s: +limit.toFixed(3),
       ratio: +(tokS / limit).toFixed(3),
-      same_tokens: JSON.stringify(ids) === JSON.stringify(expected)
+      same_tokens: same[mode]
     }))
   }
 } finally {

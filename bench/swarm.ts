@@ -3,7 +3,7 @@
  * server processes (10 blocks each) versus the same model in one process, decode tok/s and their
  * ratio, with whatever createBackend('auto') gives. One JSON line per route mode.
  *
- * Usage: node --import ./bin/polyfill.mjs --import tsx bench/swarm.ts [tokens]
+ * Usage: node --import ./bin/polyfill.mjs --import tsx bench/swarm.ts [tokens] [rounds]
  */
 import { join } from 'node:path'
 import { createBackend } from '../src/kernels/index.ts'
@@ -29,30 +29,41 @@ async function decodeRate (model: Model): Promise<{ tokS: number, ids: number[] 
 
 const backendName = await (async () => { const b = await createBackend('auto'); const name = b.name; b.dispose(); return name })()
 const servers: ServerProcess[] = []
+const rounds = Number(process.argv[3] ?? 3)
+const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 try {
   writeSyntheticGguf(path, SHAPE_135M, { seed: 7 })
-  const local = await Model.load(path)
-  await decodeRate(local)
-  const { tokS: localTokS, ids: expected } = await decodeRate(local)
-  await local.close()
-  process.stderr.write(`one process: ${localTokS.toFixed(3)} tok/s\n`)
   servers.push(await startServer(path, ['--blocks', '0:10'], { timeoutMs: 180_000 }))
   servers.push(...await Promise.all(['10:20', '20:30'].map(async b => await startServer(path, ['--blocks', b], { bootstrap: servers, timeoutMs: 180_000 }))))
+  const local = await Model.load(path)
+  const push = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'push' })
+  const relay = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'relay' })
+  const runs = { local: [] as number[], push: [] as number[], relay: [] as number[] }
+  const same = { push: true, relay: true }
+  const { ids: expected } = await decodeRate(local) // warm-up
+  for (const m of [push, relay]) await decodeRate(m)
+  // interleaved rounds, so load from elsewhere on this machine hits every variant alike
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, m] of [['local', local], ['push', push], ['relay', relay]] as const) {
+      const { tokS, ids } = await decodeRate(m)
+      runs[name].push(tokS)
+      if (name !== 'local') same[name] &&= JSON.stringify(ids) === JSON.stringify(expected)
+      process.stderr.write(`round ${r + 1} ${name}: ${tokS.toFixed(3)} tok/s\n`)
+    }
+  }
+  await Promise.all([local.close(), push.close(), relay.close()])
   for (const mode of ['push', 'relay'] as const) {
-    const model = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode })
-    await decodeRate(model)
-    const { tokS, ids } = await decodeRate(model)
-    await model.close()
     console.log(JSON.stringify({
       bench: 'swarm-loopback',
       model: 'synthetic-135M',
       backend: backendName,
       mode,
       servers: 3,
-      tok_s: +tokS.toFixed(3),
-      local_tok_s: +localTokS.toFixed(3),
-      ratio: +(tokS / localTokS).toFixed(3),
-      same_tokens: JSON.stringify(ids) === JSON.stringify(expected)
+      rounds,
+      tok_s: +median(runs[mode]).toFixed(3),
+      local_tok_s: +median(runs.local).toFixed(3),
+      ratio: +(median(runs[mode]) / median(runs.local)).toFixed(3),
+      same_tokens: same[mode]
     }))
   }
 } finally {
