@@ -89,7 +89,8 @@ async function topicCid (topic: string): Promise<CID> {
   return CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(`${RECORD_PREFIX}/${topic}`)))
 }
 
-function recordKey (peer: string): Uint8Array {
+/** The DHT key of a peer's record: /gridllm/<peer id>. */
+export function recordKey (peer: string): Uint8Array {
   return new TextEncoder().encode(`/${RECORD_PREFIX}/${peer}`)
 }
 
@@ -149,7 +150,8 @@ export class NetNode {
           clientMode: options.dhtServer !== true,
           peerInfoMapper: passthroughMapper, // keep loopback and LAN addresses: swarms run there too
           allowQueryWithZeroPeers: true,
-          providers: options.providerValidityMs === undefined ? undefined : { provideValidity: options.providerValidityMs },
+          // drop others' provider records after providerValidityMs (we re-provide our own ourselves)
+          reprovide: options.providerValidityMs === undefined ? undefined : { validity: options.providerValidityMs, interval: options.providerValidityMs / 2, threshold: 0 },
           validators: {
             [RECORD_PREFIX]: async (key, value) => { rules?.validate(await verifyRecord(key, value)) }
           },
@@ -224,15 +226,20 @@ export class NetNode {
     }
   }
 
-  /** Signs and publishes this peer's record in the DHT. */
-  async putRecord (payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const key = recordKey(this.peerId)
-    const signature = await this.privateKey.sign(signedBytes(key, payload))
+  /** The signed envelope of a record payload under this peer's key. */
+  async signRecord (payload: Uint8Array): Promise<Uint8Array> {
+    const signature = await this.privateKey.sign(signedBytes(recordKey(this.peerId), payload))
     const value = new Uint8Array(4 + payload.byteLength + signature.byteLength)
     new DataView(value.buffer).setUint32(0, payload.byteLength, true)
     value.set(payload, 4)
     value.set(signature, 4 + payload.byteLength)
-    await this.drain(this.libp2p.services.dht.put(key, value, { signal: options.signal }), 'put')
+    return value
+  }
+
+  /** Signs and publishes this peer's record in the DHT. */
+  async putRecord (payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const value = await this.signRecord(payload)
+    await this.drain(this.libp2p.services.dht.put(recordKey(this.peerId), value, { signal: options.signal }), 'put')
   }
 
   /** A peer's verified record payload, or undefined if none is found. */

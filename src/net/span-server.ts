@@ -5,7 +5,7 @@
  */
 import type { SpanSession } from '../model/index.ts'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
-import { ContextOverflowError, GridError, NetworkError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
+import { ContextOverflowError, GridError, NetworkError, ProtocolError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { type Channel, MAX_HEADER_BYTES, type Message } from './channel.ts'
 import type { NetNode } from './node.ts'
@@ -100,7 +100,7 @@ export class SpanServer {
     }
     if (msg.t === 'open') { void this.open(channel, msg); return }
     if (msg.t === 'opened' || msg.t === 'result' || msg.t === 'error') {
-      this.reply(channel, new SessionError('BAD_POSITIONS', `a server does not take "${msg.t}" messages`), msg.session)
+      this.reply(channel, new ProtocolError('BAD_MESSAGE', `a server does not take "${msg.t}" messages`), msg.session)
       return
     }
     const s = this.sessions.get(msg.session)
