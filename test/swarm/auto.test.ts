@@ -1,6 +1,7 @@
 /**
  * Test 4: a server joining with `--blocks auto` takes the span nobody serves, and the swarm then
- * generates what the local model does.
+ * generates what the local model does. And an auto server moves to cover blocks whose only server
+ * died, without uncovering its own.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -56,6 +57,39 @@ describe('--blocks auto', () => {
       const auto = await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', '1'], { bootstrap: servers })
       servers.push(auto)
       assert.match(auto.log(), new RegExp(`chose blocks ${weakest}:${weakest + 1}\\b`))
+    } finally {
+      await client.stop()
+    }
+  })
+})
+
+describe('rebalancing', () => {
+  const servers: ServerProcess[] = []
+  after(async () => { await stopServers(servers) })
+
+  test('an auto server moves to blocks whose server died, keeping every block covered', async () => {
+    const fast = ['--announce-period', '1', '--rebalance-period', '2'] // records expire after 2 s
+    const tail = await startServer(STORIES, ['--blocks', '2:5', ...fast])
+    servers.push(tail)
+    // blocks 0:2 are uncovered, so a 3-block auto server starts at 0
+    const mover = await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', '3', ...fast], { bootstrap: servers })
+    servers.push(mover)
+    assert.match(mover.log(), /chose blocks 0:3/)
+    servers.push(await startServer(STORIES, ['--blocks', '0:2', ...fast], { bootstrap: servers }))
+    tail.proc.kill('SIGKILL')
+    await tail.exited
+    const client = await SwarmClient.create({ bootstrap: [mover.addr] })
+    try {
+      let m
+      for (let t = 0; t < 60; t++) {
+        m = (await swarmStatus(client.directory)).models[0]
+        if (m !== undefined && m.uncovered.length === 0 && !m.servers.some(s => s.peer === tail.peer)) break
+        await new Promise(resolve => setTimeout(resolve, 500))
+      }
+      assert.ok(m !== undefined)
+      assert.deepEqual(m.uncovered, [])
+      const moved = m.servers.find(s => s.peer === mover.peer)
+      assert.deepEqual([moved?.start, moved?.end], [2, 5])
     } finally {
       await client.stop()
     }
