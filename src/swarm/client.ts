@@ -31,6 +31,8 @@ export class SwarmClient {
   private readonly observed = new Map<string, number>()
   private readonly bans = new Map<string, { until: number, count: number }>()
   private readonly watched = new Map<string, NodeJS.Timeout>()
+  private readonly lookups = new Map<string, Promise<ServerInfo[]>>()
+  private stopped = false
 
   private constructor (readonly node: NetNode, private readonly options: SwarmClientOptions) {
     this.directory = new Directory(node)
@@ -50,9 +52,19 @@ export class SwarmClient {
   async servers (model: string, nLayers: number, options: { refresh?: boolean, signal?: AbortSignal } = {}): Promise<ServerInfo[]> {
     const cached = this.cache.get(model)
     if (cached !== undefined && options.refresh !== true && Date.now() - cached.at < (this.options.directoryTtlMs ?? 30_000)) return cached.servers
-    const found = await this.directory.servers(model, nLayers, options)
+    // one lookup at a time per model: callers arriving meanwhile share it
+    let lookup = this.lookups.get(model)
+    if (lookup === undefined) {
+      lookup = this.lookup(model, nLayers, options.signal).finally(() => { this.lookups.delete(model) })
+      this.lookups.set(model, lookup)
+    }
+    return await lookup
+  }
+
+  private async lookup (model: string, nLayers: number, signal: AbortSignal | undefined): Promise<ServerInfo[]> {
+    const found = await this.directory.servers(model, nLayers, { signal })
     const now = Date.now()
-    const kept = (cached?.servers ?? []).filter(old => old.expiresAt > now && !found.some(s => s.peer === old.peer))
+    const kept = (this.cache.get(model)?.servers ?? []).filter(old => old.expiresAt > now && !found.some(s => s.peer === old.peer))
     const servers = [...found, ...kept]
     for (const s of servers) {
       if (this.rtts.has(s.peer)) continue
@@ -69,11 +81,16 @@ export class SwarmClient {
   /** Keeps the list of a model's servers fresh in the background (every directoryTtlMs), so failover finds replacements at once. */
   watch (model: string, nLayers: number): void {
     if (this.watched.has(model)) return
-    const timer = setInterval(() => {
-      this.servers(model, nLayers, { refresh: true }).catch(err => { log('refreshing the servers of %s: %s', model.slice(0, 8), (err as Error).message) })
-    }, this.options.directoryTtlMs ?? 30_000)
-    timer.unref()
-    this.watched.set(model, timer)
+    const again = (): void => {
+      const timer = setTimeout(() => {
+        this.servers(model, nLayers, { refresh: true })
+          .catch(err => { log('refreshing the servers of %s: %s', model.slice(0, 8), (err as Error).message) })
+          .finally(() => { if (!this.stopped) again() })
+      }, this.options.directoryTtlMs ?? 30_000)
+      timer.unref()
+      this.watched.set(model, timer)
+    }
+    again()
   }
 
   server (model: string, peer: string): ServerInfo | undefined {
@@ -107,7 +124,8 @@ export class SwarmClient {
   }
 
   async stop (): Promise<void> {
-    for (const t of this.watched.values()) clearInterval(t)
+    this.stopped = true
+    for (const t of this.watched.values()) clearTimeout(t)
     await this.node.stop()
   }
 }
