@@ -25,7 +25,9 @@ Options:
                              (make one with \`gridllm swarm-key <file>\`)
       --name <text>          public name shown in \`gridllm status\`
       --cache-mib <MiB>      KV-cache memory for all sessions (default 1024)
-      --announce-period <s>  re-announce every s seconds; records expire after 2s (default 60)
+      --max-frame-mib <MiB>  largest hidden-state frame accepted (default 64)
+      --announce-period <s>  re-announce every s seconds; records expire after twice that
+                             (default 60)
       --rebalance-period <s> with --blocks auto: consider moving every ~s seconds (default 120)
       --backend <name>       ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>          worker threads for the backend (default: cores)

@@ -286,7 +286,7 @@ class ChainSession implements SpanSession {
     if (steps.length === 0) return
     const tokens = steps.reduce((sum, s) => sum + hops[0]!.inputs.get(s)!.length, 0) / this.options.config.dim
     for (const h of hops) {
-      for (const s of steps) await h.remote!.step(s, this.stepFrom.get(s)!, h.inputs.get(s)!, false)
+      for (const s of steps) await h.remote!.step(s, this.stepFrom.get(s)!, h.inputs.get(s)!, false).catch(err => { h.failure ??= err })
       const settled = await this.until(() => steps.every(s => h.done.has(s)) || !h.healthy, this.deadline(tokens), signal)
       if (!h.healthy) throw h.failure ?? new NetworkError('CONNECTION_LOST', `${h.peer.id.slice(-8)} failed during replay`)
       if (!settled) { h.failure = new NetworkError('TIMEOUT', `${h.peer.id.slice(-8)} did not finish the replay in time`); throw h.failure }
