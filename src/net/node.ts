@@ -141,7 +141,7 @@ export class NetNode {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
-      connectionManager: { dialTimeout: options.dialTimeoutMs ?? 5000 },
+      connectionManager: { dialTimeout: options.dialTimeoutMs ?? 5000, maxIncomingPendingConnections: 64 },
       services: {
         identify: identify(),
         ping: ping(),
@@ -165,7 +165,18 @@ export class NetNode {
     log('peer %s listening on %o', node.peerId, node.addresses)
     const bootstrap = options.bootstrap ?? []
     if (bootstrap.length > 0) {
-      const results = await Promise.allSettled(bootstrap.map(async addr => await libp2p.dial(multiaddr(addr), { signal: options.signal })))
+      const dial = async (addr: string): Promise<void> => {
+        for (let attempt = 1; ; attempt++) { // a busy peer may refuse a connection now and then
+          try {
+            await libp2p.dial(multiaddr(addr), { signal: options.signal })
+            return
+          } catch (err) {
+            if (attempt === 3 || options.signal?.aborted === true || (err as Error).name === 'UnexpectedPeerError') throw err
+            await new Promise(resolve => setTimeout(resolve, 300 * attempt))
+          }
+        }
+      }
+      const results = await Promise.allSettled(bootstrap.map(dial))
       const failed = results.filter(r => r.status === 'rejected')
       for (const r of failed) log('bootstrap dial failed: %s', (r.reason as Error).message)
       if (failed.length === bootstrap.length) {
@@ -195,6 +206,11 @@ export class NetNode {
   /** Peers this node has an open connection to. */
   get connectedPeers (): string[] {
     return this.libp2p.getPeers().map(p => p.toString())
+  }
+
+  /** Calls `handler` with the id of every peer this node connects to (either way). */
+  onPeerConnect (handler: (peer: string) => void): void {
+    this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
   }
 
   /** Serves `protocol`: each inbound stream becomes a Channel. */

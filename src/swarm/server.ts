@@ -155,6 +155,15 @@ export class SwarmServer {
   }
 
   private schedule (): void {
+    // a server that announced alone (the first of a swarm) holds its provider records by itself;
+    // announce again once it has company, so the records spread
+    let lonely = this.node.connectedPeers.length === 0
+    this.node.onPeerConnect(() => {
+      if (!lonely || this.stopped) return
+      lonely = false
+      const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 1000)
+      t.unref()
+    })
     const every = (ms: () => number, task: () => Promise<void>): void => {
       const run = (): void => {
         const t = setTimeout(() => {
