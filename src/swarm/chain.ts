@@ -241,7 +241,8 @@ class ChainSession implements SpanSession {
         refresh = true
         continue
       }
-      refresh = true
+      // a server that fails to set up is banned, so the next attempt plans around it without a lookup
+      refresh = false
       try {
         await setup(hops)
         return hops

@@ -27,7 +27,7 @@ describe('failover when a mid-chain server is killed', () => {
     const local = await Model.load(STORIES)
     reference = await greedyIds(local, 'Once upon a time', TOKENS)
     await local.close()
-    model = await loadSwarmModel(STORIES, { bootstrap: servers.map(s => s.addr), banMs: 60_000, onRoute: e => routes.push(e) })
+    model = await loadSwarmModel(STORIES, { bootstrap: servers.map(s => s.addr), banMs: 600_000, onRoute: e => routes.push(e) })
   })
 
   after(async () => {
