@@ -128,6 +128,8 @@ export async function verifyRecord (key: Uint8Array, value: Uint8Array): Promise
 }
 
 export class NetNode {
+  private bootstrap: readonly string[] = []
+
   private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined) {}
 
   static async create (options: NetNodeOptions = {}): Promise<NetNode> {
@@ -163,35 +165,53 @@ export class NetNode {
     })
     const node = new NetNode(libp2p, privateKey, rules)
     log('peer %s listening on %o', node.peerId, node.addresses)
-    const bootstrap = options.bootstrap ?? []
-    if (bootstrap.length > 0) {
-      const dial = async (addr: string): Promise<void> => {
-        for (let attempt = 1; ; attempt++) { // a busy peer may refuse a connection now and then
-          try {
-            await libp2p.dial(multiaddr(addr), { signal: options.signal })
-            return
-          } catch (err) {
-            if (attempt === 3 || options.signal?.aborted === true || (err as Error).name === 'UnexpectedPeerError') throw err
-            await new Promise(resolve => setTimeout(resolve, 300 * attempt))
-          }
-        }
-      }
-      const results = await Promise.allSettled(bootstrap.map(dial))
-      const failed = results.filter(r => r.status === 'rejected')
-      for (const r of failed) log('bootstrap dial failed: %s', (r.reason as Error).message)
-      if (failed.length === bootstrap.length) {
-        await libp2p.stop()
-        throwIfAborted(options.signal)
-        throw new NetworkError('PEER_UNREACHABLE', `could not reach any bootstrap peer (${bootstrap.join(', ')}): ${(failed[0]!.reason as Error).message}`)
-      }
-      // DHT queries go to routing-table peers, which identify adds shortly after the dial
-      const dht = libp2p.services.dht as SingleKadDHT
-      for (let waited = 0; dht.routingTable.size === 0 && waited < 5000; waited += 20) {
-        throwIfAborted(options.signal)
-        await new Promise(resolve => setTimeout(resolve, 20))
-      }
+    node.bootstrap = options.bootstrap ?? []
+    try {
+      await node.join(options.signal)
+    } catch (err) {
+      await libp2p.stop()
+      throw err
     }
     return node
+  }
+
+  /** Dials the bootstrap peers (a few tries each) and waits for the DHT to know one of them. */
+  private async join (signal?: AbortSignal): Promise<void> {
+    if (this.bootstrap.length === 0) return
+    const dial = async (addr: string): Promise<void> => {
+      for (let attempt = 1; ; attempt++) { // a busy peer may refuse a connection now and then
+        try {
+          await this.libp2p.dial(multiaddr(addr), { signal })
+          return
+        } catch (err) {
+          if (attempt === 3 || signal?.aborted === true || (err as Error).name === 'UnexpectedPeerError') throw err
+          await new Promise(resolve => setTimeout(resolve, 300 * attempt))
+        }
+      }
+    }
+    const results = await Promise.allSettled(this.bootstrap.map(dial))
+    const failed = results.filter(r => r.status === 'rejected')
+    for (const r of failed) log('bootstrap dial failed: %s', (r.reason as Error).message)
+    if (failed.length === this.bootstrap.length) {
+      throwIfAborted(signal)
+      throw new NetworkError('PEER_UNREACHABLE', `could not reach any bootstrap peer (${this.bootstrap.join(', ')}): ${(failed[0]!.reason as Error).message}`)
+    }
+    // DHT queries go to routing-table peers, which identify adds shortly after the dial
+    for (let waited = 0; this.routingTableSize === 0 && waited < 5000; waited += 20) {
+      throwIfAborted(signal)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
+  private get routingTableSize (): number {
+    return (this.libp2p.services.dht as SingleKadDHT).routingTable.size
+  }
+
+  /** Before a DHT operation: a node whose routing table emptied (peers gone or evicted) rejoins through its bootstrap peers. */
+  private async ensureRouting (signal?: AbortSignal): Promise<void> {
+    if (this.routingTableSize > 0 || this.bootstrap.length === 0) return
+    log('the DHT routing table is empty; rejoining through the bootstrap peers')
+    await this.join(signal).catch(err => { log('rejoin failed: %s', (err as Error).message) })
   }
 
   get peerId (): string {
@@ -255,6 +275,7 @@ export class NetNode {
   /** Signs and publishes this peer's record in the DHT. */
   async putRecord (payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     const value = await this.signRecord(payload)
+    await this.ensureRouting(options.signal)
     await this.drain(this.libp2p.services.dht.put(recordKey(this.peerId), value, { signal: options.signal }), 'put')
   }
 
@@ -262,6 +283,7 @@ export class NetNode {
   async getRecord (peer: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
     const key = recordKey(peer)
     const found: Uint8Array[] = []
+    await this.ensureRouting(options.signal)
     try {
       for await (const event of this.libp2p.services.dht.get(key, { signal: options.signal })) {
         if (event.name === 'VALUE') {
@@ -284,12 +306,14 @@ export class NetNode {
 
   /** Announces that this peer provides `topic`. */
   async provide (topic: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.ensureRouting(options.signal)
     await this.drain(this.libp2p.services.dht.provide(await topicCid(topic), { signal: options.signal }), 'provide')
   }
 
   /** Peers that announced `topic`. */
   async findProviders (topic: string, options: { signal?: AbortSignal } = {}): Promise<PeerAddress[]> {
     const found = new Map<string, Set<string>>()
+    await this.ensureRouting(options.signal)
     try {
       for await (const event of this.libp2p.services.dht.findProviders(await topicCid(topic), { signal: options.signal })) {
         if (event.name !== 'PROVIDER') continue

@@ -175,7 +175,13 @@ export class SwarmServer {
       }
       run()
     }
-    every(() => this.announcePeriod, async () => { await this.measurePings(); await this.announce(this.host) })
+    let failed = false
+    every(() => failed ? Math.min(5000, this.announcePeriod) : this.announcePeriod, async () => {
+      await this.measurePings().catch(err => { log('measuring round trips: %s', (err as Error).message) })
+      failed = true // until this announce succeeds: retried soon, records must not lapse
+      await this.announce(this.host)
+      failed = false
+    })
     if (this.options.blocks === 'auto') {
       const period = this.options.rebalancePeriodMs ?? 120_000
       every(() => period * (0.5 + Math.random()), async () => { await this.considerMove() })
