@@ -4,7 +4,7 @@
  * cares where the layers run.
  */
 import type { ChatModel, FinishReason, GeneratedToken, GenerateOptions, ModelConfig } from '../model/index.ts'
-import { type Model, LocalSpanExecutor } from '../model/index.ts'
+import type { Model } from '../model/index.ts'
 import { InvalidArgumentError, ModelNotFoundError } from '../util/errors.ts'
 
 /** The result of generate(): tokens to iterate, then the counts and the finish reason. */
@@ -46,7 +46,7 @@ export function findModel (engine: Engine, name: string): ServedModel {
   return hit
 }
 
-/** Serves in-process models; `name` overrides a model's own name as its API id. */
+/** Serves Models (local, or running their blocks on a swarm); `name` overrides a model's own name as its API id. */
 export function localEngine (entries: ReadonlyArray<{ model: Model, name?: string }>): Engine {
   const served: ServedModel[] = entries.map(({ model, name }) => ({
     name: name ?? model.name,
@@ -60,9 +60,19 @@ export function localEngine (entries: ReadonlyArray<{ model: Model, name?: strin
   if (new Set(names).size !== names.length) throw new InvalidArgumentError(`model names must be unique, got ${served.map(m => m.name).join(', ')}`)
   return {
     models: () => served,
-    stats: () => ({
-      openSessions: entries.reduce((sum, { model }) =>
-        sum + model.executors.reduce((n, e) => n + (e instanceof LocalSpanExecutor ? e.openSessions : 0), 0), 0)
-    })
+    stats: () => {
+      let openSessions = 0
+      let count = 0
+      let sumSeconds = 0
+      for (const { model } of entries) {
+        for (const e of model.executors) {
+          const s = e.stats?.()
+          openSessions += s?.openSessions ?? 0
+          count += s?.hops?.count ?? 0
+          sumSeconds += s?.hops?.sumSeconds ?? 0
+        }
+      }
+      return count > 0 ? { openSessions, hopLatency: { count, sumSeconds } } : { openSessions }
+    }
   }
 }

@@ -45,6 +45,18 @@ export const ERROR_STATUS = {
   SPAN_NOT_SERVED: { status: 503, type: 'server_error' },
   WRONG_MODEL: { status: 502, type: 'server_error' },
   REMOTE_ERROR: { status: 502, type: 'server_error' },
+  // the swarm behind the API: a peer sent garbage, went away, or no chain covers the model
+  BAD_FRAME: { status: 502, type: 'server_error' },
+  FRAME_CHECKSUM: { status: 502, type: 'server_error' },
+  FRAME_TOO_LARGE: { status: 502, type: 'server_error' },
+  BAD_MESSAGE: { status: 502, type: 'server_error' },
+  MESSAGE_TOO_LARGE: { status: 502, type: 'server_error' },
+  BAD_RECORD: { status: 502, type: 'server_error' },
+  CONNECTION_LOST: { status: 503, type: 'server_error' },
+  PEER_UNREACHABLE: { status: 503, type: 'server_error' },
+  PUSH_FAILED: { status: 503, type: 'server_error' },
+  NO_ROUTE: { status: 503, type: 'server_error' },
+  SWARM_KEY: server,
   // a client only sees an aborted generation when the server is shutting down
   ABORTED: { status: 503, type: 'server_error' },
   TIMEOUT: { status: 504, type: 'server_error' }

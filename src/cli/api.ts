@@ -1,5 +1,5 @@
 import { type Engine, localEngine, serveApi } from '../api/index.ts'
-import { type Command, type CommandContext, UsageError, parse } from './command.ts'
+import { type Command, type CommandContext, parse } from './command.ts'
 import { type Config, loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
 
@@ -18,7 +18,9 @@ Options:
       --api-key <key>        require "Authorization: Bearer <key>"
       --max-concurrency <N>  generations running at once (default 4)
       --max-queue <N>        requests waiting for a slot; more get 429 (default 16)
-      --bootstrap <addr>     generate through a swarm (needs the swarm client; not in this build yet)
+      --bootstrap <addr>     run the model's blocks on the swarm this peer belongs to (repeatable);
+                             --model then only supplies tokenizer, embedding and head
+      --swarm-key <file>     the private swarm's key (with --bootstrap)
       --backend <name>       compute backend (default auto)
       --threads <N>          worker threads for the backend
       --config <file>        config file (default ./gridllm.config.json)
@@ -35,17 +37,14 @@ export const API_FLAGS = {
   'max-concurrency': { type: 'string' },
   'max-queue': { type: 'string' },
   bootstrap: { type: 'string', multiple: true },
+  'swarm-key': { type: 'string' },
   backend: { type: 'string' },
   threads: { type: 'string' },
   config: { type: 'string' }
 } as const
 
-/**
- * The engine the API generates with. This is the seam for the swarm client: with --bootstrap, an
- * Engine whose models route their layers through the swarm goes here.
- */
+/** The engine the API generates with: the model, in this process or on the swarm (--bootstrap). */
 async function openEngine (config: Config, name: string | undefined, ctx: CommandContext): Promise<{ engine: Engine, close: () => Promise<void> }> {
-  if (config.bootstrap.length > 0) throw new UsageError('--bootstrap needs the swarm client, which this build does not have yet', usage)
   const loaded = await loadModel(config, ctx)
   return { engine: localEngine([{ model: loaded.model, name: name ?? loaded.name }]), close: async () => await loaded.model.close() }
 }
@@ -60,7 +59,7 @@ export const apiCommand: Command = {
     const config = loadConfig({
       flags: {
         model: v.model, host: v.host, port: v.port, apiKey: v['api-key'], maxConcurrency: v['max-concurrency'],
-        maxQueue: v['max-queue'], bootstrap: v.bootstrap, backend: v.backend, threads: v.threads
+        maxQueue: v['max-queue'], bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads
       },
       configFile: v.config,
       env: ctx.env,

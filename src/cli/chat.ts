@@ -16,6 +16,8 @@ Options:
       --api-model <id>       the model on that server (default: the first it lists)
       --api-key <key>        the server's API key
   -m, --model <file|dir>     chat with a local model (default: the bundled stories260K)
+      --bootstrap <addr>     run that model's blocks on the swarm this peer belongs to (repeatable)
+      --swarm-key <file>     the private swarm's key (with --bootstrap)
       --system <text>        a system message to start the conversation with
   -t, --temperature <T>      0 = greedy (default 0.7)
       --top-p <P>            default 0.95
@@ -85,6 +87,8 @@ export const chatCommand: Command = {
       'api-model': { type: 'string' },
       'api-key': { type: 'string' },
       model: { type: 'string', short: 'm' },
+      bootstrap: { type: 'string', multiple: true },
+      'swarm-key': { type: 'string' },
       system: { type: 'string' },
       temperature: { type: 'string', short: 't' },
       'top-p': { type: 'string' },
@@ -96,7 +100,7 @@ export const chatCommand: Command = {
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const config = loadConfig({
-      flags: { api: v.api, apiKey: v['api-key'], model: v.model, backend: v.backend, threads: v.threads },
+      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads },
       configFile: v.config,
       env: ctx.env,
       cwd: ctx.cwd ?? process.cwd()

@@ -1,6 +1,6 @@
 /** A small client for an OpenAI-compatible server (ours or any other), for `chat` and `demo`. */
 import { EventSourceParserStream } from 'eventsource-parser/stream'
-import { RemoteError } from '../util/errors.ts'
+import { ApiResponseError } from '../util/errors.ts'
 
 export class ApiClient {
   /** the server's root, without a trailing /v1 */
@@ -23,7 +23,7 @@ export class ApiClient {
       const text = await res.text()
       let message = text
       try { message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text } catch {}
-      throw new RemoteError(res.status, message)
+      throw new ApiResponseError(res.status, message)
     }
     return res
   }
@@ -36,19 +36,19 @@ export class ApiClient {
   async firstModel (options: { signal?: AbortSignal } = {}): Promise<string> {
     const list = await this.get('/v1/models', options) as { data?: Array<{ id: string }> }
     const id = list.data?.[0]?.id
-    if (id === undefined) throw new RemoteError(404, `${this.root} serves no model`)
+    if (id === undefined) throw new ApiResponseError(404, `${this.root} serves no model`)
     return id
   }
 
   /** POSTs a streaming request and yields each server-sent JSON chunk until [DONE]. */
   async * stream<T> (path: string, body: object, options: { signal?: AbortSignal } = {}): AsyncGenerator<T> {
     const res = await this.call(path, { ...body, stream: true }, options.signal)
-    if (res.body === null) throw new RemoteError(res.status, 'empty response')
+    if (res.body === null) throw new ApiResponseError(res.status, 'empty response')
     const events = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream())
     for await (const event of events) {
       if (event.data === '[DONE]') return
       const chunk = JSON.parse(event.data) as T & { error?: { message: string } }
-      if (chunk.error !== undefined) throw new RemoteError(res.status, chunk.error.message)
+      if (chunk.error !== undefined) throw new ApiResponseError(res.status, chunk.error.message)
       yield chunk as T
     }
   }

@@ -22,7 +22,7 @@ describe('loadConfig', () => {
     const c = loadConfig({ cwd: join(dir, 'nowhere') })
     assert.deepEqual(c, {
       model: undefined, host: '127.0.0.1', port: 8080, apiKey: undefined, maxConcurrency: 4, maxQueue: 16,
-      api: undefined, bootstrap: [], backend: 'auto', threads: undefined
+      api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined
     })
   })
 

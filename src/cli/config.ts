@@ -26,6 +26,8 @@ export interface Config {
   api: string | undefined
   /** swarm peers to join (multiaddrs) */
   bootstrap: string[]
+  /** private swarm key file */
+  swarmKey: string | undefined
   backend: string
   threads: number | undefined
 }
@@ -87,6 +89,7 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
   maxQueue: { env: 'GRIDLLM_MAX_QUEUE', flag: '--max-queue', default: 16, parse: integer(0, 100_000), what: 'an integer from 0 to 100000' },
   api: { env: 'GRIDLLM_API', flag: '--api', default: undefined, parse: optional(url), what: 'an http:// or https:// URL' },
   bootstrap: { env: 'GRIDLLM_BOOTSTRAP', flag: '--bootstrap', default: [], parse: list, what: 'multiaddrs (a list)' },
+  swarmKey: { env: 'GRIDLLM_SWARM_KEY', flag: '--swarm-key', default: undefined, parse: optional(text), what: 'a path' },
   backend: {
     env: 'GRIDLLM_BACKEND',
     flag: '--backend',
@@ -147,8 +150,8 @@ export function loadConfig (options: LoadConfigOptions): Config {
       if (raw === undefined || raw === null) continue
       const parsed = spec.parse(raw, from)
       if (parsed === INVALID) throw new ConfigError(`${where} must be ${spec.what}, got ${JSON.stringify(raw)}`)
-      // a model path in the file is relative to the file
-      value = key === 'model' && from === 'file' ? resolve(dirname(path), parsed as string) : parsed
+      // paths in the file are relative to the file
+      value = (key === 'model' || key === 'swarmKey') && from === 'file' ? resolve(dirname(path), parsed as string) : parsed
     }
     config[key] = value
   }

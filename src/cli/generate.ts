@@ -1,6 +1,8 @@
 import { Model, type Span } from '../model/index.ts'
 import { backendNames } from '../kernels/index.ts'
+import { loadSwarmModel } from '../swarm/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
+import { readSwarmKey } from './serve.ts'
 
 const usage = `Usage: gridllm generate [options]
 
@@ -23,6 +25,11 @@ Options:
       --spans <a:b,...>    run the layers as separate in-process spans, e.g. 0:2,2:5
       --backend <name>     ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>        worker threads for the backend (default: cores)
+      --bootstrap <addr>   run the blocks on the swarm this peer belongs to (repeatable);
+                           tokenizer, embedding and head still come from --model
+      --swarm-key <file>   the key of a private swarm
+      --relay              with --bootstrap: relay every hop through this client instead of
+                           letting servers push to each other
       --no-echo            do not print the prompt before the output
       --stats              print tokens and speed to stderr at the end
   -h, --help               show this help
@@ -30,7 +37,7 @@ Options:
 
 export const generateCommand: Command = {
   name: 'generate',
-  summary: 'generate text from a prompt with a local model',
+  summary: 'generate text from a prompt, locally or on a swarm',
   usage,
   async run (argv: string[], ctx: CommandContext): Promise<number> {
     const { values: v } = parse(argv, {
@@ -48,6 +55,9 @@ export const generateCommand: Command = {
       spans: { type: 'string' },
       backend: { type: 'string' },
       threads: { type: 'string' },
+      bootstrap: { type: 'string', multiple: true },
+      'swarm-key': { type: 'string' },
+      relay: { type: 'boolean' },
       'no-echo': { type: 'boolean' },
       stats: { type: 'boolean' }
     }, usage)
@@ -57,13 +67,12 @@ export const generateCommand: Command = {
       throw new UsageError(`--backend must be one of auto, ${backendNames.join(', ')}; got "${backend}"`, usage)
     }
     const maxTokens = int('max-tokens', v['max-tokens']) ?? 256
-    const model = await Model.load(v.model ?? DEFAULT_MODEL, {
-      tokenizer: v.tokenizer,
-      backend: backend as 'auto',
-      threads: int('threads', v.threads, 1),
-      spans: spans(v.spans) as Span[] | undefined,
-      signal: ctx.signal
-    })
+    const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
+    if (v.bootstrap === undefined && (v['swarm-key'] !== undefined || v.relay === true)) throw new UsageError('--swarm-key and --relay need --bootstrap', usage)
+    if (v.bootstrap !== undefined && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap', usage)
+    const model = v.bootstrap !== undefined
+      ? await loadSwarmModel(v.model ?? DEFAULT_MODEL, { ...common, bootstrap: v.bootstrap, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push' })
+      : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     try {
       const prompt = v.prompt ?? ''
       const gen = model.generate(prompt, {

@@ -1,26 +1,36 @@
-/** Loading a local model for the serving commands, with a progress bar on stderr. */
+/** Loading the model for the serving commands, local or on a swarm, with progress on stderr. */
 import { basename } from 'node:path'
 import { Model } from '../model/index.ts'
+import { loadSwarmModel } from '../swarm/index.ts'
 import type { CommandContext } from './command.ts'
 import { DEFAULT_MODEL } from './command.ts'
 import type { Config } from './config.ts'
 import { progress } from './progress.ts'
+import { readSwarmKey } from './serve.ts'
 
 /** The id a model file goes by in the API: its file name without the extension. */
 export function modelName (path: string): string {
   return basename(path).replace(/\.(gguf|bin)$/i, '')
 }
 
+/**
+ * The model from `config.model`: in this process, or, with `config.bootstrap`, with its blocks on
+ * the swarm (tokenizer, embedding and head still come from the local file).
+ */
 export async function loadModel (config: Config, ctx: CommandContext): Promise<{ model: Model, name: string }> {
   const path = config.model ?? DEFAULT_MODEL
   const name = modelName(path)
-  const bar = progress(ctx.stderr, `loading ${name}`)
-  const model = await Model.load(path, {
+  const swarm = config.bootstrap.length > 0
+  const bar = progress(ctx.stderr, swarm ? `loading ${name} (embedding and head), joining the swarm` : `loading ${name}`)
+  const options = {
     backend: config.backend as 'auto',
     threads: config.threads,
     signal: ctx.signal,
-    onProgress: (done, total) => bar.update(done, total)
-  })
+    onProgress: (done: number, total: number) => bar.update(done, total)
+  }
+  const model = swarm
+    ? await loadSwarmModel(path, { ...options, bootstrap: config.bootstrap, swarmKey: readSwarmKey(config.swarmKey) })
+    : await Model.load(path, options)
   bar.finish()
   return { model, name }
 }

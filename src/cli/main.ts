@@ -11,8 +11,10 @@ import { chatCommand } from './chat.ts'
 import { demoCommand } from './demo.ts'
 import { generateCommand } from './generate.ts'
 import { quantizeCommand } from './quantize.ts'
+import { serveCommand, swarmKeyCommand } from './serve.ts'
+import { statusCommand } from './status.ts'
 
-export const commands: readonly Command[] = [generateCommand, apiCommand, chatCommand, demoCommand, quantizeCommand]
+export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, swarmKeyCommand, quantizeCommand]
 
 function version (): string {
   return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version

@@ -31,11 +31,20 @@ export interface OpenOptions {
   signal?: AbortSignal
 }
 
+/** Live counters an executor may report (for metrics). */
+export interface ExecutorStats {
+  /** sessions holding KV cache right now */
+  readonly openSessions: number
+  /** hops between spans timed so far, and their total time (remote executors) */
+  readonly hops?: { readonly count: number, readonly sumSeconds: number }
+}
+
 export interface SpanExecutor {
   readonly modelId: string
   readonly start: number
   readonly end: number
   open (sessionId: string, options: OpenOptions): Promise<SpanSession>
+  stats? (): ExecutorStats
 }
 
 /** Positions must be consecutive and continue the cache. */
@@ -62,6 +71,8 @@ export interface LocalSpanOptions {
   /** bytes of KV cache all sessions together may take; default 2 GiB */
   cacheBudgetBytes?: number
   maxChunk?: number
+  /** false when the weights belong to someone else (views over a larger span): close() leaves them */
+  ownsWeights?: boolean
   signal?: AbortSignal
   onProgress?: (bytesDone: number, bytesTotal: number) => void
 }
@@ -72,6 +83,7 @@ export class LocalSpanExecutor implements SpanExecutor {
   readonly end: number
   readonly cacheBudgetBytes: number
   private readonly forwardPass: SpanForward
+  private readonly ownsWeights: boolean
   private readonly sessions = new Map<string, LocalSpanSession>()
   private reserved = 0
 
@@ -88,6 +100,7 @@ export class LocalSpanExecutor implements SpanExecutor {
     this.start = options.start
     this.end = options.end
     this.cacheBudgetBytes = options.cacheBudgetBytes ?? 2 ** 31
+    this.ownsWeights = options.ownsWeights ?? true
     this.forwardPass = new SpanForward(backend, config, weights.layers, options.maxChunk ?? DEFAULT_MAX_CHUNK)
   }
 
@@ -102,6 +115,10 @@ export class LocalSpanExecutor implements SpanExecutor {
 
   get openSessions (): number {
     return this.sessions.size
+  }
+
+  stats (): ExecutorStats {
+    return { openSessions: this.sessions.size }
   }
 
   async open (sessionId: string, options: OpenOptions): Promise<SpanSession> {
@@ -133,11 +150,11 @@ export class LocalSpanExecutor implements SpanExecutor {
     return this.forwardPass.run(cache, hidden, pos0)
   }
 
-  /** Closes every session and frees the weights. */
+  /** Closes every session and frees the weights (if it owns them). */
   async close (): Promise<void> {
     await Promise.all([...this.sessions.values()].map(async s => await s.close()))
     this.forwardPass.dispose()
-    freeWeights(this.backend, this.weights)
+    if (this.ownsWeights) freeWeights(this.backend, this.weights)
   }
 }
 

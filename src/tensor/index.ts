@@ -3,3 +3,4 @@ export { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16, encodeF16, decodeF16, roundTr
 export { encode, decode } from './codec.ts'
 export * as q8_0 from './q8_0.ts'
 export * as q4_0 from './q4_0.ts'
+export { type FrameDType, type TensorFrame, type FrameLimits, encodeFrame, decodeFrame, frameHeaderLength, DEFAULT_MAX_FRAME_BYTES } from './frame.ts'

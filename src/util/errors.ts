@@ -33,6 +33,18 @@ export type ErrorCode =
   | 'OVERLOADED'
   | 'UNAUTHORIZED'
   | 'REMOTE_ERROR'
+  // wire and swarm
+  | 'BAD_FRAME'
+  | 'FRAME_CHECKSUM'
+  | 'FRAME_TOO_LARGE'
+  | 'BAD_MESSAGE'
+  | 'MESSAGE_TOO_LARGE'
+  | 'CONNECTION_LOST'
+  | 'PEER_UNREACHABLE'
+  | 'PUSH_FAILED'
+  | 'NO_ROUTE'
+  | 'BAD_RECORD'
+  | 'SWARM_KEY'
 
 export class GridError extends Error {
   readonly code: ErrorCode
@@ -140,6 +152,64 @@ export class SessionError extends GridError {
   }
 }
 
+/** A tensor frame is malformed, corrupt or over the size limit. */
+export class FrameError extends GridError {
+  constructor (code: 'BAD_FRAME' | 'FRAME_CHECKSUM' | 'FRAME_TOO_LARGE', message: string) {
+    super(code, message)
+    this.name = 'FrameError'
+  }
+}
+
+/** A peer sent a message that breaks the wire protocol, or one over the size limit. */
+export class ProtocolError extends GridError {
+  constructor (code: 'BAD_MESSAGE' | 'MESSAGE_TOO_LARGE', message: string) {
+    super(code, message)
+    this.name = 'ProtocolError'
+  }
+}
+
+/** A peer could not be reached, or the connection to it broke. */
+export class NetworkError extends GridError {
+  constructor (code: 'CONNECTION_LOST' | 'PEER_UNREACHABLE' | 'PUSH_FAILED' | 'TIMEOUT', message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'NetworkError'
+  }
+}
+
+/** An error a remote peer replied with; `code` is the peer's, `peer` who sent it. */
+export class RemoteError extends GridError {
+  readonly peer: string
+  constructor (code: ErrorCode, message: string, peer: string) {
+    super(code, `${message} (from ${peer.slice(-8)})`)
+    this.name = 'RemoteError'
+    this.peer = peer
+  }
+}
+
+/** No chain of servers covers the requested blocks. */
+export class NoRouteError extends GridError {
+  constructor (message: string) {
+    super('NO_ROUTE', message)
+    this.name = 'NoRouteError'
+  }
+}
+
+/** A swarm announcement failed to parse, verify or is out of date. */
+export class BadRecordError extends GridError {
+  constructor (message: string) {
+    super('BAD_RECORD', message)
+    this.name = 'BadRecordError'
+  }
+}
+
+/** The wrong model or a span the server does not serve. */
+export class ServeError extends GridError {
+  constructor (code: 'WRONG_MODEL' | 'SPAN_NOT_SERVED', message: string) {
+    super(code, message)
+    this.name = 'ServeError'
+  }
+}
+
 export class AbortError extends GridError {
   constructor (message = 'the operation was aborted', options?: { cause?: unknown }) {
     super('ABORTED', message, options)
@@ -175,11 +245,11 @@ export class UnauthorizedError extends GridError {
 }
 
 /** A server we called (an HTTP API) answered with an error. */
-export class RemoteError extends GridError {
+export class ApiResponseError extends GridError {
   readonly status: number
   constructor (status: number, message: string) {
     super('REMOTE_ERROR', `the server answered ${status}: ${message}`)
-    this.name = 'RemoteError'
+    this.name = 'ApiResponseError'
     this.status = status
   }
 }

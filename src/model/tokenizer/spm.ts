@@ -27,7 +27,9 @@ export class SpmTokenizer implements Tokenizer {
   readonly stripLeadingSpace: boolean
   private readonly ids = new Map<string, number>()
   private readonly byteIds = new Int32Array(256).fill(-1)
-  private readonly bytes: Uint8Array[]
+  /** every token's bytes back to back, token i at [offsets[i], offsets[i + 1]): one buffer, not one per token */
+  private readonly bytes: Uint8Array
+  private readonly offsets: Int32Array
   private readonly special: SpecialSplitter
 
   constructor (private readonly data: SpmTokenizerData) {
@@ -42,16 +44,25 @@ export class SpmTokenizer implements Tokenizer {
       const m = types[id] === TYPE_BYTE ? BYTE_PIECE.exec(tokens[id]!) : null
       if (m !== null) this.byteIds[parseInt(m[1]!, 16)] = id
     }
-    this.bytes = tokens.map((piece, id) => this.pieceBytes(piece, types[id] ?? TYPE_NORMAL))
+    // two passes, sizes then bytes, so no per-token buffer is ever allocated
+    const texts = tokens.map((piece, id) => this.pieceText(piece, types[id] ?? TYPE_NORMAL))
+    this.offsets = new Int32Array(tokens.length + 1)
+    texts.forEach((t, id) => { this.offsets[id + 1] = this.offsets[id]! + (typeof t === 'number' ? 1 : Buffer.byteLength(t)) })
+    this.bytes = new Uint8Array(this.offsets[tokens.length]!)
+    texts.forEach((t, id) => {
+      if (typeof t === 'number') this.bytes[this.offsets[id]!] = t
+      else utf8.encodeInto(t, this.bytes.subarray(this.offsets[id]!, this.offsets[id + 1]!))
+    })
     this.special = new SpecialSplitter(tokens.flatMap((t, id) =>
       (types[id] === TYPE_CONTROL || types[id] === TYPE_USER) && t.length > 1 ? [{ text: t, id }] : []))
   }
 
-  private pieceBytes (piece: string, type: number): Uint8Array {
-    if (type === TYPE_CONTROL) return new Uint8Array(0)
+  /** What a token prints: its text, a single raw byte (byte tokens), or nothing (control tokens). */
+  private pieceText (piece: string, type: number): string | number {
+    if (type === TYPE_CONTROL) return ''
     const m = type === TYPE_BYTE ? BYTE_PIECE.exec(piece) : null
-    if (m !== null) return Uint8Array.of(parseInt(m[1]!, 16))
-    return utf8.encode(piece.replaceAll(SPACE, ' '))
+    if (m !== null) return parseInt(m[1]!, 16)
+    return piece.replaceAll(SPACE, ' ')
   }
 
   piece (id: number): string {
@@ -59,7 +70,8 @@ export class SpmTokenizer implements Tokenizer {
   }
 
   tokenBytes (id: number): Uint8Array {
-    return this.bytes[id] ?? new Uint8Array(0)
+    if (!(id >= 0 && id < this.vocabSize)) return new Uint8Array(0)
+    return this.bytes.subarray(this.offsets[id]!, this.offsets[id + 1]!)
   }
 
   encode (text: string, options: EncodeOptions = {}): number[] {

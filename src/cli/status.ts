@@ -1,0 +1,38 @@
+import { SwarmClient, formatStatus, swarmStatus } from '../swarm/index.ts'
+import { type Command, type CommandContext, UsageError, parse } from './command.ts'
+import { readSwarmKey } from './serve.ts'
+
+const usage = `Usage: gridllm status --bootstrap <multiaddr> [options]
+
+Prints the swarm as a client sees it: models, servers with their blocks, throughput and free
+cache, the servers of each block, and blocks nobody serves.
+
+Options:
+      --bootstrap <multiaddr> a peer of the swarm, repeatable (required)
+      --swarm-key <file>     the key of a private swarm
+      --json                 print the status as JSON
+  -h, --help                 show this help
+`
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show the swarm: models, servers per block, uncovered blocks',
+  usage,
+  async run (argv: string[], ctx: CommandContext): Promise<number> {
+    const { values: v } = parse(argv, {
+      bootstrap: { type: 'string', multiple: true },
+      'swarm-key': { type: 'string' },
+      json: { type: 'boolean' }
+    }, usage)
+    if (v.help === true) { ctx.stdout.write(usage); return 0 }
+    if (v.bootstrap === undefined) throw new UsageError('--bootstrap is required (the address a server printed)', usage)
+    const client = await SwarmClient.create({ bootstrap: v.bootstrap, swarmKey: readSwarmKey(v['swarm-key']), signal: ctx.signal })
+    try {
+      const status = await swarmStatus(client.directory, { signal: ctx.signal })
+      ctx.stdout.write(v.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status))
+    } finally {
+      await client.stop()
+    }
+    return 0
+  }
+}

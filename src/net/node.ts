@@ -1,0 +1,367 @@
+/**
+ * A gridllm peer on libp2p: TCP + Noise + Yamux, identify, ping and a Kademlia DHT under our own
+ * protocol name, optionally a private network (pre-shared swarm key). This file and channel.ts are
+ * the only places that touch libp2p; the swarm sees peers as id strings and multiaddr strings.
+ *
+ * Signed records: a peer publishes one value under `/gridllm/<its peer id>`, wrapped in an envelope
+ * signed with its libp2p key. Every DHT node validates the envelope against the peer id in the key
+ * before it stores or returns it, and readers verify again, so nobody can announce for another peer.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey, PeerId } from '@libp2p/interface'
+import { kadDHT, passthroughMapper, type KadDHT, type SingleKadDHT } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { ping, type Ping } from '@libp2p/ping'
+import { preSharedKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { type Libp2p, createLibp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortError, throwIfAborted } from '../util/errors.ts'
+import { logger } from '../util/log.ts'
+import { Channel, type ChannelOptions } from './channel.ts'
+
+const log = logger('net:node')
+
+export const RECORD_PREFIX = 'gridllm'
+const DHT_PROTOCOL = '/gridllm/kad/1.0.0'
+const SIGN_DOMAIN = new TextEncoder().encode('gridllm-record:')
+
+/** A peer as the swarm knows it: id and dialable addresses (without /p2p/). */
+export interface PeerAddress {
+  readonly id: string
+  readonly addrs: readonly string[]
+}
+
+export interface RecordRules {
+  /** throws if the (already signature-checked) payload must not be stored or used, e.g. expired */
+  validate (payload: Uint8Array): void
+  /** index of the best of several payloads for the same key (e.g. the newest) */
+  select (payloads: readonly Uint8Array[]): number
+}
+
+export interface NetNodeOptions {
+  /** multiaddrs to listen on; none for a pure client */
+  listen?: readonly string[]
+  /** addresses to tell others instead of the listen addresses (port forwarding, relays) */
+  announce?: readonly string[]
+  /** multiaddrs (with /p2p/) of peers to join through */
+  bootstrap?: readonly string[]
+  /** contents of a swarm key file: only peers with the same key can connect */
+  swarmKey?: Uint8Array
+  /** answer DHT queries (servers) or only ask them (clients) */
+  dhtServer?: boolean
+  records?: RecordRules
+  /** how long provider records stay valid; default 48 h (libp2p's) */
+  providerValidityMs?: number
+  dialTimeoutMs?: number
+  signal?: AbortSignal
+}
+
+type Services = {
+  identify: unknown
+  ping: Ping
+  dht: KadDHT
+}
+
+/** Parses and checks a swarm key file (libp2p's /key/swarm/psk/1.0.0/ base16 format). */
+export function parseSwarmKey (bytes: Uint8Array): Uint8Array {
+  const lines = new TextDecoder().decode(bytes).trim().split(/\r?\n/)
+  if (lines.length !== 3 || lines[0] !== '/key/swarm/psk/1.0.0/' || lines[1] !== '/base16/' || !/^[0-9a-fA-F]{64}$/.test(lines[2]!)) {
+    throw new GridError('SWARM_KEY', 'not a swarm key file: expected "/key/swarm/psk/1.0.0/", "/base16/" and 64 hex digits on three lines')
+  }
+  return new TextEncoder().encode(lines.join('\n'))
+}
+
+/** A new random swarm key file's contents. */
+export function generateSwarmKey (): Uint8Array {
+  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
+  return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`)
+}
+
+/** CID naming a topic (e.g. "model/<id>/block/3") in the DHT's provider records. */
+async function topicCid (topic: string): Promise<CID> {
+  return CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(`${RECORD_PREFIX}/${topic}`)))
+}
+
+/** The DHT key of a peer's record: /gridllm/<peer id>. */
+export function recordKey (peer: string): Uint8Array {
+  return new TextEncoder().encode(`/${RECORD_PREFIX}/${peer}`)
+}
+
+/** envelope = u32 LE payload length, payload, signature over SIGN_DOMAIN + key + payload */
+function signedBytes (key: Uint8Array, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(SIGN_DOMAIN.byteLength + key.byteLength + payload.byteLength)
+  out.set(SIGN_DOMAIN)
+  out.set(key, SIGN_DOMAIN.byteLength)
+  out.set(payload, SIGN_DOMAIN.byteLength + key.byteLength)
+  return out
+}
+
+function openEnvelope (value: Uint8Array): { payload: Uint8Array, signature: Uint8Array } {
+  if (value.byteLength < 4) throw new BadRecordError('record envelope too short')
+  const n = new DataView(value.buffer, value.byteOffset, 4).getUint32(0, true)
+  if (4 + n > value.byteLength) throw new BadRecordError('record envelope truncated')
+  return { payload: value.subarray(4, 4 + n), signature: value.subarray(4 + n) }
+}
+
+/** Checks that `value` under `key` (/gridllm/<peer id>) is signed by that peer; returns the payload. */
+export async function verifyRecord (key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
+  const name = new TextDecoder().decode(key)
+  const m = new RegExp(`^/${RECORD_PREFIX}/([1-9A-HJ-NP-Za-km-z]{40,100})$`).exec(name)
+  if (m === null) throw new BadRecordError(`bad record key ${name}`)
+  let peer: PeerId
+  try {
+    peer = peerIdFromString(m[1]!)
+  } catch {
+    throw new BadRecordError(`record key ${name} does not name a peer id`)
+  }
+  if (peer.publicKey === undefined) throw new BadRecordError(`peer id ${m[1]} does not embed its public key`)
+  const { payload, signature } = openEnvelope(value)
+  if (!await peer.publicKey.verify(signedBytes(key, payload), signature)) throw new BadRecordError(`record under ${name} is not signed by that peer`)
+  return payload
+}
+
+export class NetNode {
+  private bootstrap: readonly string[] = []
+
+  private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined) {}
+
+  static async create (options: NetNodeOptions = {}): Promise<NetNode> {
+    throwIfAborted(options.signal)
+    const privateKey = await generateKeyPair('Ed25519')
+    const rules = options.records
+    const libp2p = await createLibp2p({
+      privateKey,
+      addresses: { listen: [...(options.listen ?? [])], announce: [...(options.announce ?? [])] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
+      connectionManager: { dialTimeout: options.dialTimeoutMs ?? 5000, maxIncomingPendingConnections: 64 },
+      services: {
+        identify: identify(),
+        ping: ping(),
+        dht: kadDHT({
+          protocol: DHT_PROTOCOL,
+          clientMode: options.dhtServer !== true,
+          peerInfoMapper: passthroughMapper, // keep loopback and LAN addresses: swarms run there too
+          allowQueryWithZeroPeers: true,
+          // drop others' provider records after providerValidityMs (we re-provide our own ourselves)
+          reprovide: options.providerValidityMs === undefined ? undefined : { validity: options.providerValidityMs, interval: options.providerValidityMs / 2, threshold: 0 },
+          validators: {
+            [RECORD_PREFIX]: async (key, value) => { rules?.validate(await verifyRecord(key, value)) }
+          },
+          selectors: {
+            [RECORD_PREFIX]: (_key, values) => rules?.select(values.map(v => openEnvelope(v).payload)) ?? 0
+          }
+        })
+      }
+    })
+    const node = new NetNode(libp2p, privateKey, rules)
+    log('peer %s listening on %o', node.peerId, node.addresses)
+    node.bootstrap = options.bootstrap ?? []
+    try {
+      await node.join(options.signal)
+    } catch (err) {
+      await libp2p.stop()
+      throw err
+    }
+    return node
+  }
+
+  /** Dials the bootstrap peers (a few tries each) and waits for the DHT to know one of them. */
+  private async join (signal?: AbortSignal): Promise<void> {
+    if (this.bootstrap.length === 0) return
+    const dial = async (addr: string): Promise<void> => {
+      for (let attempt = 1; ; attempt++) { // a busy peer may refuse a connection now and then
+        try {
+          await this.libp2p.dial(multiaddr(addr), { signal })
+          return
+        } catch (err) {
+          if (attempt === 3 || signal?.aborted === true || (err as Error).name === 'UnexpectedPeerError') throw err
+          await new Promise(resolve => setTimeout(resolve, 300 * attempt))
+        }
+      }
+    }
+    const results = await Promise.allSettled(this.bootstrap.map(dial))
+    const failed = results.filter(r => r.status === 'rejected')
+    for (const r of failed) log('bootstrap dial failed: %s', (r.reason as Error).message)
+    if (failed.length === this.bootstrap.length) {
+      throwIfAborted(signal)
+      throw new NetworkError('PEER_UNREACHABLE', `could not reach any bootstrap peer (${this.bootstrap.join(', ')}): ${(failed[0]!.reason as Error).message}`)
+    }
+    // DHT queries go to routing-table peers, which identify adds shortly after the dial
+    for (let waited = 0; this.routingTableSize === 0 && waited < 5000; waited += 20) {
+      throwIfAborted(signal)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
+  private get routingTableSize (): number {
+    return (this.libp2p.services.dht as SingleKadDHT).routingTable.size
+  }
+
+  /** Before a DHT operation: a node whose routing table emptied (peers gone or evicted) rejoins through its bootstrap peers. */
+  private async ensureRouting (signal?: AbortSignal): Promise<void> {
+    if (this.routingTableSize > 0 || this.bootstrap.length === 0) return
+    log('the DHT routing table is empty; rejoining through the bootstrap peers')
+    await this.join(signal).catch(err => { log('rejoin failed: %s', (err as Error).message) })
+  }
+
+  get peerId (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  /** Dialable addresses of this node, each ending in /p2p/<peer id>. */
+  get addresses (): string[] {
+    return this.libp2p.getMultiaddrs().map(a => a.toString())
+  }
+
+  /** Peers this node has an open connection to. */
+  get connectedPeers (): string[] {
+    return this.libp2p.getPeers().map(p => p.toString())
+  }
+
+  /** Calls `handler` with the id of every peer this node connects to (either way). */
+  onPeerConnect (handler: (peer: string) => void): void {
+    this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
+  }
+
+  /** Serves `protocol`: each inbound stream becomes a Channel. */
+  async handle (protocol: string, handler: (channel: Channel) => void, options: ChannelOptions = {}): Promise<void> {
+    await this.libp2p.handle(protocol, (stream, connection) => {
+      handler(new Channel(stream, connection.remotePeer.toString(), options))
+    }, { maxInboundStreams: 1024, maxOutboundStreams: 1024 })
+  }
+
+  /** Opens a stream for `protocol` to a peer (dialing it if needed). */
+  async open (peer: PeerAddress, protocol: string, options: ChannelOptions & { signal?: AbortSignal } = {}): Promise<Channel> {
+    const target = this.dialTarget(peer)
+    try {
+      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: options.signal, maxOutboundStreams: 1024 } as Parameters<Libp2p['dialProtocol']>[2])
+      return new Channel(stream, peer.id, options)
+    } catch (err) {
+      throwIfAborted(options.signal)
+      throw new NetworkError('PEER_UNREACHABLE', `cannot open ${protocol} to ${peer.id.slice(-8)}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** Round-trip time to a peer in ms (libp2p ping). */
+  async ping (peer: PeerAddress, options: { signal?: AbortSignal } = {}): Promise<number> {
+    try {
+      return await this.libp2p.services.ping.ping(this.dialTarget(peer), { signal: options.signal })
+    } catch (err) {
+      throwIfAborted(options.signal)
+      throw new NetworkError('PEER_UNREACHABLE', `cannot ping ${peer.id.slice(-8)}: ${(err as Error).message}`, { cause: err })
+    }
+  }
+
+  /** The signed envelope of a record payload under this peer's key. */
+  async signRecord (payload: Uint8Array): Promise<Uint8Array> {
+    const signature = await this.privateKey.sign(signedBytes(recordKey(this.peerId), payload))
+    const value = new Uint8Array(4 + payload.byteLength + signature.byteLength)
+    new DataView(value.buffer).setUint32(0, payload.byteLength, true)
+    value.set(payload, 4)
+    value.set(signature, 4 + payload.byteLength)
+    return value
+  }
+
+  /** Signs and publishes this peer's record in the DHT. */
+  async putRecord (payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const value = await this.signRecord(payload)
+    await this.ensureRouting(options.signal)
+    await this.drain(this.libp2p.services.dht.put(recordKey(this.peerId), value, { signal: options.signal }), 'put')
+  }
+
+  /** A peer's verified record payload, or undefined if none is found. */
+  async getRecord (peer: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
+    const key = recordKey(peer)
+    const found: Uint8Array[] = []
+    await this.ensureRouting(options.signal)
+    try {
+      for await (const event of this.libp2p.services.dht.get(key, { signal: options.signal })) {
+        if (event.name === 'VALUE') {
+          try {
+            const payload = await verifyRecord(key, event.value)
+            this.rules?.validate(payload)
+            found.push(payload)
+          } catch (err) {
+            log('dropping a record for %s from %s: %s', peer.slice(-8), event.from.toString().slice(-8), (err as Error).message)
+          }
+        }
+      }
+    } catch (err) {
+      throwIfAborted(options.signal)
+      if (found.length === 0) log('get record %s: %s', peer.slice(-8), (err as Error).message)
+    }
+    if (found.length === 0) return undefined
+    return found[this.rules?.select(found) ?? 0]
+  }
+
+  /** Announces that this peer provides `topic`. */
+  async provide (topic: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.ensureRouting(options.signal)
+    await this.drain(this.libp2p.services.dht.provide(await topicCid(topic), { signal: options.signal }), 'provide')
+  }
+
+  /** Peers that announced `topic`. */
+  async findProviders (topic: string, options: { signal?: AbortSignal } = {}): Promise<PeerAddress[]> {
+    const found = new Map<string, Set<string>>()
+    await this.ensureRouting(options.signal)
+    try {
+      for await (const event of this.libp2p.services.dht.findProviders(await topicCid(topic), { signal: options.signal })) {
+        if (event.name !== 'PROVIDER') continue
+        for (const p of event.providers) {
+          const addrs = found.get(p.id.toString()) ?? new Set<string>()
+          for (const a of p.multiaddrs) addrs.add(a.toString())
+          found.set(p.id.toString(), addrs)
+        }
+      }
+    } catch (err) {
+      throwIfAborted(options.signal)
+      log('find providers of %s: %s', topic, (err as Error).message)
+    }
+    return [...found].map(([id, addrs]) => ({ id, addrs: [...addrs] }))
+  }
+
+  async stop (): Promise<void> {
+    await this.libp2p.stop()
+  }
+
+  private dialTarget (peer: PeerAddress): Multiaddr[] | PeerId {
+    const id = peerIdFromString(peer.id)
+    if (this.libp2p.getConnections(id).length > 0 || peer.addrs.length === 0) return id
+    return peer.addrs.map(a => {
+      const ma = multiaddr(a)
+      return a.includes('/p2p/') ? ma : ma.encapsulate(`/p2p/${peer.id}`)
+    })
+  }
+
+  private async drain (events: AsyncIterable<{ name: string }>, what: string): Promise<void> {
+    try {
+      for await (const _ of events) { /* run the query to its end */ }
+    } catch (err) {
+      if (isAbortError(err)) throw err
+      throw new NetworkError('PEER_UNREACHABLE', `DHT ${what} failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+}
+
+/** Splits "/ip4/.../p2p/<id>" into a PeerAddress. */
+export function parsePeerAddress (addr: string): PeerAddress {
+  let ma: Multiaddr
+  try {
+    ma = multiaddr(addr)
+  } catch (err) {
+    throw new InvalidArgumentError(`bad multiaddr "${addr}": ${(err as Error).message}`)
+  }
+  const id = ma.getComponents().findLast(c => c.name === 'p2p')?.value
+  if (id === undefined) throw new InvalidArgumentError(`multiaddr "${addr}" has no /p2p/<peer id>`)
+  return { id, addrs: [addr.slice(0, addr.lastIndexOf('/p2p/'))] }
+}

@@ -1,0 +1,134 @@
+/**
+ * The client side of one hop: a session at one server over one long-lived stream. It sends steps
+ * and reports every result copy and every failure to its owner (the swarm's chain session), which
+ * decides what to wait for, what to retry and whom to ban.
+ */
+import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
+import { type GridError, NetworkError, RemoteError, throwIfAborted } from '../util/errors.ts'
+import { logger } from '../util/log.ts'
+import { type Channel, MAX_HEADER_BYTES } from './channel.ts'
+import type { NetNode, PeerAddress } from './node.ts'
+import { type NextHop, SPAN_PROTOCOL, parseSpanMsg } from './protocol.ts'
+
+const log = logger('net:client')
+
+export interface RemoteOpenRequest {
+  readonly session: string
+  readonly model: string
+  readonly start: number
+  readonly end: number
+  readonly maxLength: number
+  readonly dtype?: FrameDType
+  readonly next?: NextHop | null
+}
+
+export interface RemoteSessionEvents {
+  /** a result copy: this hop's output for `step`, (n, dim) */
+  onResult (step: number, output: Float32Array): void
+  /** an error reply or a broken stream; `step` when the error names one */
+  onFailure (err: GridError, step: number | null): void
+}
+
+export class RemoteSpanSession {
+  private failed = false
+  freeCacheTokens = 0
+
+  private constructor (
+    readonly peer: PeerAddress,
+    readonly request: RemoteOpenRequest,
+    private readonly channel: Channel,
+    private readonly dim: number,
+    private readonly maxFrameBytes: number
+  ) {}
+
+  /** Opens a session at `peer` and waits for its acknowledgement. */
+  static async open (node: NetNode, peer: PeerAddress, request: RemoteOpenRequest, dim: number, events: RemoteSessionEvents,
+    options: { signal?: AbortSignal, timeoutMs?: number, maxFrameBytes?: number } = {}): Promise<RemoteSpanSession> {
+    const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+    const signal = AbortSignal.any([options.signal ?? new AbortController().signal, AbortSignal.timeout(options.timeoutMs ?? 15_000)])
+    const channel = await node.open(peer, SPAN_PROTOCOL, { signal, maxMessageBytes: maxFrameBytes + MAX_HEADER_BYTES + 64 })
+    const session = new RemoteSpanSession(peer, request, channel, dim, maxFrameBytes)
+    const opened = Promise.withResolvers<void>()
+    let isOpen = false
+    channel.onMessage(raw => {
+      let msg
+      try {
+        msg = parseSpanMsg(raw)
+      } catch (err) {
+        channel.abort(err as GridError)
+        return
+      }
+      if (msg.t === 'opened' && !isOpen) { isOpen = true; session.freeCacheTokens = msg.freeCacheTokens; opened.resolve(); return }
+      if (msg.t === 'error') {
+        const err = new RemoteError(msg.code, msg.message, peer.id)
+        if (!isOpen) opened.reject(err)
+        else session.fail(events, err, msg.step)
+        return
+      }
+      if (msg.t === 'result' && isOpen) {
+        let output: Float32Array
+        try {
+          const frame = decodeFrame(raw.payload, { maxBytes: maxFrameBytes })
+          if (frame.shape.length !== 2 || frame.shape[1] !== dim) throw new NetworkError('CONNECTION_LOST', `result of shape (${frame.shape.join(', ')}) from ${peer.id.slice(-8)}`)
+          output = frame.data
+        } catch (err) {
+          session.fail(events, err as GridError, msg.step)
+          return
+        }
+        events.onResult(msg.step, output)
+      }
+    })
+    channel.onClose(err => {
+      const failure = err ?? new NetworkError('CONNECTION_LOST', `session at ${peer.id.slice(-8)} closed`)
+      if (!isOpen) opened.reject(failure)
+      else if (err !== undefined) session.fail(events, failure, null)
+    })
+    const abort = (): void => { channel.abort(new NetworkError('TIMEOUT', `opening a session at ${peer.id.slice(-8)} timed out`)) }
+    signal.addEventListener('abort', abort, { once: true })
+    try {
+      await channel.send({ t: 'open', session: request.session, model: request.model, start: request.start, end: request.end, maxLength: request.maxLength, dtype: request.dtype ?? 'f32', next: request.next ?? null })
+      await opened.promise
+    } catch (err) {
+      channel.abort(err as GridError)
+      throwIfAborted(options.signal)
+      throw err
+    } finally {
+      signal.removeEventListener('abort', abort)
+    }
+    log('opened %s at %s [%d, %d)', request.session, peer.id.slice(-8), request.start, request.end)
+    return session
+  }
+
+  get isOpen (): boolean {
+    return this.channel.isOpen && !this.failed
+  }
+
+  /** Sends hidden (n, dim) at positions from .. from + n - 1. */
+  async step (step: number, from: number, hidden: Float32Array, push: boolean): Promise<void> {
+    const frame = encodeFrame(hidden, [hidden.length / this.dim, this.dim], { dtype: this.request.dtype, maxBytes: this.maxFrameBytes })
+    await this.channel.send({ t: 'step', session: this.request.session, step, from, push, commitment: null }, frame)
+  }
+
+  async setNext (next: NextHop | null): Promise<void> {
+    await this.channel.send({ t: 'next', session: this.request.session, next })
+  }
+
+  async rollback (position: number): Promise<void> {
+    await this.channel.send({ t: 'rollback', session: this.request.session, position })
+  }
+
+  /** Closes the session and its stream; never throws. */
+  async close (): Promise<void> {
+    this.failed = true
+    if (!this.channel.isOpen) return
+    await this.channel.send({ t: 'close', session: this.request.session }).catch(() => {})
+    await this.channel.close().catch(() => {})
+  }
+
+  private fail (events: RemoteSessionEvents, err: GridError, step: number | null): void {
+    if (this.failed) return
+    // a PUSH_FAILED error is about the next hop; this session is still fine
+    if (err.code !== 'PUSH_FAILED') this.failed = true
+    events.onFailure(err, step)
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * A Model whose blocks run on the swarm: tokenizer, embedding, final norm and head come from the
+ * local model file; one SwarmExecutor covers every block. Its generate() is the local model's.
+ */
+import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
+import { Model, ModelEnds, createTokenizer, freeWeights, loadWeights, openModel } from '../model/index.ts'
+import { BadModelFileError } from '../util/errors.ts'
+import { type ChainOptions, SwarmExecutor } from './chain.ts'
+import { SwarmClient, type SwarmClientOptions } from './client.ts'
+
+export interface SwarmModelOptions extends SwarmClientOptions, Omit<ChainOptions, 'modelId' | 'config'> {
+  /** tokenizer file overriding the model's own */
+  tokenizer?: string
+  backend?: Backend | BackendName | 'auto'
+  threads?: number
+  /** reading the local weights (all are hashed for the model id; only the ends are kept) */
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+}
+
+export async function loadSwarmModel (path: string, options: SwarmModelOptions): Promise<Model> {
+  const { signal } = options
+  const source = await openModel(path, { tokenizer: options.tokenizer, signal })
+  if (source.tokenizer === undefined) throw new BadModelFileError(`${path} has no tokenizer; pass one with --tokenizer`)
+  const tokenizer = createTokenizer(source.tokenizer)
+  const backend = typeof options.backend === 'object' ? options.backend : await createBackend(options.backend ?? 'auto', { threads: options.threads })
+  const weights = await loadWeights(source, backend, { ends: true, hash: true, start: 0, end: 0, signal, onProgress: options.onProgress })
+  const modelId = weights.modelId!
+  const ends = new ModelEnds(source.config, backend, weights.ends!)
+  let client: SwarmClient
+  try {
+    client = await SwarmClient.create(options)
+  } catch (err) {
+    ends.dispose()
+    freeWeights(backend, weights)
+    if (typeof options.backend !== 'object') backend.dispose()
+    throw err
+  }
+  const executor = new SwarmExecutor(client, { ...options, modelId, config: source.config })
+  return new Model(source, modelId, tokenizer, ends, [executor], async () => {
+    await client.stop()
+    ends.dispose()
+    freeWeights(backend, weights)
+    if (typeof options.backend !== 'object') backend.dispose()
+  })
+}

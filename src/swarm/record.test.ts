@@ -1,0 +1,32 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { BadRecordError } from '../util/errors.ts'
+import { MAX_RECORD_TTL_MS, type ServerRecord, decodeRecord, encodeRecord, selectNewest } from './record.ts'
+
+const now = Date.now()
+const record = (more: Partial<Record<keyof ServerRecord, unknown>> = {}): Uint8Array => encodeRecord({
+  v: 1, peer: 'peer', name: '', model: 'm', modelName: 'stories', nLayers: 5, start: 0, end: 2, state: 'online', throughput: 10,
+  freeCacheTokens: 100, version: '0.1.0', addrs: ['/ip4/127.0.0.1/tcp/1'], pings: {}, issuedAt: now, expiresAt: now + 120_000, ...more
+} as ServerRecord)
+
+test('a well-formed record decodes', () => {
+  assert.equal(decodeRecord(record()).end, 2)
+})
+
+test('expired, future, over-long and malformed records are refused', () => {
+  const bad: Array<Partial<Record<keyof ServerRecord, unknown>>> = [
+    { expiresAt: now - 1 },
+    { issuedAt: now + 3600_000, expiresAt: now + 3700_000 },
+    { expiresAt: now + MAX_RECORD_TTL_MS + 1000 },
+    { v: 2 }, { start: 2, end: 2 }, { end: 6 }, { state: 'busy' }, { throughput: -1 }, { freeCacheTokens: 1.5 },
+    { peer: 7 }, { addrs: 'x' }, { pings: { a: 'slow' } }
+  ]
+  for (const more of bad) assert.throws(() => decodeRecord(record(more)), BadRecordError, JSON.stringify(more))
+  assert.throws(() => decodeRecord(new TextEncoder().encode('{')), BadRecordError)
+  assert.throws(() => decodeRecord(new Uint8Array([0xff, 0xfe])), BadRecordError)
+})
+
+test('of several records the newest valid one wins', () => {
+  assert.equal(selectNewest([record({ issuedAt: now - 5000 }), record(), record({ issuedAt: now - 1000 })]), 1)
+  assert.equal(selectNewest([record({ issuedAt: now - 5000 }), record({ issuedAt: now + 1, expiresAt: now - 1 })]), 0)
+})

@@ -1,0 +1,77 @@
+/**
+ * Multi-process swarm tests: spawns `bin/gridllm.mjs serve` processes on loopback and reads the
+ * `listening <multiaddr>` line each prints once it is online.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+export const STORIES = join(ROOT, 'models/stories260K/stories260K.gguf')
+const BIN = join(ROOT, 'bin/gridllm.mjs')
+
+export interface ServerProcess {
+  readonly proc: ChildProcess
+  /** the multiaddr it printed, with /p2p/<peer id> */
+  readonly addr: string
+  readonly peer: string
+  readonly args: readonly string[]
+  /** everything it wrote to stderr so far */
+  readonly log: () => string
+  /** resolves with the exit code (or the signal's name) */
+  readonly exited: Promise<number | string>
+}
+
+export interface StartOptions {
+  bootstrap?: readonly ServerProcess[]
+  /** default /ip4/127.0.0.1/tcp/0 */
+  listen?: string
+  timeoutMs?: number
+  env?: NodeJS.ProcessEnv
+}
+
+/** Starts `gridllm serve --model <model> <args>` listening on loopback; resolves once it is online. */
+export async function startServer (model: string, args: readonly string[], options: StartOptions = {}): Promise<ServerProcess> {
+  const argv = [BIN, 'serve', '--model', model, '--listen', options.listen ?? '/ip4/127.0.0.1/tcp/0', ...args]
+  for (const b of options.bootstrap ?? []) argv.push('--bootstrap', b.addr)
+  const proc = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  let stderr = ''
+  let stdout = ''
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const exited = new Promise<number | string>(resolve => { proc.on('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }) })
+  const addr = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server ${args.join(' ')} did not come online:\n${stderr}`)) }, options.timeoutMs ?? 60_000)
+    proc.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString()
+      const m = /^listening (\S+)$/m.exec(stdout)
+      if (m !== null) { clearTimeout(timer); resolve(m[1]!) }
+    })
+    void exited.then(code => { clearTimeout(timer); reject(new Error(`server ${args.join(' ')} exited (${code}) before coming online:\n${stderr}`)) })
+  })
+  return { proc, addr, peer: addr.slice(addr.lastIndexOf('/p2p/') + 5), args, log: () => stderr, exited }
+}
+
+/** SIGTERM (clean shutdown) every server still running, SIGKILL after a grace period. */
+export async function stopServers (servers: Iterable<ServerProcess>, graceMs = 5000): Promise<void> {
+  await Promise.all([...servers].map(async s => {
+    if (s.proc.exitCode !== null || s.proc.signalCode !== null) return
+    s.proc.kill('SIGTERM')
+    const timer = setTimeout(() => { s.proc.kill('SIGKILL') }, graceMs)
+    await s.exited
+    clearTimeout(timer)
+  }))
+}
+
+export function tempDir (): { path: string, remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), 'gridllm-swarm-'))
+  return { path, remove: () => { rmSync(path, { recursive: true, force: true }) } }
+}
+
+/** Greedy token ids of a generation. */
+export async function greedyIds (model: { generate: (p: string, o: object) => AsyncIterable<{ id: number }> }, prompt: string, maxTokens: number): Promise<number[]> {
+  const ids: number[] = []
+  for await (const t of model.generate(prompt, { temperature: 0, maxTokens })) ids.push(t.id)
+  return ids
+}
