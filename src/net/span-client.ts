@@ -49,6 +49,8 @@ export class RemoteSpanSession {
     const channel = await node.open(peer, SPAN_PROTOCOL, { signal, maxMessageBytes: maxFrameBytes + MAX_HEADER_BYTES + 64 })
     const session = new RemoteSpanSession(peer, request, channel, dim, maxFrameBytes)
     const opened = Promise.withResolvers<void>()
+    // the stream may close after a failed send already ended this function: nobody awaits then
+    opened.promise.catch(() => {})
     let isOpen = false
     channel.onMessage(raw => {
       let msg
