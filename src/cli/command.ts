@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { fileURLToPath } from 'node:url'
 
@@ -62,6 +64,11 @@ export function spans (value: string | undefined): Array<[number, number]> | und
     if (m === null) throw new UsageError(`--spans takes start:end pairs separated by commas (e.g. 0:2,2:5), got "${value}"`)
     return [Number(m[1]), Number(m[2])]
   })
+}
+
+/** The version in package.json. */
+export function packageVersion (): string {
+  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
 }
 
 /** The project's root folder (where models/ ships). */

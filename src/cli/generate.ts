@@ -2,7 +2,7 @@ import { Model, type Span } from '../model/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import { loadSwarmModel } from '../swarm/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
-import { readSwarmKey } from './serve.ts'
+import { readSwarmKey } from './swarm-key.ts'
 
 const usage = `Usage: gridllm generate [options]
 

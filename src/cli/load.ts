@@ -6,7 +6,7 @@ import type { CommandContext } from './command.ts'
 import { DEFAULT_MODEL } from './command.ts'
 import type { Config } from './config.ts'
 import { progress } from './progress.ts'
-import { readSwarmKey } from './serve.ts'
+import { readSwarmKey } from './swarm-key.ts'
 
 /** The id a model file goes by in the API: its file name without the extension. */
 export function modelName (path: string): string {

@@ -1,10 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
-import { generateSwarmKey, parseSwarmKey } from '../net/index.ts'
-import { SwarmServer } from '../swarm/index.ts'
-import { FileNotFoundError, GridError } from '../util/errors.ts'
-import { type Command, type CommandContext, PACKAGE_ROOT, UsageError, int, parse } from './command.ts'
+import type { Model } from '../model/index.ts'
+import { SwarmServer, loadSwarmModel } from '../swarm/index.ts'
+import { type Command, type CommandContext, UsageError, int, packageVersion, parse } from './command.ts'
+import { modelName } from './load.ts'
+import { readSwarmKey } from './swarm-key.ts'
 
 const usage = `Usage: gridllm serve --model <file|dir> [options]
 
@@ -31,20 +31,12 @@ Options:
       --rebalance-period <s> with --blocks auto: consider moving every ~s seconds (default 120)
       --backend <name>       ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>          worker threads for the backend (default: cores)
+      --api <port>           also serve the HTTP API (OpenAI, Ollama, metrics) on this port,
+                             generating through the swarm (0 = any free port)
+      --api-host <host>      address for the API (default 127.0.0.1)
+      --api-key <key>        require "Authorization: Bearer <key>" on the API
   -h, --help                 show this help
 `
-
-export function packageVersion (): string {
-  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
-}
-
-export function readSwarmKey (path: string | undefined): Uint8Array | undefined {
-  if (path === undefined) return undefined
-  if (!existsSync(path)) throw new FileNotFoundError(path)
-  const bytes = readFileSync(path)
-  parseSwarmKey(bytes)
-  return bytes
-}
 
 function parseBlocks (value: string | undefined): readonly [number, number] | 'auto' {
   if (value === undefined || value === 'auto') return 'auto'
@@ -77,7 +69,10 @@ export const serveCommand: Command = {
       'rebalance-period': { type: 'string' },
       'max-frame-mib': { type: 'string' },
       backend: { type: 'string' },
-      threads: { type: 'string' }
+      threads: { type: 'string' },
+      api: { type: 'string' },
+      'api-host': { type: 'string' },
+      'api-key': { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     if (v.model === undefined) throw new UsageError('--model is required', usage)
@@ -113,36 +108,32 @@ export const serveCommand: Command = {
       signal: ctx.signal,
       onNote: note => { ctx.stderr.write(`gridllm serve: ${note}\n`) }
     })
-    ctx.stdout.write(`listening ${publicAddress(server.addresses)}\n`)
-    ctx.stderr.write(`gridllm serve: online, model ${server.modelId}, blocks ${server.span[0]}:${server.span[1]}, peer ${server.node.peerId}\n`)
-    await new Promise<void>(resolve => {
-      if (ctx.signal.aborted) resolve()
-      ctx.signal.addEventListener('abort', () => { resolve() }, { once: true })
-    })
-    ctx.stderr.write('gridllm serve: shutting down\n')
-    await server.stop()
-    return 0
-  }
-}
-
-const keyUsage = `Usage: gridllm swarm-key <file>
-
-Writes a new random swarm key to <file> (which must not exist yet). Give the same file to
-\`serve\`, \`generate\` and \`status\` with --swarm-key: peers without it cannot connect.
-`
-
-export const swarmKeyCommand: Command = {
-  name: 'swarm-key',
-  summary: 'make a key for a private swarm',
-  usage: keyUsage,
-  async run (argv: string[], ctx: CommandContext): Promise<number> {
-    const { values: v, positionals } = parse(argv, {}, keyUsage, true)
-    if (v.help === true) { ctx.stdout.write(keyUsage); return 0 }
-    if (positionals.length !== 1) throw new UsageError('give exactly one file to write', keyUsage)
-    const path = positionals[0]!
-    if (existsSync(path)) throw new GridError('INVALID_ARGUMENT', `${path} already exists; not overwriting a swarm key`)
-    writeFileSync(path, generateSwarmKey(), { mode: 0o600 })
-    ctx.stderr.write(`gridllm swarm-key: wrote ${path}\n`)
+    let client: { model: Model, api: ApiServer } | undefined
+    try {
+      ctx.stdout.write(`listening ${publicAddress(server.addresses)}\n`)
+      ctx.stderr.write(`gridllm serve: online, model ${server.modelId}, blocks ${server.span[0]}:${server.span[1]}, peer ${server.node.peerId}\n`)
+      const apiPort = int('api', v.api, 0)
+      if (apiPort !== undefined) {
+        // the API is a swarm client like any other, joining through this server
+        const model = await loadSwarmModel(v.model, {
+          bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: readSwarmKey(v['swarm-key']),
+          backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal
+        })
+        const api = await serveApi({ engine: localEngine([{ model, name: modelName(v.model) }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'], signal: ctx.signal })
+          .catch(async err => { await model.close(); throw err })
+        client = { model, api }
+        ctx.stderr.write(`gridllm serve: API at ${api.url} (OpenAI ${api.url}/v1, Ollama ${api.url}/api, metrics ${api.url}/metrics)\n`)
+      }
+      await new Promise<void>(resolve => {
+        if (ctx.signal.aborted) resolve()
+        ctx.signal.addEventListener('abort', () => { resolve() }, { once: true })
+      })
+      ctx.stderr.write('gridllm serve: shutting down\n')
+    } finally {
+      await client?.api.close()
+      await client?.model.close()
+      await server.stop()
+    }
     return 0
   }
 }

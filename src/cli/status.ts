@@ -1,6 +1,6 @@
 import { SwarmClient, formatStatus, swarmStatus } from '../swarm/index.ts'
 import { type Command, type CommandContext, UsageError, parse } from './command.ts'
-import { readSwarmKey } from './serve.ts'
+import { readSwarmKey } from './swarm-key.ts'
 
 const usage = `Usage: gridllm status --bootstrap <multiaddr> [options]
 
