@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { AbortError, UnauthorizedError } from '../util/errors.ts'
+import { AbortError, InvalidArgumentError, UnauthorizedError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import type { ApiContext } from './context.ts'
 import type { Engine } from './engine.ts'
@@ -119,10 +119,14 @@ export async function serveApi (options: ServeApiOptions): Promise<ApiServer> {
     const onAbort = (): void => { server.close(); reject(new AbortError('cancelled while starting the API server')) }
     if (options.signal?.aborted === true) { onAbort(); return }
     options.signal?.addEventListener('abort', onAbort, { once: true })
-    server.once('error', reject)
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      options.signal?.removeEventListener('abort', onAbort)
+      const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EACCES' ? 'permission denied' : err.message
+      reject(new InvalidArgumentError(`cannot listen on ${host}:${options.port ?? 0}: ${why}`, { cause: err, param: 'port' }))
+    })
     server.listen(options.port ?? 0, host, () => {
       options.signal?.removeEventListener('abort', onAbort)
-      server.off('error', reject)
+      server.removeAllListeners('error')
       resolve()
     })
   })

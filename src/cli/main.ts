@@ -2,27 +2,22 @@
  * gridllm's command line. The only place that reads process.env, handles signals and sets the
  * exit code.
  */
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { GridError } from '../util/errors.ts'
-import { type Command, type CommandContext, PACKAGE_ROOT, UsageError } from './command.ts'
+import { type Command, type CommandContext, UsageError, packageVersion } from './command.ts'
 import { apiCommand } from './api.ts'
 import { chatCommand } from './chat.ts'
 import { demoCommand } from './demo.ts'
 import { generateCommand } from './generate.ts'
 import { quantizeCommand } from './quantize.ts'
-import { serveCommand, swarmKeyCommand } from './serve.ts'
+import { serveCommand } from './serve.ts'
+import { swarmKeyCommand } from './swarm-key.ts'
 import { statusCommand } from './status.ts'
 
 export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, swarmKeyCommand, quantizeCommand]
 
-function version (): string {
-  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
-}
-
 function help (): string {
   const width = Math.max(...commands.map(c => c.name.length))
-  return `gridllm ${version()}: LLM inference over a swarm of peers that each run a span of layers
+  return `gridllm ${packageVersion()}: LLM inference over a swarm of peers that each run a span of layers
 
 Usage: gridllm <command> [options]
 
@@ -41,7 +36,7 @@ export async function run (argv: string[], ctx: CommandContext): Promise<number>
     ctx.stdout.write(help())
     return name === undefined ? 2 : 0
   }
-  if (name === '--version' || name === '-v') { ctx.stdout.write(`${version()}\n`); return 0 }
+  if (name === '--version' || name === '-v') { ctx.stdout.write(`${packageVersion()}\n`); return 0 }
   const command = commands.find(c => c.name === name)
   if (command === undefined) {
     ctx.stderr.write(`gridllm: unknown command "${name}"\n\n${help()}`)
@@ -60,7 +55,9 @@ export async function run (argv: string[], ctx: CommandContext): Promise<number>
       if (ctx.env.DEBUG !== undefined && err.stack !== undefined) ctx.stderr.write(`${err.stack}\n`)
       return 1
     }
-    throw err
+    // a bug, or an error from below that nobody classified: say so, with the stack to report
+    ctx.stderr.write(`gridllm ${command.name}: unexpected error: ${(err as Error)?.message ?? String(err)}\n${(err as Error)?.stack ?? ''}\n`)
+    return 1
   }
 }
 

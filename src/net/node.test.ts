@@ -37,3 +37,15 @@ test('peer addresses need a /p2p/ part', () => {
   assert.throws(() => parsePeerAddress('/ip4/127.0.0.1/tcp/4001'), GridError)
   assert.throws(() => parsePeerAddress('not an address'), GridError)
 })
+
+test('a listen address in use or not on this host is an INVALID_ARGUMENT that names it', async () => {
+  const a = await NetNode.create({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+  try {
+    const taken = a.addresses[0]!.replace(/\/p2p\/.*$/, '')
+    await assert.rejects(NetNode.create({ listen: [taken] }), (err: unknown) =>
+      err instanceof GridError && err.code === 'INVALID_ARGUMENT' && err.message === `cannot listen on ${taken}: the address is in use`)
+  } finally {
+    await a.stop()
+  }
+  await assert.rejects(NetNode.create({ listen: ['/ip4/192.0.2.1/tcp/0'] }), /this host has no such address/)
+})

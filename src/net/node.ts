@@ -127,6 +127,14 @@ export async function verifyRecord (key: Uint8Array, value: Uint8Array): Promise
   return payload
 }
 
+/** libp2p's error for a --listen address it could not bind (a port in use, an address this host lacks), named plainly. */
+function listenError (err: Error, listen: readonly string[]): Error {
+  if (err.name !== 'UnsupportedListenAddressesError') return err
+  const errno = /listen (E[A-Z]+)/.exec(err.message)?.[1]
+  const why = errno === 'EADDRINUSE' ? 'the address is in use' : errno === 'EADDRNOTAVAIL' ? 'this host has no such address' : errno ?? err.message
+  return new InvalidArgumentError(`cannot listen on ${listen.join(', ')}: ${why}`, { cause: err, param: 'listen' })
+}
+
 export class NetNode {
   private bootstrap: readonly string[] = []
 
@@ -162,7 +170,7 @@ export class NetNode {
           }
         })
       }
-    })
+    }).catch((err: Error) => { throw listenError(err, options.listen ?? []) })
     const node = new NetNode(libp2p, privateKey, rules)
     log('peer %s listening on %o', node.peerId, node.addresses)
     node.bootstrap = options.bootstrap ?? []

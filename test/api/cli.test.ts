@@ -109,6 +109,12 @@ describe('gridllm api', () => {
     assert.match(stderr, /loading stories260K/)
   })
 
+  test('a port in use: a clear error, exit status 1', async () => {
+    const { code, stderr } = await runCli(['api', '--port', String(srv.server.port)])
+    assert.equal(code, 1)
+    assert.match(stderr, /gridllm api: cannot listen on 127\.0\.0\.1:\d+: the address is in use \[INVALID_ARGUMENT\]/)
+  })
+
   test('a bad setting is reported with its source, exit status 1', async () => {
     const { code, stderr } = await runCli(['api', '--port', 'http'])
     assert.equal(code, 1)
