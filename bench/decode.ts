@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { type DType } from '../src/tensor/index.ts'
 import { SHAPE_135M, SHAPE_15M, writeSyntheticGguf } from '../src/model/synthetic.ts'
+import { median } from './measure.ts'
 
 const LLAMA_PACKAGE = 'node-llama-cpp@3.22.1'
 const cache = fileURLToPath(new URL('./.cache/', import.meta.url))
@@ -61,7 +62,6 @@ function runOnce (engine: string, model: string, threads: number, prompt: number
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Run
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const round = (x: number): number => Math.round(x * 100) / 100
 
 ensureLlamaCpp()

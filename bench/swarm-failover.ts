@@ -5,6 +5,7 @@
  */
 import { type RouteEvent, type SwarmExecutor, loadSwarmModel } from '../src/swarm/index.ts'
 import { STORIES, type ServerProcess, startServer, stopServers } from '../test/swarm/harness.ts'
+import { median } from './measure.ts'
 
 const reps = Number(process.argv[2] ?? 20)
 const spans = ['0:2', '2:4', '4:5']
@@ -44,7 +45,6 @@ try {
   await stopServers(servers)
 }
 const sorted = gaps.slice().sort((a, b) => a - b)
-const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 console.log(JSON.stringify({
   bench: 'swarm-failover',
   model: 'stories260K',

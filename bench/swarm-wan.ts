@@ -11,6 +11,7 @@ import { Model } from '../src/model/index.ts'
 import { SHAPE_135M, writeSyntheticGguf } from '../src/model/synthetic.ts'
 import { loadSwarmModel } from '../src/swarm/index.ts'
 import { STORIES, type ServerProcess, startServer, stopServers, tempDir } from '../test/swarm/harness.ts'
+import { best, decodeRate, median } from './measure.ts'
 import { type Relay, freePort, startRelay } from './relay.ts'
 
 const which = process.argv[2] ?? 'stories'
@@ -27,23 +28,9 @@ if (which === '135m') {
 }
 const prompt = 'Once upon a time'
 
-/** Decode tokens per second (from the first token to the last) and the ids. */
-async function decodeRate (model: Model): Promise<{ tokS: number, ids: number[] }> {
-  const ids: number[] = []
-  let first = 0
-  for await (const t of model.generate(prompt, { temperature: 0, maxTokens: tokens })) {
-    ids.push(t.id)
-    if (first === 0) first = performance.now()
-  }
-  return { tokS: (ids.length - 1) / ((performance.now() - first) / 1000), ids }
-}
-
 const relays: Relay[] = []
 const servers: ServerProcess[] = []
 const rounds = Number(process.argv[5] ?? 3)
-// other work on this machine only ever slows a round down, so the best round is the measure
-const best = (xs: number[]): number => Math.max(...xs)
-const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 try {
   for (const span of spans) {
     const port = await freePort()
@@ -56,13 +43,13 @@ try {
   const local = await Model.load(path)
   const push = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'push' })
   const relay = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'relay' })
-  const { ids: expected } = await decodeRate(local) // warm-up: JIT, connections
-  for (const m of [push, relay]) await decodeRate(m)
+  const { ids: expected } = await decodeRate(local, prompt, tokens) // warm-up: JIT, connections
+  for (const m of [push, relay]) await decodeRate(m, prompt, tokens)
   const runs = { local: [] as number[], push: [] as number[], relay: [] as number[] }
   const same = { push: true, relay: true }
   for (let r = 0; r < rounds; r++) {
     for (const [name, m] of [['local', local], ['push', push], ['relay', relay]] as const) {
-      const { tokS, ids } = await decodeRate(m)
+      const { tokS, ids } = await decodeRate(m, prompt, tokens)
       runs[name].push(tokS)
       if (name !== 'local') same[name] &&= JSON.stringify(ids) === JSON.stringify(expected)
       process.stderr.write(`round ${r + 1} ${name}: ${tokS.toFixed(3)} tok/s\n`)

@@ -11,28 +11,16 @@ import { Model } from '../src/model/index.ts'
 import { SHAPE_135M, writeSyntheticGguf } from '../src/model/synthetic.ts'
 import { loadSwarmModel } from '../src/swarm/index.ts'
 import { type ServerProcess, startServer, stopServers, tempDir } from '../test/swarm/harness.ts'
+import { best, decodeRate, median } from './measure.ts'
 
 const tokens = Number(process.argv[2] ?? 12)
 const dir = tempDir()
 const path = join(dir.path, 'synthetic-135m.gguf')
 const prompt = 'the quick brown fox'
 
-async function decodeRate (model: Model): Promise<{ tokS: number, ids: number[] }> {
-  const ids: number[] = []
-  let first = 0
-  for await (const t of model.generate(prompt, { temperature: 0, maxTokens: tokens })) {
-    ids.push(t.id)
-    if (first === 0) first = performance.now()
-  }
-  return { tokS: (ids.length - 1) / ((performance.now() - first) / 1000), ids }
-}
-
 const backendName = await (async () => { const b = await createBackend('auto'); const name = b.name; b.dispose(); return name })()
 const servers: ServerProcess[] = []
 const rounds = Number(process.argv[3] ?? 3)
-// other work on this machine only ever slows a round down, so the best round is the measure
-const best = (xs: number[]): number => Math.max(...xs)
-const median = (xs: number[]): number => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 try {
   writeSyntheticGguf(path, SHAPE_135M, { seed: 7 })
   servers.push(await startServer(path, ['--blocks', '0:10'], { timeoutMs: 180_000 }))
@@ -42,12 +30,12 @@ try {
   const relay = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'relay' })
   const runs = { local: [] as number[], push: [] as number[], relay: [] as number[] }
   const same = { push: true, relay: true }
-  const { ids: expected } = await decodeRate(local) // warm-up
-  for (const m of [push, relay]) await decodeRate(m)
+  const { ids: expected } = await decodeRate(local, prompt, tokens) // warm-up
+  for (const m of [push, relay]) await decodeRate(m, prompt, tokens)
   // interleaved rounds, so load from elsewhere on this machine hits every variant alike
   for (let r = 0; r < rounds; r++) {
     for (const [name, m] of [['local', local], ['push', push], ['relay', relay]] as const) {
-      const { tokS, ids } = await decodeRate(m)
+      const { tokS, ids } = await decodeRate(m, prompt, tokens)
       runs[name].push(tokS)
       if (name !== 'local') same[name] &&= JSON.stringify(ids) === JSON.stringify(expected)
       process.stderr.write(`round ${r + 1} ${name}: ${tokS.toFixed(3)} tok/s\n`)
