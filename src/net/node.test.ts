@@ -49,3 +49,15 @@ test('a listen address in use or not on this host is an INVALID_ARGUMENT that na
   }
   await assert.rejects(NetNode.create({ listen: ['/ip4/192.0.2.1/tcp/0'] }), /this host has no such address/)
 })
+
+test('many peers on one host may connect at once (libp2p would refuse a 6th per second)', async () => {
+  const a = await NetNode.create({ listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const others = await Promise.all(Array.from({ length: 10 }, async () => await NetNode.create()))
+  try {
+    const target = parsePeerAddress(a.addresses[0]!)
+    const rtts = await Promise.all(others.map(async n => await n.ping(target)))
+    assert.equal(rtts.length, 10)
+  } finally {
+    await Promise.all([a, ...others].map(async n => { await n.stop() }))
+  }
+})

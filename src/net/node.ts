@@ -151,7 +151,13 @@ export class NetNode {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
-      connectionManager: { dialTimeout: options.dialTimeoutMs ?? 5000, maxIncomingPendingConnections: 64 },
+      connectionManager: {
+        dialTimeout: options.dialTimeoutMs ?? 5000,
+        maxIncomingPendingConnections: 64,
+        // libp2p refuses (resets) a 6th connection per second from one host; peers behind one
+        // address (a LAN behind NAT, a swarm on loopback) legitimately join faster than that
+        inboundConnectionThreshold: 64
+      },
       services: {
         identify: identify(),
         ping: ping(),
@@ -183,7 +189,7 @@ export class NetNode {
     return node
   }
 
-  /** Dials the bootstrap peers (a few tries each) and waits for the DHT to know one of them. */
+  /** Dials the bootstrap peers (five tries each, over about 3 s) and waits for the DHT to know one of them. */
   private async join (signal?: AbortSignal): Promise<void> {
     if (this.bootstrap.length === 0) return
     const dial = async (addr: string): Promise<void> => {
@@ -192,7 +198,7 @@ export class NetNode {
           await this.libp2p.dial(multiaddr(addr), { signal })
           return
         } catch (err) {
-          if (attempt === 3 || signal?.aborted === true || (err as Error).name === 'UnexpectedPeerError') throw err
+          if (attempt === 5 || signal?.aborted === true || (err as Error).name === 'UnexpectedPeerError') throw err
           await new Promise(resolve => setTimeout(resolve, 300 * attempt))
         }
       }
