@@ -4,7 +4,7 @@
  * Prints one JSON line. Usage: node --import ./bin/polyfill.mjs --import tsx bench/swarm-failover.ts [reps]
  */
 import { type RouteEvent, type SwarmExecutor, loadSwarmModel } from '../src/swarm/index.ts'
-import { STORIES, type ServerProcess, startServer, stopServers } from '../test/swarm/harness.ts'
+import { STORIES, type ServerProcess, startServer, startServers, stopServers } from '../test/swarm/harness.ts'
 import { median } from './measure.ts'
 
 const reps = Number(process.argv[2] ?? 20)
@@ -12,7 +12,7 @@ const spans = ['0:2', '2:4', '4:5']
 const servers: ServerProcess[] = []
 const first = await startServer(STORIES, ['--blocks', spans[0]!])
 servers.push(first)
-servers.push(...await Promise.all([spans[0]!, spans[1]!, spans[1]!, spans[2]!, spans[2]!].map(async s => await startServer(STORIES, ['--blocks', s], { bootstrap: [first] }))))
+await startServers(servers, STORIES, [spans[0]!, spans[1]!, spans[1]!, spans[2]!, spans[2]!].map(s => ['--blocks', s]), { bootstrap: [first] })
 const routes: RouteEvent[] = []
 const model = await loadSwarmModel(STORIES, { bootstrap: [first.addr], banMs: 600_000, onRoute: e => routes.push(e) })
 const gaps: number[] = [] // ms from kill to the next token

@@ -10,7 +10,7 @@ import { createBackend } from '../src/kernels/index.ts'
 import { Model } from '../src/model/index.ts'
 import { SHAPE_135M, writeSyntheticGguf } from '../src/model/synthetic.ts'
 import { loadSwarmModel } from '../src/swarm/index.ts'
-import { type ServerProcess, startServer, stopServers, tempDir } from '../test/swarm/harness.ts'
+import { type ServerProcess, startServer, startServers, stopServers, tempDir } from '../test/swarm/harness.ts'
 import { best, decodeRate, median } from './measure.ts'
 
 const tokens = Number(process.argv[2] ?? 12)
@@ -24,7 +24,7 @@ const rounds = Number(process.argv[3] ?? 3)
 try {
   writeSyntheticGguf(path, SHAPE_135M, { seed: 7 })
   servers.push(await startServer(path, ['--blocks', '0:10'], { timeoutMs: 180_000 }))
-  servers.push(...await Promise.all(['10:20', '20:30'].map(async b => await startServer(path, ['--blocks', b], { bootstrap: servers, timeoutMs: 180_000 }))))
+  await startServers(servers, path, [['--blocks', '10:20'], ['--blocks', '20:30']], { bootstrap: [...servers], timeoutMs: 180_000 })
   const local = await Model.load(path)
   const push = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'push' })
   const relay = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'relay' })

@@ -11,7 +11,7 @@ import { promisify } from 'node:util'
 import { createBackend } from '../../src/kernels/index.ts'
 import { LocalSpanExecutor, Model, openModel } from '../../src/model/index.ts'
 import { type RouteEvent, SwarmClient, SwarmExecutor, loadSwarmModel } from '../../src/swarm/index.ts'
-import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, stopServers } from './harness.ts'
+import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, startServers, stopServers } from './harness.ts'
 
 const EXPECTED = join(ROOT, '../shared/models/stories260K/expected-greedy-200-ids.txt')
 
@@ -23,10 +23,7 @@ describe('a three-server swarm of stories260K', () => {
 
   before(async () => {
     servers.push(await startServer(STORIES, ['--blocks', '0:2', '--name', 'first']))
-    servers.push(...await Promise.all([
-      startServer(STORIES, ['--blocks', '2:4'], { bootstrap: servers }),
-      startServer(STORIES, ['--blocks', '4:5'], { bootstrap: servers })
-    ]))
+    await startServers(servers, STORIES, [['--blocks', '2:4'], ['--blocks', '4:5']], { bootstrap: [...servers] })
     local = await Model.load(STORIES)
     reference = await greedyIds(local, '', 200)
     prompted = await greedyIds(local, 'Once upon a time, Lily', 60)

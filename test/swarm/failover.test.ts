@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Model } from '../../src/model/index.ts'
 import { type RouteEvent, loadSwarmModel } from '../../src/swarm/index.ts'
-import { STORIES, type ServerProcess, greedyIds, startServer, stopServers } from './harness.ts'
+import { STORIES, type ServerProcess, greedyIds, startServer, startServers, stopServers } from './harness.ts'
 
 const REPS = 10
 const TOKENS = 80
@@ -23,7 +23,7 @@ describe('failover when a mid-chain server is killed', () => {
     const first = await startServer(STORIES, ['--blocks', '0:2'])
     servers.push(first)
     const spans = ['0:2', '4:5', '4:5', ...Array.from({ length: REPS + 1 }, () => '2:4')]
-    servers.push(...await Promise.all(spans.map(async b => await startServer(STORIES, ['--blocks', b], { bootstrap: [first], timeoutMs: 120_000 }))))
+    await startServers(servers, STORIES, spans.map(b => ['--blocks', b]), { bootstrap: [first], timeoutMs: 120_000 })
     const local = await Model.load(STORIES)
     reference = await greedyIds(local, 'Once upon a time', TOKENS)
     await local.close()

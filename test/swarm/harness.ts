@@ -53,6 +53,17 @@ export async function startServer (model: string, args: readonly string[], optio
   return { proc, addr, peer: addr.slice(addr.lastIndexOf('/p2p/') + 5), args, log: () => stderr, exited }
 }
 
+/**
+ * Starts several servers at once and adds each that comes online to `into`, also when another one
+ * fails (its error is then thrown), so the caller's cleanup stops every process it started.
+ */
+export async function startServers (into: ServerProcess[], model: string, argsList: ReadonlyArray<readonly string[]>, options: StartOptions = {}): Promise<void> {
+  const results = await Promise.allSettled(argsList.map(async args => await startServer(model, args, options)))
+  for (const r of results) if (r.status === 'fulfilled') into.push(r.value)
+  const failed = results.find(r => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+}
+
 /** SIGTERM (clean shutdown) every server still running, SIGKILL after a grace period. */
 export async function stopServers (servers: Iterable<ServerProcess>, graceMs = 5000): Promise<void> {
   await Promise.all([...servers].map(async s => {

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { Model } from '../../src/model/index.ts'
 import { SHAPE_135M, writeSyntheticGguf } from '../../src/model/synthetic.ts'
 import { loadSwarmModel } from '../../src/swarm/index.ts'
-import { type ServerProcess, greedyIds, startServer, stopServers, tempDir } from './harness.ts'
+import { type ServerProcess, greedyIds, startServer, startServers, stopServers, tempDir } from './harness.ts'
 
 describe('a 135M-shaped model over three servers', () => {
   const dir = tempDir()
@@ -19,7 +19,7 @@ describe('a 135M-shaped model over three servers', () => {
   before(async () => {
     writeSyntheticGguf(path, SHAPE_135M, { seed: 7 })
     servers.push(await startServer(path, ['--blocks', '0:10'], { timeoutMs: 120_000 }))
-    servers.push(...await Promise.all(['10:20', '20:30'].map(async b => await startServer(path, ['--blocks', b], { bootstrap: servers, timeoutMs: 120_000 }))))
+    await startServers(servers, path, [['--blocks', '10:20'], ['--blocks', '20:30']], { bootstrap: [...servers], timeoutMs: 120_000 })
   })
 
   after(async () => {
