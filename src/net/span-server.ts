@@ -12,6 +12,8 @@ import type { NetNode } from './node.ts'
 import { type NextHop, type OpenMsg, SPAN_PROTOCOL, type StepMsg, errorMsg, parseSpanMsg } from './protocol.ts'
 
 const log = logger('net:server')
+/** one line per step with its compute time: DEBUG=gridllm:net:steps */
+const stepLog = logger('net:steps')
 
 /** What a server serves: sessions over sub-ranges of its layers. */
 export interface SpanHost {
@@ -165,8 +167,10 @@ export class SpanServer {
         throw new ShapeMismatchError(`hidden state must be (n, ${dim}), got (${frame.shape.join(', ')})`)
       }
       const positions = Array.from({ length: frame.shape[0]! }, (_, i) => msg.from + i)
+      const t0 = performance.now()
       const out = await s.local.forward(frame.data, positions) // (n, dim)
       output = encodeFrame(out, frame.shape, { dtype: s.dtype, maxBytes: this.maxFrameBytes })
+      stepLog('%s step %d: %d rows in %s ms', s.id, msg.step, positions.length, (performance.now() - t0).toFixed(2))
     } catch (err) {
       fail(err)
       return
