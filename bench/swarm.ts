@@ -11,7 +11,7 @@ import { Model } from '../src/model/index.ts'
 import { SHAPE_135M, writeSyntheticGguf } from '../src/model/synthetic.ts'
 import { loadSwarmModel } from '../src/swarm/index.ts'
 import { type ServerProcess, startServer, startServers, stopServers, tempDir } from '../test/swarm/harness.ts'
-import { best, decodeRate, median } from './measure.ts'
+import { best, median, swarmRounds } from './measure.ts'
 
 const tokens = Number(process.argv[2] ?? 12)
 const dir = tempDir()
@@ -28,19 +28,7 @@ try {
   const local = await Model.load(path)
   const push = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'push' })
   const relay = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'relay' })
-  const runs = { local: [] as number[], push: [] as number[], relay: [] as number[] }
-  const same = { push: true, relay: true }
-  const { ids: expected } = await decodeRate(local, prompt, tokens) // warm-up
-  for (const m of [push, relay]) await decodeRate(m, prompt, tokens)
-  // interleaved rounds, so load from elsewhere on this machine hits every variant alike
-  for (let r = 0; r < rounds; r++) {
-    for (const [name, m] of [['local', local], ['push', push], ['relay', relay]] as const) {
-      const { tokS, ids } = await decodeRate(m, prompt, tokens)
-      runs[name].push(tokS)
-      if (name !== 'local') same[name] &&= JSON.stringify(ids) === JSON.stringify(expected)
-      process.stderr.write(`round ${r + 1} ${name}: ${tokS.toFixed(3)} tok/s\n`)
-    }
-  }
+  const { runs, same } = await swarmRounds({ local, push, relay }, rounds, prompt, tokens)
   await Promise.all([local.close(), push.close(), relay.close()])
   for (const mode of ['push', 'relay'] as const) {
     console.log(JSON.stringify({
