@@ -17,7 +17,7 @@ export function modelName (path: string): string {
  * The model from `config.model`: in this process, or, with `config.bootstrap`, with its blocks on
  * the swarm (tokenizer, embedding and head still come from the local file).
  */
-export async function loadModel (config: Config, ctx: CommandContext): Promise<{ model: Model, name: string }> {
+export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'>, ctx: CommandContext): Promise<{ model: Model, name: string }> {
   const path = config.model ?? DEFAULT_MODEL
   const name = modelName(path)
   const swarm = config.bootstrap.length > 0

@@ -1,9 +1,9 @@
 import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
-import { SwarmServer, loadSwarmModel } from '../swarm/index.ts'
+import { SwarmServer } from '../swarm/index.ts'
 import { type Command, type CommandContext, UsageError, int, packageVersion, parse } from './command.ts'
-import { modelName } from './load.ts'
+import { loadModel } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
 const usage = `Usage: gridllm serve --model <file|dir> [options]
@@ -115,11 +115,10 @@ export const serveCommand: Command = {
       const apiPort = int('api', v.api, 0)
       if (apiPort !== undefined) {
         // the API is a swarm client like any other, joining through this server
-        const model = await loadSwarmModel(v.model, {
-          bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: readSwarmKey(v['swarm-key']),
-          backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal
-        })
-        const api = await serveApi({ engine: localEngine([{ model, name: modelName(v.model) }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'], signal: ctx.signal })
+        const { model, name } = await loadModel({
+          model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1)
+        }, ctx)
+        const api = await serveApi({ engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'], signal: ctx.signal })
           .catch(async err => { await model.close(); throw err })
         client = { model, api }
         ctx.stderr.write(`gridllm serve: API at ${api.url} (OpenAI ${api.url}/v1, Ollama ${api.url}/api, metrics ${api.url}/metrics)\n`)
