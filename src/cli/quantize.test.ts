@@ -8,9 +8,10 @@ import { type ModelSource, ModelEnds, LocalSpanExecutor, loadWeights, openModel 
 import { readGguf } from '../model/gguf/reader.ts'
 import { randomF32 } from '../model/synthetic.ts'
 import { encode } from '../tensor/index.ts'
+import { STORIES_GGUF } from '../../test/fixtures/stories.ts'
 import { quantizeModel } from './quantize.ts'
 
-const STORIES = new URL('../../../shared/models/stories260K/stories260K.gguf', import.meta.url).pathname
+const STORIES = STORIES_GGUF
 const dir = mkdtempSync(join(tmpdir(), 'gridllm-quantize-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
 

@@ -1,15 +1,15 @@
 /** Shared by the API tests: the bundled model served over HTTP on a free loopback port. */
-import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type ApiServer, type Engine, type GenerationLike, type ServedModel, localEngine, serveApi } from '../../src/api/index.ts'
 import type { ApiOptions } from '../../src/api/index.ts'
 import { DEFAULT_MODEL } from '../../src/cli/command.ts'
 import { Model } from '../../src/model/index.ts'
+import { expectedText } from '../fixtures/stories.ts'
 
 export const MODEL_NAME = 'stories260K'
 
-/** llama2.c's greedy 200 tokens from BOS for stories260K (the shared test data beside the repo). */
-export const REFERENCE_200 = readFileSync(new URL('../../../shared/models/stories260K/expected-greedy-200.txt', import.meta.url), 'utf8')
+/** llama2.c's greedy 200 tokens from BOS for stories260K (test/fixtures/stories260K). */
+export const REFERENCE_200 = expectedText()
 
 export async function loadModel (): Promise<Model> {
   return await Model.load(DEFAULT_MODEL)

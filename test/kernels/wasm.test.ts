@@ -2,9 +2,10 @@ import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import { createBackend } from '../../src/kernels/index.ts'
 import { Model } from '../../src/model/index.ts'
+import { STORIES_GGUF } from '../fixtures/stories.ts'
 import { backendConformance } from './backend.case.ts'
 
-const STORIES = new URL('../../../shared/models/stories260K/stories260K.gguf', import.meta.url).pathname
+const STORIES = STORIES_GGUF
 
 backendConformance('wasm, 1 thread', async () => await createBackend('wasm', { threads: 1 }))
 backendConformance('wasm, 3 threads', async () => await createBackend('wasm', { threads: 3 }))

@@ -5,15 +5,14 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { createBackend } from '../../src/kernels/index.ts'
 import { LocalSpanExecutor, Model, openModel } from '../../src/model/index.ts'
 import { type RouteEvent, SwarmClient, SwarmExecutor, loadSwarmModel } from '../../src/swarm/index.ts'
+import { expectedIds } from '../fixtures/stories.ts'
 import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, startServers, stopServers } from './harness.ts'
 
-const EXPECTED = join(ROOT, '../shared/models/stories260K/expected-greedy-200-ids.txt')
 
 describe('a three-server swarm of stories260K', () => {
   const servers: ServerProcess[] = []
@@ -34,8 +33,8 @@ describe('a three-server swarm of stories260K', () => {
     await stopServers(servers)
   })
 
-  test('the local reference matches llama2.c', { skip: !existsSync(EXPECTED) }, () => {
-    assert.deepEqual(reference, readFileSync(EXPECTED, 'utf8').trim().split(',').map(Number))
+  test('the local reference matches llama2.c', () => {
+    assert.deepEqual(reference, expectedIds())
   })
 
   for (const mode of ['push', 'relay'] as const) {
