@@ -107,6 +107,12 @@ export class SwarmClient {
     return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), banned, cacheTokens })
   }
 
+  /** When a ban of `peer` ends (ms since the epoch), or undefined if it is not banned. */
+  bannedUntil (peer: string): number | undefined {
+    const until = this.bans.get(peer)?.until
+    return until !== undefined && until > Date.now() ? until : undefined
+  }
+
   banned (): Set<string> {
     const now = Date.now()
     return new Set([...this.bans].filter(([, b]) => b.until > now).map(([peer]) => peer))

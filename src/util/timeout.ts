@@ -4,7 +4,7 @@
  * nodejs/node#57736): a wait guarded by one may then hang for good. Here a real timer holds the
  * controller, so the signal fires unless `clear()` is called first.
  */
-import { AbortError, NetworkError } from './errors.ts'
+import { AbortError, GridError, NetworkError } from './errors.ts'
 
 export interface Deadline {
   /** fires when the time is up or the parent signal fires */
@@ -53,7 +53,9 @@ export async function sleep (ms: number, options: { signal?: AbortSignal } = {})
   })
 }
 
+/** The signal's reason as a GridError (an AbortError unless it already is one). */
 function abortReason (signal: AbortSignal): Error {
   const r: unknown = signal.reason
-  return r instanceof Error ? r : new AbortError()
+  if (r instanceof GridError) return r
+  return new AbortError(r instanceof Error ? r.message : 'the operation was aborted', { cause: r })
 }
