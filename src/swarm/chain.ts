@@ -12,7 +12,7 @@
  * bit-identical), re-points the previous hop's push target and finishes the step relayed.
  */
 import { randomUUID } from 'node:crypto'
-import { type ExecutorStats, type ModelConfig, type OpenOptions, type SpanExecutor, type SpanSession, checkStep } from '../model/index.ts'
+import { type ExecutorStats, type ModelConfig, type OpenOptions, type RouteReason, type SpanExecutor, type SpanSession, checkStep } from '../model/index.ts'
 import { type NextHop, type PeerAddress, RemoteSpanSession } from '../net/index.ts'
 import type { FrameDType } from '../tensor/index.ts'
 import { BadOutputError, type GridError, NetworkError, NoRouteError, SessionError, isCapacityError, throwIfAborted } from '../util/errors.ts'
@@ -43,7 +43,7 @@ export interface ChainOptions {
 export interface RouteEvent {
   readonly session: string
   /** open: the first route; failover: a hop was replaced; relay: pushing failed, the client relays from now on */
-  readonly reason: 'open' | 'failover' | 'relay'
+  readonly reason: RouteReason
   readonly hops: ReadonlyArray<{ readonly peer: string, readonly start: number, readonly end: number }>
 }
 
@@ -55,6 +55,7 @@ export class SwarmExecutor implements SpanExecutor {
   private sessions = 0
   private hopCount = 0
   private hopSeconds = 0
+  private readonly routes: Record<RouteReason, number> = { open: 0, failover: 0, relay: 0 }
 
   constructor (readonly client: SwarmClient, readonly options: ChainOptions) {
     this.modelId = options.modelId
@@ -74,8 +75,13 @@ export class SwarmExecutor implements SpanExecutor {
     this.hopSeconds += seconds
   }
 
+  /** Counts a route a session took. */
+  countRoute (reason: RouteReason): void {
+    this.routes[reason]++
+  }
+
   stats (): ExecutorStats {
-    return { openSessions: this.sessions, hops: { count: this.hopCount, sumSeconds: this.hopSeconds } }
+    return { openSessions: this.sessions, hops: { count: this.hopCount, sumSeconds: this.hopSeconds }, routes: { ...this.routes } }
   }
 }
 
@@ -382,7 +388,8 @@ class ChainSession implements SpanSession {
     }
   }
 
-  private emit (reason: RouteEvent['reason']): void {
+  private emit (reason: RouteReason): void {
+    this.executor.countRoute(reason)
     const hops = this.hops.map(h => ({ peer: h.peer.id, start: h.start, end: h.end }))
     log('%s route (%s): %s', this.sessionId, reason, hops.map(h => `${h.peer.slice(-8)}[${h.start}:${h.end})`).join(' → '))
     this.options.onRoute?.({ session: this.sessionId, reason, hops })
