@@ -28,6 +28,8 @@ export interface EngineStats {
   readonly openSessions: number
   /** time spent per hop between spans, cumulative (a Prometheus summary): engines with remote spans */
   readonly hopLatency?: { readonly count: number, readonly sumSeconds: number }
+  /** routes sessions took, by why (open, failover, relay): engines with remote spans */
+  readonly routes?: Readonly<Record<string, number>>
 }
 
 export interface Engine {
@@ -64,15 +66,20 @@ export function localEngine (entries: ReadonlyArray<{ model: Model, name?: strin
       let openSessions = 0
       let count = 0
       let sumSeconds = 0
+      let routes: Record<string, number> | undefined
       for (const { model } of entries) {
         for (const e of model.executors) {
           const s = e.stats?.()
           openSessions += s?.openSessions ?? 0
           count += s?.hops?.count ?? 0
           sumSeconds += s?.hops?.sumSeconds ?? 0
+          for (const [reason, n] of Object.entries(s?.routes ?? {})) {
+            routes ??= {}
+            routes[reason] = (routes[reason] ?? 0) + n
+          }
         }
       }
-      return count > 0 ? { openSessions, hopLatency: { count, sumSeconds } } : { openSessions }
+      return { openSessions, ...(count > 0 ? { hopLatency: { count, sumSeconds } } : {}), ...(routes !== undefined ? { routes } : {}) }
     }
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { ContextOverflowError, GridError, InvalidArgumentError, ModelNotFoundError, OverloadedError, UnauthorizedError } from '../util/errors.ts'
+import { BusyError, CacheBudgetError, ContextOverflowError, GridError, InvalidArgumentError, ModelNotFoundError, OverloadedError, RemoteError, UnauthorizedError } from '../util/errors.ts'
 import { ERROR_STATUS, httpError } from './errors.ts'
 
 test('every GridError code maps to an HTTP error status and an OpenAI type', () => {
@@ -29,4 +29,13 @@ test('httpError: status, OpenAI body, Retry-After', () => {
   assert.equal(httpError(new InvalidArgumentError('bad', { param: 'top_p' })).body.error.param, 'top_p')
   assert.deepEqual(httpError(new OverloadedError('busy', 3)).headers, { 'Retry-After': '3' })
   assert.equal(httpError(new TypeError('secret detail')).body.error.message, 'internal server error', 'bugs do not leak their message')
+})
+
+test('a swarm that is full answers 503 with the servers\' retry hint', () => {
+  const busy = httpError(new RemoteError('BUSY', 'full', '12D3KooWabcdefgh', 2500))
+  assert.equal(busy.status, 503)
+  assert.equal(busy.body.error.code, 'busy')
+  assert.deepEqual(busy.headers, { 'Retry-After': '3' })
+  assert.deepEqual(httpError(new BusyError('full', 400)).headers, { 'Retry-After': '1' })
+  assert.deepEqual(httpError(new CacheBudgetError('no room', { retryAfterMs: 2000 })).headers, { 'Retry-After': '2' })
 })

@@ -2,7 +2,7 @@
  * The one table from GridError codes to HTTP statuses and OpenAI error types. Every error the API
  * answers with goes through httpError(); routes only throw.
  */
-import { type ErrorCode, GridError, InvalidArgumentError, OverloadedError } from '../util/errors.ts'
+import { type ErrorCode, GridError, InvalidArgumentError, OverloadedError, retryAfterMs } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 
 const log = logger('api:error')
@@ -41,6 +41,9 @@ export const ERROR_STATUS = {
   INTERNAL: server,
   // the spans that run the model: out of room, gone, or not the expected weights
   CACHE_BUDGET_EXCEEDED: { status: 503, type: 'server_error' },
+  BUSY: { status: 503, type: 'server_error' },
+  NON_FINITE: { status: 502, type: 'server_error' },
+  BAD_OUTPUT: { status: 502, type: 'server_error' },
   OUT_OF_MEMORY: { status: 503, type: 'server_error' },
   SPAN_NOT_SERVED: { status: 503, type: 'server_error' },
   WRONG_MODEL: { status: 502, type: 'server_error' },
@@ -81,6 +84,8 @@ export function httpError (err: unknown): HttpError {
   const m: Mapping = ERROR_STATUS[err.code]
   const headers: Record<string, string> = {}
   if (err instanceof OverloadedError) headers['Retry-After'] = String(err.retryAfterSeconds)
+  const hint = retryAfterMs(err)
+  if (hint !== undefined) headers['Retry-After'] = String(Math.max(1, Math.ceil(hint / 1000)))
   const param = err instanceof InvalidArgumentError ? err.param ?? null : null
   return { status: m.status, headers, body: { error: { message: err.message, type: m.type, code: m.code ?? err.code.toLowerCase(), param } } }
 }

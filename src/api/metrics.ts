@@ -62,6 +62,10 @@ export class Metrics {
         series('gridllm_hop_latency_seconds', 'summary', 'Time per hop between spans.',
           [['_sum', stats.hopLatency.sumSeconds], ['_count', stats.hopLatency.count]])
       }
+      if (stats.routes !== undefined) {
+        series('gridllm_routes_total', 'counter', 'Routes sessions took through the swarm: open (first route), failover (a hop replaced), relay (pushing failed, relayed from then on).',
+          Object.entries(stats.routes).map(([reason, n]) => [`{reason="${reason}"}`, n]))
+      }
     }
     return out.join('\n') + '\n'
   }

@@ -2,7 +2,7 @@ import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
-import { type Command, type CommandContext, UsageError, int, packageVersion, parse } from './command.ts'
+import { type Command, type CommandContext, UsageError, float, int, packageVersion, parse } from './command.ts'
 import { loadModel } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
@@ -29,6 +29,20 @@ Options:
       --announce-period <s>  re-announce every s seconds; records expire after twice that
                              (default 60)
       --rebalance-period <s> with --blocks auto: consider moving every ~s seconds (default 120)
+
+Limits (what strangers may hold; each peer is bounded so none can lock the server up):
+      --max-sessions <N>     sessions open at once, all peers together (default 1024)
+      --max-sessions-per-peer <N>
+                             sessions one peer may hold (default 64)
+      --peer-cache-share <F> share of the KV cache one peer may hold, 0 < F <= 1 (default 0.5)
+      --max-queued-steps <N> steps one peer may have waiting; compute is shared out in turns
+                             between peers (default 64)
+      --session-idle <s>     close a session idle for s seconds (default 120)
+      --max-connections <N>  connections kept open; past it the idlest are closed (default 256)
+      --max-streams <N>      streams one connection may have open (default 256)
+      --peer-buffer-mib <MiB> bytes of unfinished messages one peer may hold
+                             (default twice the largest frame)
+
       --backend <name>       ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>          worker threads for the backend (default: cores)
       --api <port>           also serve the HTTP API (OpenAI, Ollama, metrics) on this port,
@@ -72,7 +86,15 @@ export const serveCommand: Command = {
       threads: { type: 'string' },
       api: { type: 'string' },
       'api-host': { type: 'string' },
-      'api-key': { type: 'string' }
+      'api-key': { type: 'string' },
+      'max-sessions': { type: 'string' },
+      'max-sessions-per-peer': { type: 'string' },
+      'peer-cache-share': { type: 'string' },
+      'max-queued-steps': { type: 'string' },
+      'session-idle': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'max-streams': { type: 'string' },
+      'peer-buffer-mib': { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     if (v.model === undefined) throw new UsageError('--model is required', usage)
@@ -89,6 +111,8 @@ export const serveCommand: Command = {
       const n = int(name, value, 1)
       return n === undefined ? undefined : n * 2 ** 20
     }
+    const share = float('peer-cache-share', v['peer-cache-share'])
+    if (share !== undefined && !(share > 0 && share <= 1)) throw new UsageError(`--peer-cache-share must be a number above 0 and at most 1, got "${v['peer-cache-share']}"`, usage)
     const server = await SwarmServer.start({
       model: v.model,
       blocks,
@@ -102,6 +126,16 @@ export const serveCommand: Command = {
       threads: int('threads', v.threads, 1),
       cacheBudgetBytes: mib('cache-mib', v['cache-mib']),
       maxFrameBytes: mib('max-frame-mib', v['max-frame-mib']),
+      limits: {
+        maxSessions: int('max-sessions', v['max-sessions'], 1),
+        maxSessionsPerPeer: int('max-sessions-per-peer', v['max-sessions-per-peer'], 1),
+        peerCacheShare: share,
+        maxQueuedStepsPerPeer: int('max-queued-steps', v['max-queued-steps'], 1),
+        sessionIdleMs: seconds('session-idle', v['session-idle']),
+        maxConnections: int('max-connections', v['max-connections'], 1),
+        maxStreamsPerConnection: int('max-streams', v['max-streams'], 1),
+        maxBufferedBytesPerPeer: mib('peer-buffer-mib', v['peer-buffer-mib'])
+      },
       announcePeriodMs: seconds('announce-period', v['announce-period']),
       rebalancePeriodMs: seconds('rebalance-period', v['rebalance-period']),
       version: packageVersion(),

@@ -3,7 +3,7 @@ export { type ModelConfig, type Architecture, kvDim, TensorNames } from './confi
 export { openModel, type OpenModelOptions } from './open.ts'
 export type { ModelSource, TensorEntry, ModelFormat, TokenizerData } from './source.ts'
 export { loadWeights, freeWeights, type LoadedWeights, type LoadOptions, type LayerWeights, type EndWeights } from './weights.ts'
-export { LocalSpanExecutor, checkStep, type ExecutorStats, type SpanExecutor, type SpanSession, type OpenOptions, type LocalSpanOptions } from './span.ts'
+export { LocalSpanExecutor, checkStep, type ExecutorStats, type RouteReason, type SpanExecutor, type SpanSession, type OpenOptions, type LocalSpanOptions } from './span.ts'
 export { ModelEnds } from './ends.ts'
 export { Generation, type GenerateOptions, type GeneratedToken, type FinishReason, type Pipeline } from './generate.ts'
 export { Sampler, Prng, argmax, type SamplerOptions } from './sampler.ts'

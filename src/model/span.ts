@@ -37,7 +37,11 @@ export interface ExecutorStats {
   readonly openSessions: number
   /** hops between spans timed so far, and their total time (remote executors) */
   readonly hops?: { readonly count: number, readonly sumSeconds: number }
+  /** routes taken so far, by why (remote executors): a first route, a failover, a fall back to relaying */
+  readonly routes?: Readonly<Record<RouteReason, number>>
 }
+
+export type RouteReason = 'open' | 'failover' | 'relay'
 
 export interface SpanExecutor {
   readonly modelId: string

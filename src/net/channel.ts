@@ -9,9 +9,15 @@
  *
  * Sends are queued in order and wait for 'drain' when the stream's buffer is full (backpressure).
  * A message over the limit, or one that does not parse, closes the channel with a ProtocolError.
+ *
+ * Closing is a handshake: each side closes its writable end once it is done, and the stream is
+ * released when both have. When the remote closes its end, this side finishes its queued sends and
+ * closes too; after a local close, a remote that does not follow within `lingerMs` is cut off. The
+ * bytes of an unfinished message count against a shared ByteBudget (per peer, say), and a message
+ * that makes no progress for `partialTimeoutMs` ends the stream, so a peer cannot park memory here.
  */
 import type { Stream } from '@libp2p/interface'
-import { type GridError, NetworkError, ProtocolError } from '../util/errors.ts'
+import { BusyError, type GridError, NetworkError, ProtocolError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 
 const log = logger('net:channel')
@@ -38,6 +44,38 @@ export interface ChannelOptions {
    * Without it, either closes the stream.
    */
   replyToBadInput?: (err: GridError) => Header
+  /** bytes of unfinished messages this channel may hold, shared with other channels */
+  budget?: ByteBudget
+  /** an unfinished message must make progress within this; default 60 s */
+  partialTimeoutMs?: number
+  /** after closing our end, how long the remote has to close its end; default 5 s */
+  lingerMs?: number
+  /** told of every message received or sent (for idle tracking) */
+  onActivity?: () => void
+}
+
+/** A byte allowance shared by several holders, optionally nested in a larger one. */
+export class ByteBudget {
+  private used = 0
+
+  constructor (readonly limit: number, private readonly parent?: ByteBudget) {}
+
+  get held (): number {
+    return this.used
+  }
+
+  /** Takes n bytes if this budget and its parents have room; false (taking nothing) otherwise. */
+  reserve (n: number): boolean {
+    if (this.used + n > this.limit) return false
+    if (this.parent !== undefined && !this.parent.reserve(n)) return false
+    this.used += n
+    return true
+  }
+
+  release (n: number): void {
+    this.used -= n
+    this.parent?.release(n)
+  }
 }
 
 const encoder = new TextEncoder()
@@ -79,6 +117,11 @@ export class Channel {
   readonly maxMessageBytes: number
   private readonly chunks: Uint8Array[] = []
   private buffered = 0
+  /** bytes of `buffered` taken from the budget */
+  private reserved = 0
+  private partialTimer: NodeJS.Timeout | undefined
+  private lingerTimer: NodeJS.Timeout | undefined
+  private writeClosed = false
   private sendTail: Promise<void> = Promise.resolve()
   private closeError: GridError | undefined
   private closed = false
@@ -92,10 +135,15 @@ export class Channel {
     stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, this.maxMessageBytes + 8)
     stream.addEventListener('message', evt => { this.receive(evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()) })
     stream.addEventListener('close', evt => {
+      clearTimeout(this.lingerTimer)
       const err = evt.error === undefined ? undefined : new NetworkError('CONNECTION_LOST', `stream to ${peer.slice(-8)} closed: ${evt.error.message}`, { cause: evt.error })
       this.finish(err ?? new NetworkError('CONNECTION_LOST', `stream to ${peer.slice(-8)} closed`))
     })
-    stream.addEventListener('remoteCloseWrite', () => { this.finish(new NetworkError('CONNECTION_LOST', `${peer.slice(-8)} closed the stream`)) })
+    stream.addEventListener('remoteCloseWrite', () => {
+      // the remote is done: so are we, once what we queued is sent
+      this.finish(new NetworkError('CONNECTION_LOST', `${peer.slice(-8)} closed the stream`))
+      void this.sendTail.then(async () => { await this.closeWrite() })
+    })
   }
 
   get isOpen (): boolean {
@@ -126,10 +174,13 @@ export class Channel {
 
   /** Queues raw bytes (tests use it to send malformed messages). */
   async sendRaw (bytes: Uint8Array): Promise<void> {
+    // a send accepted while open goes out even if the remote closes its end meanwhile
+    if (this.closed) throw this.closeError ?? new NetworkError('CONNECTION_LOST', `channel to ${this.peer.slice(-8)} is closed`)
     const next = this.sendTail.then(async () => {
-      if (this.closed) throw this.closeError ?? new NetworkError('CONNECTION_LOST', `channel to ${this.peer.slice(-8)} is closed`)
+      if (this.writeClosed || this.stream.status !== 'open') throw this.closeError ?? new NetworkError('CONNECTION_LOST', `channel to ${this.peer.slice(-8)} is closed`)
       if (this.stream.writableNeedsDrain) await this.stream.onDrain()
       this.stream.send(bytes)
+      this.options.onActivity?.()
     })
     this.sendTail = next.catch(() => {})
     try {
@@ -144,40 +195,76 @@ export class Channel {
     if (this.closed) return
     await this.sendTail
     this.finish(undefined)
-    try {
-      await this.stream.close()
-    } catch {
-      this.stream.abort(new Error('close failed'))
-    }
+    await this.closeWrite()
   }
 
   /** Closes at once with an error (reported to onClose handlers). */
   abort (err: GridError): void {
-    if (this.closed) return
     this.finish(err)
-    this.stream.abort(err)
+    this.writeClosed = true
+    clearTimeout(this.lingerTimer)
+    if (this.stream.status === 'open' || this.stream.status === 'closing') this.stream.abort(err)
+  }
+
+  /** Closes our writable end; the stream is released when the remote closes its end too, or cut after lingerMs. */
+  private async closeWrite (): Promise<void> {
+    if (this.writeClosed) return
+    this.writeClosed = true
+    if (this.stream.status === 'closed' || this.stream.status === 'aborted' || this.stream.status === 'reset') return
+    this.lingerTimer = setTimeout(() => {
+      if (this.stream.status !== 'closed') this.stream.abort(new NetworkError('TIMEOUT', `${this.peer.slice(-8)} did not close its end of the stream`))
+    }, this.options.lingerMs ?? 5000)
+    this.lingerTimer.unref?.()
+    try {
+      await this.stream.close()
+    } catch {
+      this.stream.abort(new NetworkError('CONNECTION_LOST', 'close failed'))
+    }
   }
 
   private finish (err: GridError | undefined): void {
     if (this.closed) return
     this.closed = true
     this.closeError = err
+    this.dropBuffered()
     if (err !== undefined) log('channel to %s closed: %s', this.peer.slice(-8), err.message)
     for (const h of this.closeHandlers.splice(0)) h(err)
+  }
+
+  /** Forgets any unfinished message and gives its bytes back to the budget. */
+  private dropBuffered (): void {
+    this.chunks.length = 0
+    this.buffered = 0
+    this.syncBudget()
+    clearTimeout(this.partialTimer)
+    this.partialTimer = undefined
+  }
+
+  /** Makes the budget hold exactly the bytes buffered now; false if it has no room for them. */
+  private syncBudget (): boolean {
+    const delta = this.buffered - this.reserved
+    if (delta === 0 || this.options.budget === undefined) { this.reserved = this.buffered; return true }
+    if (delta < 0) this.options.budget.release(-delta)
+    else if (!this.options.budget.reserve(delta)) return false
+    this.reserved = this.buffered
+    return true
   }
 
   private receive (chunk: Uint8Array): void {
     if (this.closed) return
     this.chunks.push(chunk)
     this.buffered += chunk.byteLength
+    let completed = false
     try {
       for (;;) {
-        if (this.buffered < 4) return
+        if (this.buffered < 4) break
         const length = this.peekLength()
         if (length > this.maxMessageBytes) {
           throw new ProtocolError('MESSAGE_TOO_LARGE', `incoming message of ${length} bytes exceeds the limit of ${this.maxMessageBytes}`)
         }
-        if (this.buffered < 4 + length) return
+        if (this.buffered < 4 + length) break
+        completed = true
+        this.options.onActivity?.()
         const body = this.take(4 + length).subarray(4)
         let msg: Message
         try {
@@ -191,21 +278,39 @@ export class Channel {
         for (const h of this.messageHandlers) h(msg)
         if (this.closed) return
       }
+      if (!this.syncBudget()) throw new BusyError(`${this.peer.slice(-8)} holds too many bytes of unfinished messages`, 1000)
+      this.watchPartial(completed)
     } catch (err) {
       this.protocolFailure(err as GridError)
     }
   }
 
+  /** An unfinished message must make progress: a message completing restarts the clock. */
+  private watchPartial (progressed: boolean): void {
+    if (this.buffered === 0 || progressed) {
+      clearTimeout(this.partialTimer)
+      this.partialTimer = undefined
+    }
+    if (this.buffered > 0 && this.partialTimer === undefined) {
+      const ms = this.options.partialTimeoutMs ?? 60_000
+      this.partialTimer = setTimeout(() => {
+        this.protocolFailure(new NetworkError('TIMEOUT', `a message from ${this.peer.slice(-8)} stayed unfinished for ${ms} ms`))
+      }, ms)
+      this.partialTimer.unref?.()
+    }
+  }
+
   /** The remote broke the framing: say why (if we know how), then close. */
   private protocolFailure (err: GridError): void {
+    if (this.closed) return
     const farewell = this.options.replyToBadInput?.(err)
     this.finish(err)
-    this.chunks.length = 0
-    if (farewell === undefined) { this.stream.abort(err); return }
+    if (farewell === undefined) { this.abort(err); return }
     void this.sendTail.then(async () => {
+      if (this.stream.status !== 'open') return
       this.stream.send(encodeMessage(farewell))
-      await this.stream.close()
-    }).catch(() => { this.stream.abort(err) })
+      await this.closeWrite()
+    }).catch(() => { this.abort(err) })
   }
 
   private peekLength (): number {

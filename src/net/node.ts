@@ -24,7 +24,9 @@ import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortError, throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
-import { Channel, type ChannelOptions } from './channel.ts'
+import { deadline } from '../util/timeout.ts'
+import { ByteBudget, Channel, type ChannelOptions } from './channel.ts'
+import { PeerActivity } from './peers.ts'
 
 const log = logger('net:node')
 
@@ -60,7 +62,22 @@ export interface NetNodeOptions {
   /** how long provider records stay valid; default 48 h (libp2p's) */
   providerValidityMs?: number
   dialTimeoutMs?: number
+  /**
+   * Connections kept open; past this, the idlest (no open channel, longest quiet) are closed to make
+   * room, so strangers holding idle connections cannot lock others out. Default 256.
+   */
+  maxConnections?: number
   signal?: AbortSignal
+}
+
+/** Limits for the streams of one protocol handled by this node. */
+export interface HandleOptions extends ChannelOptions {
+  /** streams of this protocol one connection may have open; default 256 */
+  maxStreamsPerConnection?: number
+  /** bytes of unfinished messages one peer may hold over all its streams; default 2 × maxMessageBytes */
+  maxBufferedBytesPerPeer?: number
+  /** bytes of unfinished messages all peers together may hold; default 8 × maxMessageBytes */
+  maxBufferedBytes?: number
 }
 
 type Services = {
@@ -135,15 +152,23 @@ function listenError (err: Error, listen: readonly string[]): Error {
   return new InvalidArgumentError(`cannot listen on ${listen.join(', ')}: ${why}`, { cause: err, param: 'listen' })
 }
 
+export const DEFAULT_MAX_CONNECTIONS = 256
+/** room above the soft limit so that a newcomer is accepted while an idle connection is closed */
+const CONNECTION_HEADROOM = 32
+
 export class NetNode {
   private bootstrap: readonly string[] = []
+  private readonly activity: PeerActivity
 
-  private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined) {}
+  private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined, maxConnections: number) {
+    this.activity = new PeerActivity(libp2p, maxConnections)
+  }
 
   static async create (options: NetNodeOptions = {}): Promise<NetNode> {
     throwIfAborted(options.signal)
     const privateKey = await generateKeyPair('Ed25519')
     const rules = options.records
+    const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     const libp2p = await createLibp2p({
       privateKey,
       addresses: { listen: [...(options.listen ?? [])], announce: [...(options.announce ?? [])] },
@@ -153,6 +178,7 @@ export class NetNode {
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
       connectionManager: {
         dialTimeout: options.dialTimeoutMs ?? 5000,
+        maxConnections: maxConnections + CONNECTION_HEADROOM,
         maxIncomingPendingConnections: 64,
         // libp2p refuses (resets) a 6th connection per second from one host; peers behind one
         // address (a LAN behind NAT, a swarm on loopback) legitimately join faster than that
@@ -177,7 +203,7 @@ export class NetNode {
         })
       }
     }).catch((err: Error) => { throw listenError(err, options.listen ?? []) })
-    const node = new NetNode(libp2p, privateKey, rules)
+    const node = new NetNode(libp2p, privateKey, rules, maxConnections)
     log('peer %s listening on %o', node.peerId, node.addresses)
     node.bootstrap = options.bootstrap ?? []
     try {
@@ -247,32 +273,61 @@ export class NetNode {
     this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
   }
 
-  /** Serves `protocol`: each inbound stream becomes a Channel. */
-  async handle (protocol: string, handler: (channel: Channel) => void, options: ChannelOptions = {}): Promise<void> {
+  /**
+   * Serves `protocol`: each inbound stream becomes a Channel. The bytes of unfinished messages are
+   * bounded per peer and in all; streams per connection are bounded by libp2p.
+   */
+  async handle (protocol: string, handler: (channel: Channel) => void, options: HandleOptions = {}): Promise<void> {
+    const maxMessage = options.maxMessageBytes ?? 64 * 2 ** 20
+    const total = new ByteBudget(options.maxBufferedBytes ?? 8 * maxMessage)
+    const perPeer = options.maxBufferedBytesPerPeer ?? 2 * maxMessage
     await this.libp2p.handle(protocol, (stream, connection) => {
-      handler(new Channel(stream, connection.remotePeer.toString(), options))
-    }, { maxInboundStreams: 1024, maxOutboundStreams: 1024 })
+      const peer = connection.remotePeer.toString()
+      const budget = this.activity.budget(peer, () => new ByteBudget(perPeer, total))
+      handler(this.activity.track(new Channel(stream, peer, { ...options, budget, onActivity: () => { this.activity.touch(peer) } })))
+    }, { maxInboundStreams: options.maxStreamsPerConnection ?? 256, maxOutboundStreams: options.maxStreamsPerConnection ?? 256 })
   }
 
   /** Opens a stream for `protocol` to a peer (dialing it if needed). */
-  async open (peer: PeerAddress, protocol: string, options: ChannelOptions & { signal?: AbortSignal } = {}): Promise<Channel> {
+  async open (peer: PeerAddress, protocol: string, options: ChannelOptions & { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<Channel> {
     const target = this.dialTarget(peer)
+    const d = deadline(options.timeoutMs ?? 15_000, options.signal, () => new NetworkError('TIMEOUT', `opening ${protocol} to ${peer.id.slice(-8)} timed out`))
     try {
-      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: options.signal, maxOutboundStreams: 1024 } as Parameters<Libp2p['dialProtocol']>[2])
-      return new Channel(stream, peer.id, options)
+      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: d.signal, maxOutboundStreams: 1024 } as Parameters<Libp2p['dialProtocol']>[2])
+      return this.activity.track(new Channel(stream, peer.id, { ...options, onActivity: () => { this.activity.touch(peer.id) } }))
     } catch (err) {
       throwIfAborted(options.signal)
+      throwIfAborted(d.signal)
       throw new NetworkError('PEER_UNREACHABLE', `cannot open ${protocol} to ${peer.id.slice(-8)}: ${(err as Error).message}`, { cause: err })
+    } finally {
+      d.clear()
     }
   }
 
+  /** Open streams over all connections, per protocol (for tests and diagnostics). */
+  streamCounts (): Record<string, number> {
+    const counts: Record<string, number> = {}
+    for (const c of this.libp2p.getConnections()) {
+      for (const s of c.streams) counts[s.protocol ?? '?'] = (counts[s.protocol ?? '?'] ?? 0) + 1
+    }
+    return counts
+  }
+
+  /** Open connections (to distinct or the same peers). */
+  get connectionCount (): number {
+    return this.libp2p.getConnections().length
+  }
+
   /** Round-trip time to a peer in ms (libp2p ping). */
-  async ping (peer: PeerAddress, options: { signal?: AbortSignal } = {}): Promise<number> {
+  async ping (peer: PeerAddress, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<number> {
+    const d = deadline(options.timeoutMs ?? 5000, options.signal)
     try {
-      return await this.libp2p.services.ping.ping(this.dialTarget(peer), { signal: options.signal })
+      return await this.libp2p.services.ping.ping(this.dialTarget(peer), { signal: d.signal })
     } catch (err) {
       throwIfAborted(options.signal)
       throw new NetworkError('PEER_UNREACHABLE', `cannot ping ${peer.id.slice(-8)}: ${(err as Error).message}`, { cause: err })
+    } finally {
+      d.clear()
     }
   }
 
@@ -345,6 +400,7 @@ export class NetNode {
   }
 
   async stop (): Promise<void> {
+    this.activity.stop()
     await this.libp2p.stop()
   }
 

@@ -9,15 +9,16 @@
  *   client → server  next     {session, next}       (re-point the push target after a failover)
  *   client → server  rollback {session, position}
  *   client → server  close    {session}
- *   either way       error    {session?, step?, code, message}
+ *   either way       error    {session?, step?, code, message, retryAfterMs?}
  *
  * `step` rows sit at positions from .. from + n - 1. With `push` the server also sends its output
  * as a step to `next` (another server's session), and every server returns a `result` copy to the
  * client that opened its session (the last hop's is the chain's output). `commitment` is reserved
- * for a commitment to the output (verification); it is null for now.
+ * for a commitment to the output (verification); it is null for now. Capacity errors (BUSY,
+ * CACHE_BUDGET_EXCEEDED) carry `retryAfterMs`, the server's hint of when to ask again.
  */
 import type { FrameDType } from '../tensor/index.ts'
-import { type ErrorCode, ProtocolError } from '../util/errors.ts'
+import { type ErrorCode, ProtocolError, retryAfterMs } from '../util/errors.ts'
 import type { Header, Message } from './channel.ts'
 
 export const SPAN_PROTOCOL = '/gridllm/span/1.0.0'
@@ -36,7 +37,7 @@ export type ResultMsg = { readonly t: 'result', readonly session: string, readon
 export type NextMsg = { readonly t: 'next', readonly session: string, readonly next: NextHop | null }
 export type RollbackMsg = { readonly t: 'rollback', readonly session: string, readonly position: number }
 export type CloseMsg = { readonly t: 'close', readonly session: string }
-export type ErrorMsg = { readonly t: 'error', readonly session: string | null, readonly step: number | null, readonly code: ErrorCode, readonly message: string }
+export type ErrorMsg = { readonly t: 'error', readonly session: string | null, readonly step: number | null, readonly code: ErrorCode, readonly message: string, readonly retryAfterMs?: number }
 
 export type SpanMsg = OpenMsg | OpenedMsg | StepMsg | ResultMsg | NextMsg | RollbackMsg | CloseMsg | ErrorMsg
 
@@ -93,10 +94,13 @@ export function parseSpanMsg (msg: Message): SpanMsg {
       needPayload(true)
       return { t: 'result', session: session(), step: uint(h, 'step'), commitment: typeof h.commitment === 'string' ? h.commitment : null }
     case 'next':
+      needPayload(false)
       return { t: 'next', session: session(), next: nextHop(h.next) }
     case 'rollback':
+      needPayload(false)
       return { t: 'rollback', session: session(), position: uint(h, 'position') }
     case 'close':
+      needPayload(false)
       return { t: 'close', session: session() }
     case 'error':
       return {
@@ -104,7 +108,8 @@ export function parseSpanMsg (msg: Message): SpanMsg {
         session: typeof h.session === 'string' ? h.session : null,
         step: typeof h.step === 'number' ? h.step : null,
         code: (typeof h.code === 'string' && CODE_RE.test(h.code) ? h.code : 'INTERNAL') as ErrorCode,
-        message: typeof h.message === 'string' ? h.message.slice(0, 1000) : ''
+        message: typeof h.message === 'string' ? h.message.slice(0, 1000) : '',
+        ...(typeof h.retryAfterMs === 'number' && Number.isFinite(h.retryAfterMs) && h.retryAfterMs >= 0 ? { retryAfterMs: Math.min(h.retryAfterMs, 600_000) } : {})
       }
     default:
       return bad(`unknown message type "${String(h.t).slice(0, 32)}"`)
@@ -113,11 +118,13 @@ export function parseSpanMsg (msg: Message): SpanMsg {
 
 export function errorMsg (err: unknown, session: string | null = null, step: number | null = null): ErrorMsg {
   const code = (err as { code?: unknown }).code
+  const hint = retryAfterMs(err)
   return {
     t: 'error',
     session,
     step,
     code: typeof code === 'string' && CODE_RE.test(code) ? code as ErrorCode : 'INTERNAL',
-    message: err instanceof Error ? err.message : String(err)
+    message: err instanceof Error ? err.message : String(err),
+    ...(hint !== undefined ? { retryAfterMs: Math.round(hint) } : {})
   }
 }

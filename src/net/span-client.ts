@@ -4,8 +4,9 @@
  * decides what to wait for, what to retry and whom to ban.
  */
 import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
-import { type GridError, NetworkError, RemoteError, throwIfAborted } from '../util/errors.ts'
+import { BadOutputError, GridError, NetworkError, RemoteError, throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
+import { deadline } from '../util/timeout.ts'
 import { type Channel, MAX_HEADER_BYTES } from './channel.ts'
 import type { NetNode, PeerAddress } from './node.ts'
 import { type NextHop, SPAN_PROTOCOL, parseSpanMsg } from './protocol.ts'
@@ -45,8 +46,17 @@ export class RemoteSpanSession {
   static async open (node: NetNode, peer: PeerAddress, request: RemoteOpenRequest, dim: number, events: RemoteSessionEvents,
     options: { signal?: AbortSignal, timeoutMs?: number, maxFrameBytes?: number } = {}): Promise<RemoteSpanSession> {
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
-    const signal = AbortSignal.any([options.signal ?? new AbortController().signal, AbortSignal.timeout(options.timeoutMs ?? 15_000)])
-    const channel = await node.open(peer, SPAN_PROTOCOL, { signal, maxMessageBytes: maxFrameBytes + MAX_HEADER_BYTES + 64 })
+    const timeoutMs = options.timeoutMs ?? 15_000
+    // a real timer (not AbortSignal.timeout, which can be collected before it fires) bounds the whole open
+    const limit = deadline(timeoutMs, options.signal, () => new NetworkError('TIMEOUT', `opening a session at ${peer.id.slice(-8)} timed out after ${timeoutMs} ms`))
+    const { signal } = limit
+    let channel: Channel
+    try {
+      channel = await node.open(peer, SPAN_PROTOCOL, { signal, maxMessageBytes: maxFrameBytes + MAX_HEADER_BYTES + 64 })
+    } catch (err) {
+      limit.clear()
+      throw err
+    }
     const session = new RemoteSpanSession(peer, request, channel, dim, maxFrameBytes)
     const opened = Promise.withResolvers<void>()
     // the stream may close after a failed send already ended this function: nobody awaits then
@@ -62,7 +72,7 @@ export class RemoteSpanSession {
       }
       if (msg.t === 'opened' && !isOpen) { isOpen = true; session.freeCacheTokens = msg.freeCacheTokens; opened.resolve(); return }
       if (msg.t === 'error') {
-        const err = new RemoteError(msg.code, msg.message, peer.id)
+        const err = new RemoteError(msg.code, msg.message, peer.id, msg.retryAfterMs)
         if (!isOpen) opened.reject(err)
         else session.fail(events, err, msg.step)
         return
@@ -70,9 +80,7 @@ export class RemoteSpanSession {
       if (msg.t === 'result' && isOpen) {
         let output: Float32Array
         try {
-          const frame = decodeFrame(raw.payload, { maxBytes: maxFrameBytes })
-          if (frame.shape.length !== 2 || frame.shape[1] !== dim) throw new NetworkError('CONNECTION_LOST', `result of shape (${frame.shape.join(', ')}) from ${peer.id.slice(-8)}`)
-          output = frame.data
+          output = checkedOutput(raw.payload, dim, maxFrameBytes, msg.step, peer.id)
         } catch (err) {
           session.fail(events, err as GridError, msg.step)
           return
@@ -85,8 +93,13 @@ export class RemoteSpanSession {
       if (!isOpen) opened.reject(failure)
       else if (err !== undefined) session.fail(events, failure, null)
     })
-    const abort = (): void => { channel.abort(new NetworkError('TIMEOUT', `opening a session at ${peer.id.slice(-8)} timed out`)) }
-    signal.addEventListener('abort', abort, { once: true })
+    const abort = (): void => {
+      const why = signal.reason instanceof GridError ? signal.reason : new NetworkError('TIMEOUT', `opening a session at ${peer.id.slice(-8)} timed out`)
+      opened.reject(why)
+      channel.abort(why)
+    }
+    if (signal.aborted) abort()
+    else signal.addEventListener('abort', abort, { once: true })
     try {
       await channel.send({ t: 'open', session: request.session, model: request.model, start: request.start, end: request.end, maxLength: request.maxLength, dtype: request.dtype ?? 'f32', next: request.next ?? null })
       await opened.promise
@@ -96,6 +109,7 @@ export class RemoteSpanSession {
       throw err
     } finally {
       signal.removeEventListener('abort', abort)
+      limit.clear()
     }
     log('opened %s at %s [%d, %d)', request.session, peer.id.slice(-8), request.start, request.end)
     return session
@@ -133,4 +147,20 @@ export class RemoteSpanSession {
     if (err.code !== 'PUSH_FAILED') this.failed = true
     events.onFailure(err, step)
   }
+}
+
+/** A result's output (n, dim), or BAD_OUTPUT if it cannot be one: undecodable, the wrong shape, NaN or infinity. */
+function checkedOutput (payload: Uint8Array, dim: number, maxBytes: number, step: number, peer: string): Float32Array {
+  let frame
+  try {
+    frame = decodeFrame(payload, { maxBytes })
+  } catch (err) {
+    throw new BadOutputError(`the result of step ${step} from ${peer.slice(-8)} is not a valid frame: ${(err as Error).message}`, peer, { cause: err })
+  }
+  if (frame.shape.length !== 2 || frame.shape[1] !== dim) throw new BadOutputError(`the result of step ${step} from ${peer.slice(-8)} has shape (${frame.shape.join(', ')}), not (n, ${dim})`, peer)
+  const out = frame.data
+  for (let i = 0; i < out.length; i++) {
+    if (!Number.isFinite(out[i]!)) throw new BadOutputError(`the result of step ${step} from ${peer.slice(-8)} holds ${out[i]}`, peer)
+  }
+  return out
 }

@@ -2,14 +2,23 @@
  * The server side of `/gridllm/span/1.0.0`: sessions over the spans a peer serves. Every bad
  * request gets a typed error reply on the stream it came from (and the session's owner hears
  * about failures of pushed steps); nothing a client sends can stop the server serving others.
+ *
+ * Assume every peer is hostile. What one peer can hold is bounded: sessions and its share of the
+ * KV cache (admission.ts), streams per connection and bytes of unfinished messages (node.ts),
+ * queued steps; compute is shared out in turns between the peers that own sessions (FairQueue);
+ * sessions idle for `sessionIdleMs` are closed; a push goes only to a checked server (span-push.ts);
+ * hidden states with NaN or infinity are refused, never computed on or passed along.
  */
 import type { SpanSession } from '../model/index.ts'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
-import { ContextOverflowError, GridError, NetworkError, ProtocolError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
+import { ContextOverflowError, NetworkError, NonFiniteError, ProtocolError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
+import { FairQueue } from '../util/fair-queue.ts'
 import { logger } from '../util/log.ts'
+import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from './admission.ts'
 import { type Channel, MAX_HEADER_BYTES, type Message } from './channel.ts'
 import type { NetNode } from './node.ts'
-import { type NextHop, type OpenMsg, SPAN_PROTOCOL, type StepMsg, errorMsg, parseSpanMsg } from './protocol.ts'
+import { type OpenMsg, SPAN_PROTOCOL, type StepMsg, errorMsg, parseSpanMsg } from './protocol.ts'
+import { type NextHopCheck, PushLink } from './span-push.ts'
 
 const log = logger('net:server')
 /** one line per step with its compute time: DEBUG=gridllm:net:steps */
@@ -21,51 +30,94 @@ export interface SpanHost {
   readonly dim: number
   /** tokens of KV cache new sessions can still get */
   readonly freeCacheTokens: number
-  /** opens a session over [start, end); throws SPAN_NOT_SERVED, CACHE_BUDGET_EXCEEDED, CONTEXT_OVERFLOW… */
+  /** bytes of KV cache all sessions together may take */
+  readonly cacheBudgetBytes: number
+  /** bytes of KV cache a session over [start, end) of maxLength tokens takes */
+  cacheBytes (start: number, end: number, maxLength: number): number
+  /**
+   * Opens a session over [start, end); throws SPAN_NOT_SERVED, CACHE_BUDGET_EXCEEDED... It must
+   * reserve its cache before its first await, so concurrent opens cannot overbook.
+   */
   open (sessionId: string, start: number, end: number, maxLength: number): Promise<SpanSession>
 }
 
-export interface SpanServerOptions {
+export interface SpanServerOptions extends Partial<AdmissionLimits> {
   /** the most data bytes of one tensor frame; default 64 MiB */
   maxFrameBytes?: number
   /** the most tokens one session may hold */
   maxSessionLength?: number
+  /** steps one peer may have waiting or running; default 64 */
+  maxQueuedStepsPerPeer?: number
+  /** a session with no message for this long is closed; default 120 s */
+  sessionIdleMs?: number
+  /** streams of the span protocol one connection may have open; default 256 */
+  maxStreamsPerConnection?: number
+  /** bytes of unfinished messages one peer may hold; default 2 × (max frame + header) */
+  maxBufferedBytesPerPeer?: number
+  /** confirms push targets; without it this server refuses to push */
+  checkNextHop?: NextHopCheck
 }
 
 interface ServerSession {
   readonly id: string
   readonly owner: Channel
-  readonly local: SpanSession
+  readonly start: number
+  readonly end: number
   readonly dtype: FrameDType
-  next: NextHop | null
-  push: Channel | undefined
+  /** set once the host opened it */
+  local: SpanSession | undefined
+  push: PushLink | undefined
   lastStep: number
   lastOutput: Uint8Array | undefined
-  /** steps, rollbacks and the close run one at a time, in arrival order */
+  lastActiveAt: number
+  /** messages run one at a time, in arrival order, starting with the open */
   queue: Promise<void>
+  /** a close was asked for (or the session failed to open): later messages are refused */
+  closing: boolean
   closed: boolean
+  release: () => void
 }
 
 export class SpanServer {
   private readonly sessions = new Map<string, ServerSession>()
   private readonly maxFrameBytes: number
   private readonly maxSessionLength: number
+  private readonly admission: Admission
+  private readonly compute: FairQueue
+  private readonly idleTimer: NodeJS.Timeout
   private stopped = false
 
-  constructor (private readonly node: NetNode, private host: SpanHost, options: SpanServerOptions = {}) {
+  constructor (private readonly node: NetNode, private host: SpanHost, private readonly options: SpanServerOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     this.maxSessionLength = options.maxSessionLength ?? Number.MAX_SAFE_INTEGER
+    this.admission = new Admission({
+      maxSessions: options.maxSessions ?? DEFAULT_ADMISSION.maxSessions,
+      maxSessionsPerPeer: options.maxSessionsPerPeer ?? DEFAULT_ADMISSION.maxSessionsPerPeer,
+      peerCacheShare: options.peerCacheShare ?? DEFAULT_ADMISSION.peerCacheShare
+    }, () => this.host.cacheBudgetBytes)
+    this.compute = new FairQueue(options.maxQueuedStepsPerPeer ?? 64)
+    const idleMs = options.sessionIdleMs ?? 120_000
+    this.idleTimer = setInterval(() => { this.expireIdle(idleMs) }, Math.min(idleMs / 4, 10_000))
+    this.idleTimer.unref()
   }
 
   async start (): Promise<void> {
+    const maxMessageBytes = this.maxFrameBytes + MAX_HEADER_BYTES + 64
     await this.node.handle(SPAN_PROTOCOL, channel => { this.accept(channel) }, {
-      maxMessageBytes: this.maxFrameBytes + MAX_HEADER_BYTES + 64,
-      replyToBadInput: err => errorMsg(err)
+      maxMessageBytes,
+      replyToBadInput: err => errorMsg(err),
+      maxStreamsPerConnection: this.options.maxStreamsPerConnection,
+      maxBufferedBytesPerPeer: this.options.maxBufferedBytesPerPeer
     })
   }
 
   get openSessions (): number {
     return this.sessions.size
+  }
+
+  /** Sessions and cache bytes one peer holds here. */
+  usage (peer: string): { sessions: number, bytes: number } {
+    return { ...this.admission.usage(peer) }
   }
 
   /** Serves a different host from now on (sessions already open keep theirs). */
@@ -76,14 +128,17 @@ export class SpanServer {
   /** Closes every session. */
   async stop (): Promise<void> {
     this.stopped = true
-    await Promise.allSettled([...this.sessions.values()].map(async s => { await this.closeSession(s); await s.owner.close() }))
+    clearInterval(this.idleTimer)
+    await Promise.allSettled([...this.sessions.values()].map(async s => { await this.enqueue(s, async () => { await this.closeSession(s) }); await s.owner.close() }))
   }
 
   private accept (channel: Channel): void {
     channel.onMessage(msg => { this.dispatch(channel, msg) })
     channel.onClose(err => {
       if (err !== undefined && err.code !== 'CONNECTION_LOST') log('closed the stream from %s: %s', channel.peer.slice(-8), err.message)
-      for (const s of this.sessions.values()) if (s.owner === channel) void this.enqueue(s, async () => { await this.closeSession(s) })
+      for (const s of this.sessions.values()) {
+        if (s.owner === channel) { s.closing = true; void this.enqueue(s, async () => { await this.closeSession(s) }) }
+      }
     })
   }
 
@@ -100,51 +155,91 @@ export class SpanServer {
       this.reply(channel, err, typeof raw.header.session === 'string' ? raw.header.session : null)
       return
     }
-    if (msg.t === 'open') { void this.open(channel, msg); return }
+    if (msg.t === 'open') { this.open(channel, msg); return }
     if (msg.t === 'opened' || msg.t === 'result' || msg.t === 'error') {
       this.reply(channel, new ProtocolError('BAD_MESSAGE', `a server does not take "${msg.t}" messages`), msg.session)
       return
     }
     const s = this.sessions.get(msg.session)
+    const step = msg.t === 'step' ? msg.step : null
     if (s === undefined) {
-      this.reply(channel, new SessionError('UNKNOWN_SESSION', `no session ${msg.session} here`), msg.session, msg.t === 'step' ? msg.step : null)
+      this.reply(channel, new SessionError('UNKNOWN_SESSION', `no session ${msg.session} here`), msg.session, step)
       return
     }
+    // only the owner steers a session; steps may also come pushed from the previous server
+    if (msg.t !== 'step' && channel !== s.owner) {
+      this.reply(channel, new SessionError('UNKNOWN_SESSION', `no session ${msg.session} of yours here`), msg.session)
+      return
+    }
+    if (s.closing) {
+      this.reply(channel, new SessionError('SESSION_CLOSED', `session ${s.id} is closed`), s.id, step)
+      return
+    }
+    s.lastActiveAt = Date.now()
     switch (msg.t) {
-      case 'step': void this.enqueue(s, async () => { await this.step(s, channel, msg, raw.payload) }); break
+      case 'step':
+        void this.enqueue(s, async () => { await this.step(s, channel, msg, raw.payload) },
+          () => { this.reply(channel, new SessionError('SESSION_CLOSED', `session ${s.id} is closed`), s.id, msg.step) })
+        break
       case 'next':
         void this.enqueue(s, async () => {
           const old = s.push
-          s.next = msg.next
-          s.push = undefined
+          s.push = msg.next === null ? undefined : this.pushLink(s, msg.next)
           await old?.close()
         })
         break
-      case 'rollback': void this.enqueue(s, async () => { await s.local.rollback(msg.position); s.lastStep = -1; s.lastOutput = undefined }); break
-      case 'close': void this.enqueue(s, async () => { await this.closeSession(s) }); break
+      case 'rollback':
+        void this.enqueue(s, async () => { await s.local!.rollback(msg.position); s.lastStep = -1; s.lastOutput = undefined })
+        break
+      case 'close':
+        s.closing = true
+        void this.enqueue(s, async () => { await this.closeSession(s) })
+        break
     }
   }
 
-  private async open (channel: Channel, msg: OpenMsg): Promise<void> {
+  /** Admits the session at once (so steps right behind the open queue up after it), then opens it. */
+  private open (channel: Channel, msg: OpenMsg): void {
+    let release: () => void
     try {
       if (this.stopped) throw new NetworkError('CONNECTION_LOST', 'the server is shutting down')
       if (msg.model !== this.host.modelId) throw new ServeError('WRONG_MODEL', `this server runs model ${this.host.modelId}, not ${msg.model}`)
       if (this.sessions.has(msg.session)) throw new SessionError('SESSION_EXISTS', `session ${msg.session} is already open`)
       if (msg.maxLength > this.maxSessionLength) throw new ContextOverflowError(`sessions here hold at most ${this.maxSessionLength} tokens, asked for ${msg.maxLength}`)
-      const local = await this.host.open(msg.session, msg.start, msg.end, msg.maxLength)
-      if (!channel.isOpen || this.sessions.has(msg.session)) { await local.close(); return }
-      this.sessions.set(msg.session, {
-        id: msg.session, owner: channel, local, dtype: msg.dtype, next: msg.next, push: undefined, lastStep: -1, lastOutput: undefined, queue: Promise.resolve(), closed: false
-      })
-      log('open %s [%d, %d) for %s, next %s', msg.session, msg.start, msg.end, channel.peer.slice(-8), msg.next?.peer.slice(-8) ?? '-')
-      await channel.send({ t: 'opened', session: msg.session, freeCacheTokens: this.host.freeCacheTokens })
+      release = this.admission.admit(channel.peer, this.host.cacheBytes(msg.start, msg.end, msg.maxLength))
     } catch (err) {
       this.reply(channel, err, msg.session)
+      return
     }
+    const s: ServerSession = {
+      id: msg.session, owner: channel, start: msg.start, end: msg.end, dtype: msg.dtype, local: undefined, push: undefined,
+      lastStep: -1, lastOutput: undefined, lastActiveAt: Date.now(), queue: Promise.resolve(), closing: false, closed: false, release
+    }
+    this.sessions.set(s.id, s)
+    void this.enqueue(s, async () => {
+      try {
+        s.local = await this.host.open(msg.session, msg.start, msg.end, msg.maxLength)
+      } catch (err) {
+        s.closing = true
+        await this.closeSession(s)
+        throw err
+      }
+      if (msg.next !== null) s.push = this.pushLink(s, msg.next)
+      log('open %s [%d, %d) for %s, next %s', msg.session, msg.start, msg.end, channel.peer.slice(-8), msg.next?.peer.slice(-8) ?? '-')
+      await channel.send({ t: 'opened', session: msg.session, freeCacheTokens: this.host.freeCacheTokens })
+    })
   }
 
-  private async enqueue (s: ServerSession, task: () => Promise<void>): Promise<void> {
-    s.queue = s.queue.then(async () => { if (!s.closed) await task() }).catch(err => { log('session %s: %s', s.id, (err as Error).message); this.reply(s.owner, err, s.id) })
+  private pushLink (s: ServerSession, next: NonNullable<OpenMsg['next']>): PushLink {
+    return new PushLink(this.node, next, s.end, this.options.checkNextHop, this.maxFrameBytes, (err, step) => {
+      if (!s.closed) this.reply(s.owner, err, s.id, step)
+    })
+  }
+
+  /** Runs `task` after the session's earlier messages; `skipped` is told if the session closed first. */
+  private async enqueue (s: ServerSession, task: () => Promise<void>, skipped?: () => void): Promise<void> {
+    s.queue = s.queue.then(async () => { if (!s.closed) await task(); else skipped?.() })
+      .catch(err => { log('session %s: %s', s.id, (err as Error).message); this.reply(s.owner, err, s.id) })
     await s.queue
   }
 
@@ -166,9 +261,11 @@ export class SpanServer {
       if (frame.shape.length !== 2 || frame.shape[1] !== dim || frame.shape[0] === 0) {
         throw new ShapeMismatchError(`hidden state must be (n, ${dim}), got (${frame.shape.join(', ')})`)
       }
+      checkFinite(frame.data, dim, 'the input')
       const positions = Array.from({ length: frame.shape[0]! }, (_, i) => msg.from + i)
       const t0 = performance.now()
-      const out = await s.local.forward(frame.data, positions) // (n, dim)
+      const out = await this.compute.run(s.owner.peer, async () => await s.local!.forward(frame.data, positions)) // (n, dim)
+      checkFinite(out, dim, 'the output')
       output = encodeFrame(out, frame.shape, { dtype: s.dtype, maxBytes: this.maxFrameBytes })
       stepLog('%s step %d: %d rows in %s ms', s.id, msg.step, positions.length, (performance.now() - t0).toFixed(2))
     } catch (err) {
@@ -177,42 +274,37 @@ export class SpanServer {
     }
     s.lastStep = msg.step
     s.lastOutput = output
-    if (msg.push && s.next !== null) await this.push(s, msg, output)
+    if (msg.push && s.push !== undefined) await s.push.send(msg.step, msg.from, msg.commitment, output)
     await s.owner.send({ t: 'result', session: s.id, step: msg.step, commitment: null }, output).catch(() => {})
   }
 
-  /** Sends a step's output on to the next hop's session; failures go to the session's owner. */
-  private async push (s: ServerSession, msg: StepMsg, output: Uint8Array): Promise<void> {
-    const next = s.next!
-    try {
-      if (s.push === undefined || !s.push.isOpen) {
-        const channel = await this.node.open({ id: next.peer, addrs: next.addrs }, SPAN_PROTOCOL, { maxMessageBytes: this.maxFrameBytes + MAX_HEADER_BYTES + 64 })
-        channel.onMessage(raw => {
-          const m = parseSpanMsg(raw)
-          if (m.t === 'error') this.pushFailed(s, channel, m.step, new GridError(m.code, m.message))
-        })
-        channel.onClose(err => { if (err !== undefined) this.pushFailed(s, channel, null, err) })
-        s.push = channel
-      }
-      await s.push.send({ t: 'step', session: next.session, step: msg.step, from: msg.from, push: true, commitment: msg.commitment }, output)
-    } catch (err) {
-      this.pushFailed(s, s.push, msg.step, err as Error)
+  /** Closes sessions whose owner sent nothing for `idleMs`, telling the owner why. */
+  private expireIdle (idleMs: number): void {
+    const now = Date.now()
+    for (const s of this.sessions.values()) {
+      if (s.closing || now - s.lastActiveAt < idleMs) continue
+      log('session %s of %s idle for %d ms: closing it', s.id, s.owner.peer.slice(-8), now - s.lastActiveAt)
+      s.closing = true
+      this.reply(s.owner, new SessionError('SESSION_CLOSED', `session ${s.id} was idle for more than ${idleMs} ms and is closed`), s.id)
+      void this.enqueue(s, async () => { await this.closeSession(s) })
     }
-  }
-
-  private pushFailed (s: ServerSession, channel: Channel | undefined, step: number | null, err: Error): void {
-    if (s.closed || (channel !== undefined && channel !== s.push)) return
-    const code = (err as GridError).code ?? 'INTERNAL'
-    const failure = new NetworkError('PUSH_FAILED', `push to the next hop ${s.next?.peer.slice(-8) ?? '?'} failed: [${code}] ${err.message}`)
-    this.reply(s.owner, failure, s.id, step)
   }
 
   private async closeSession (s: ServerSession): Promise<void> {
     if (s.closed) return
     s.closed = true
+    s.closing = true
     this.sessions.delete(s.id)
-    await s.local.close()
-    await s.push?.close().catch(() => {})
+    s.release()
+    await s.local?.close()
+    await s.push?.close()
     log('closed %s', s.id)
+  }
+}
+
+/** Refuses a hidden state holding NaN or infinity. */
+function checkFinite (x: Float32Array, dim: number, what: string): void {
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i]!)) throw new NonFiniteError(`${what} holds ${x[i]} in row ${Math.floor(i / dim)}, column ${i % dim}`)
   }
 }

@@ -12,10 +12,10 @@
  * bit-identical), re-points the previous hop's push target and finishes the step relayed.
  */
 import { randomUUID } from 'node:crypto'
-import { type ExecutorStats, type ModelConfig, type OpenOptions, type SpanExecutor, type SpanSession, checkStep } from '../model/index.ts'
+import { type ExecutorStats, type ModelConfig, type OpenOptions, type RouteReason, type SpanExecutor, type SpanSession, checkStep } from '../model/index.ts'
 import { type NextHop, type PeerAddress, RemoteSpanSession } from '../net/index.ts'
 import type { FrameDType } from '../tensor/index.ts'
-import { type GridError, NetworkError, NoRouteError, SessionError, throwIfAborted } from '../util/errors.ts'
+import { BadOutputError, type GridError, NetworkError, NoRouteError, SessionError, isCapacityError, throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import type { SwarmClient } from './client.ts'
 import { peerAddress } from './directory.ts'
@@ -42,7 +42,8 @@ export interface ChainOptions {
 
 export interface RouteEvent {
   readonly session: string
-  readonly reason: 'open' | 'failover'
+  /** open: the first route; failover: a hop was replaced; relay: pushing failed, the client relays from now on */
+  readonly reason: RouteReason
   readonly hops: ReadonlyArray<{ readonly peer: string, readonly start: number, readonly end: number }>
 }
 
@@ -54,6 +55,7 @@ export class SwarmExecutor implements SpanExecutor {
   private sessions = 0
   private hopCount = 0
   private hopSeconds = 0
+  private readonly routes: Record<RouteReason, number> = { open: 0, failover: 0, relay: 0 }
 
   constructor (readonly client: SwarmClient, readonly options: ChainOptions) {
     this.modelId = options.modelId
@@ -73,8 +75,13 @@ export class SwarmExecutor implements SpanExecutor {
     this.hopSeconds += seconds
   }
 
+  /** Counts a route a session took. */
+  countRoute (reason: RouteReason): void {
+    this.routes[reason]++
+  }
+
   stats (): ExecutorStats {
-    return { openSessions: this.sessions, hops: { count: this.hopCount, sumSeconds: this.hopSeconds } }
+    return { openSessions: this.sessions, hops: { count: this.hopCount, sumSeconds: this.hopSeconds }, routes: { ...this.routes } }
   }
 }
 
@@ -151,6 +158,7 @@ class ChainSession implements SpanSession {
         if (this.pushFailed && !replaced) {
           log('%s: a server could not push to the next one; relaying through the client from now on', this.sessionId)
           this.mode = 'relay'
+          this.emit('relay')
         }
       }
     } else {
@@ -221,7 +229,7 @@ class ChainSession implements SpanSession {
   private async replace (i: number, k: number, signal: AbortSignal | undefined): Promise<void> {
     const old = this.hops[i]!
     log('%s: hop %d (%s, blocks %d:%d) failed: %s', this.sessionId, i, old.peer.id.slice(-8), old.start, old.end, old.failure?.message ?? 'stream closed')
-    this.client.ban(old.peer.id)
+    this.client.penalize(this.options.modelId, old.peer.id, old.failure)
     void old.remote?.close()
     const after = this.hops[i + 1]
     const fresh = await this.withRoute(old.start, old.end, async hops => {
@@ -246,6 +254,8 @@ class ChainSession implements SpanSession {
     const { modelId, config } = this.options
     const deadline = Date.now() + (this.options.recoverTimeoutMs ?? 60_000)
     let refresh = false
+    /** a server that refused for lack of room: if no other route is left, that is the answer */
+    let full: GridError | undefined
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(signal)
       await this.client.servers(modelId, config.nLayers, { refresh, signal })
@@ -254,6 +264,7 @@ class ChainSession implements SpanSession {
         const plan = this.client.plan(modelId, start, end, this.maxLength, exclude)
         hops = plan.hops.map(h => new Hop(peerAddress(this.client.server(modelId, h.peer)!), h.start, h.end))
       } catch (err) {
+        if (full !== undefined) throw full
         if (!(err instanceof NoRouteError) || Date.now() > deadline) throw err
         log('%s: %s; looking again', this.sessionId, err.message)
         // first ask the DHT again at once (servers may have joined since), then back off
@@ -268,7 +279,8 @@ class ChainSession implements SpanSession {
         return hops
       } catch (err) {
         for (const h of hops) {
-          if (h.failure !== undefined) this.client.ban(h.peer.id)
+          if (h.failure !== undefined) this.client.penalize(modelId, h.peer.id, h.failure)
+          if (isCapacityError(h.failure)) full = h.failure
           void h.remote?.close()
         }
         throwIfAborted(signal)
@@ -316,13 +328,20 @@ class ChainSession implements SpanSession {
   }
 
   private onResult (hop: Hop, step: number, output: Float32Array): void {
+    const input = hop.inputs.get(step)
+    if (input !== undefined && input.length !== output.length) {
+      hop.failure ??= new BadOutputError(`${hop.peer.id.slice(-8)} returned ${output.length / this.options.config.dim} rows for a step of ${input.length / this.options.config.dim}`, hop.peer.id)
+      this.notify()
+      return
+    }
     hop.done.add(step)
     const i = this.hops.indexOf(hop)
     if (i >= 0 && this.mode === 'push' && step === this.nextStep - 1 && output.length === this.options.config.dim) {
-      // push timing: the time since the previous hop's copy (or the send) is this hop's work plus a link
+      // push timing: the time since the previous hop's copy (or the send) is this hop's work plus a
+      // link (the last hop's also includes the way back): what the planner trusts over claims
       const now = performance.now()
       this.executor.recordHop((now - this.pushSentAt) / 1000)
-      if (i < this.hops.length - 1) this.client.observe(hop.peer.id, (now - this.pushSentAt) / 1000 / (hop.end - hop.start))
+      this.client.observe(hop.peer.id, (now - this.pushSentAt) / 1000 / (hop.end - hop.start))
       this.pushSentAt = now
     }
     if (i === this.hops.length - 1) {
@@ -369,7 +388,8 @@ class ChainSession implements SpanSession {
     }
   }
 
-  private emit (reason: RouteEvent['reason']): void {
+  private emit (reason: RouteReason): void {
+    this.executor.countRoute(reason)
     const hops = this.hops.map(h => ({ peer: h.peer.id, start: h.start, end: h.end }))
     log('%s route (%s): %s', this.sessionId, reason, hops.map(h => `${h.peer.slice(-8)}[${h.start}:${h.end})`).join(' → '))
     this.options.onRoute?.({ session: this.sessionId, reason, hops })

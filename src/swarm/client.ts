@@ -3,13 +3,16 @@
  * observed speed, and which of them are banned for failing. Chain sessions (chain.ts) plan their
  * routes through it.
  */
-import { NetNode, parsePeerAddress } from '../net/index.ts'
+import { CAPACITY_RETRY_MS, NetNode, parsePeerAddress } from '../net/index.ts'
+import { isCapacityError, retryAfterMs } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { type Plan, UNKNOWN_RTT_MS, planRoute } from './planner.ts'
 import { recordRules } from './record.ts'
 
 const log = logger('swarm:client')
+
+const MAX_BAN_MS = 600_000
 
 export interface SwarmClientOptions {
   /** multiaddrs (with /p2p/) of peers to join through */
@@ -69,7 +72,7 @@ export class SwarmClient {
     for (const s of servers) {
       if (this.rtts.has(s.peer)) continue
       this.rtts.set(s.peer, UNKNOWN_RTT_MS) // until measured
-      this.node.ping(peerAddress(s), { signal: AbortSignal.timeout(3000) })
+      this.node.ping(peerAddress(s), { timeoutMs: 3000 })
         .then(ms => { this.rtts.set(s.peer, ms) })
         .catch(err => { log('no ping from %s: %s', s.peer.slice(-8), (err as Error).message) })
     }
@@ -104,17 +107,41 @@ export class SwarmClient {
     return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), banned, cacheTokens })
   }
 
+  /** When a ban of `peer` ends (ms since the epoch), or undefined if it is not banned. */
+  bannedUntil (peer: string): number | undefined {
+    const until = this.bans.get(peer)?.until
+    return until !== undefined && until > Date.now() ? until : undefined
+  }
+
   banned (): Set<string> {
     const now = Date.now()
     return new Set([...this.bans].filter(([, b]) => b.until > now).map(([peer]) => peer))
   }
 
-  /** Keeps a failed server out of new routes for a while (longer each time it fails). */
-  ban (peer: string): void {
-    const count = (this.bans.get(peer)?.count ?? 0) + 1
-    const ms = Math.min(600_000, (this.options.banMs ?? 15_000) * 2 ** (count - 1))
-    this.bans.set(peer, { until: Date.now() + ms, count })
-    log('banned %s for %d ms', peer.slice(-8), ms)
+  /** Keeps a failed server out of new routes for a while (longer each time it fails), or for `ms`. */
+  ban (peer: string, ms?: number): void {
+    const old = this.bans.get(peer)
+    const count = (old?.count ?? 0) + (ms === undefined ? 1 : 0)
+    const span = ms ?? Math.min(MAX_BAN_MS, (this.options.banMs ?? 15_000) * 2 ** (count - 1))
+    const until = Math.max(old?.until ?? 0, Date.now() + span)
+    this.bans.set(peer, { until, count })
+    log('banned %s for %d ms', peer.slice(-8), until - Date.now())
+  }
+
+  /**
+   * Keeps a server out of new routes according to how it failed: a capacity refusal only for its
+   * retry hint (it is full, not broken); refusing the span it announced, or an output that cannot be
+   * right, for as long as the record that made the claim stands; anything else as ban() does.
+   */
+  penalize (model: string, peer: string, err: unknown): void {
+    const code = (err as { code?: string } | undefined)?.code ?? ''
+    if (isCapacityError(err)) { this.ban(peer, retryAfterMs(err) ?? CAPACITY_RETRY_MS); return }
+    if (code === 'SPAN_NOT_SERVED' || code === 'WRONG_MODEL' || code === 'BAD_OUTPUT') {
+      const claim = this.server(model, peer)?.expiresAt ?? 0
+      this.ban(peer, Math.min(MAX_BAN_MS, Math.max(this.options.banMs ?? 15_000, claim - Date.now())))
+      return
+    }
+    this.ban(peer)
   }
 
   /** Records a measured time per block (seconds) for a server. */

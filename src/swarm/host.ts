@@ -4,7 +4,7 @@
  */
 import type { Backend } from '../kernels/index.ts'
 import { type LoadedWeights, LocalSpanExecutor, type ModelConfig, type ModelSource, type SpanSession, cacheBytesPerToken, freeWeights, loadWeights } from '../model/index.ts'
-import type { SpanHost } from '../net/index.ts'
+import { CAPACITY_RETRY_MS, type SpanHost } from '../net/index.ts'
 import { CacheBudgetError, InvalidArgumentError, ServeError, throwIfAborted } from '../util/errors.ts'
 
 export interface ServedSpanOptions {
@@ -51,19 +51,31 @@ export class ServedSpan implements SpanHost {
     return this.sessions
   }
 
+  cacheBytes (start: number, end: number, maxLength: number): number {
+    return Math.max(0, maxLength) * cacheBytesPerToken(this.config, Math.max(0, end - start))
+  }
+
+  /** Reserves the session's cache before its first await, so concurrent opens cannot overbook. */
   async open (sessionId: string, start: number, end: number, maxLength: number): Promise<SpanSession> {
     if (this.retired) throw new ServeError('SPAN_NOT_SERVED', `this server no longer serves blocks ${this.start}:${this.end}`)
     if (!(Number.isInteger(start) && Number.isInteger(end) && this.start <= start && start < end && end <= this.end)) {
       throw new ServeError('SPAN_NOT_SERVED', `this server serves blocks ${this.start}:${this.end}, not ${start}:${end}`)
     }
     if (!Number.isInteger(maxLength) || maxLength <= 0) throw new InvalidArgumentError(`maxLength must be a positive integer, got ${maxLength}`)
-    const bytes = maxLength * cacheBytesPerToken(this.config, end - start)
+    const bytes = this.cacheBytes(start, end, maxLength)
     if (this.reserved + bytes > this.cacheBudgetBytes) {
-      throw new CacheBudgetError(`a ${maxLength}-token session over ${end - start} blocks needs ${bytes} bytes of cache; ${this.cacheBudgetBytes - this.reserved} are free`)
+      throw new CacheBudgetError(`a ${maxLength}-token session over ${end - start} blocks needs ${bytes} bytes of cache; ${this.cacheBudgetBytes - this.reserved} are free`, { retryAfterMs: CAPACITY_RETRY_MS })
     }
-    const inner = await this.view(start, end).open(sessionId, { maxLength })
     this.reserved += bytes
     this.sessions++
+    let inner: SpanSession
+    try {
+      inner = await this.view(start, end).open(sessionId, { maxLength })
+    } catch (err) {
+      this.reserved -= bytes
+      this.sessions--
+      throw err
+    }
     let released = false
     const release = (): void => {
       if (released) return

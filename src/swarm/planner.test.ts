@@ -69,3 +69,24 @@ test('an uncovered block is a NoRouteError naming it', () => {
   assert.throws(() => planRoute({ start: 0, end: 5, servers, rttMs: rtt(), cacheTokens: 1 }), (err: unknown) => err instanceof NoRouteError && /block 2\b/.test(err.message))
   assert.throws(() => planRoute({ start: 0, end: 2, servers, rttMs: rtt(), cacheTokens: 1, banned: new Set(['a']) }), NoRouteError)
 })
+
+test('a claimed throughput is a prior: once timed, the measurement decides, and no claim beats twice the fastest timed server', () => {
+  const honest = server('honest', 0, 4, 100, { observedBlockSeconds: 0.004 })
+  // claims a million steps per second; untimed, it may claim at most 2x the fastest timed server
+  const liar = server('liar', 0, 4, 1e6)
+  const claims = planRoute({ start: 0, end: 4, servers: [honest, liar], rttMs: rtt({ honest: 5, liar: 5 }), cacheTokens: 1 })
+  assert.ok(Math.abs(claims.cost - (0.005 + 0.002 + 4 * 0.002)) < 1e-9, `cost ${claims.cost}: the liar is held to 2 ms per block`)
+  const timed = planRoute({ start: 0, end: 4, servers: [honest, { ...liar, observedBlockSeconds: 0.04 }], rttMs: rtt({ honest: 5, liar: 5 }), cacheTokens: 1 })
+  assert.equal(timed.hops[0]!.peer, 'honest')
+})
+
+test('an announced round trip between servers is held to what the client\'s own round trips allow', () => {
+  // the client sees a, c and d 5 ms away and far 205 ms away: far is at least 200 ms from each of them
+  const servers = [
+    server('a', 0, 2, 100), server('d', 4, 6, 100),
+    server('far', 2, 4, 1000, { pings: { a: 0, d: 0 } }), // claims to sit next to both, and to be fast
+    server('c', 2, 4, 90)
+  ]
+  const plan = planRoute({ start: 0, end: 6, servers, rttMs: rtt({ a: 5, far: 205, c: 5, d: 5 }), cacheTokens: 1 })
+  assert.deepEqual(plan.hops.map(h => h.peer), ['a', 'c', 'd'])
+})

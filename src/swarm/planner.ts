@@ -6,6 +6,10 @@
  *   block b on p          p's time per block (observed if known, else from its announced throughput)
  *   p → q at a boundary   link(p, q) / 2 + HOP_OVERHEAD, plus CACHE_PENALTY if q lacks cache
  *   p → client            rtt(p) / 2
+ * Measurements beat claims: a server's announced throughput is only a prior, used until the client
+ * has timed it, and never better than PRIOR_MAX_SPEEDUP × the fastest server it has timed; an
+ * announced round trip between two servers is held to what the client's own round trips to both
+ * allow (the triangle inequality: |rtt(p) − rtt(q)| ≤ link(p, q) ≤ rtt(p) + rtt(q)).
  * A pure function: everything it knows comes in the request.
  */
 import { NoRouteError } from '../util/errors.ts'
@@ -34,6 +38,9 @@ export interface PlanRequest {
   readonly cacheTokens: number
 }
 
+/** how much faster than the fastest measured server an unmeasured one may claim to be */
+export const PRIOR_MAX_SPEEDUP = 2
+
 export interface PlannedHop {
   readonly peer: string
   readonly start: number
@@ -52,9 +59,11 @@ export const CACHE_PENALTY_S = 10
 /** time per block of a server that announced no throughput */
 export const UNKNOWN_BLOCK_S = 300
 
-export function blockSeconds (s: PlannerServer): number {
+/** Seconds per block: measured if the client has timed the server, else the claim, held to `floor`. */
+export function serverBlockSeconds (s: PlannerServer, floor = 0): number {
   if (s.observedBlockSeconds !== undefined && s.observedBlockSeconds > 0) return s.observedBlockSeconds
-  return s.throughput > 0 ? 1 / (s.throughput * (s.end - s.start)) : UNKNOWN_BLOCK_S
+  const claimed = s.throughput > 0 ? 1 / (s.throughput * (s.end - s.start)) : UNKNOWN_BLOCK_S
+  return Math.max(claimed, floor)
 }
 
 export function planRoute (req: PlanRequest): Plan {
@@ -64,9 +73,15 @@ export function planRoute (req: PlanRequest): Plan {
   const P = servers.length
   const rtt = (peer: string): number => (req.rttMs(peer) ?? UNKNOWN_RTT_MS) / 1000
   const link = (p: PlannerServer, q: PlannerServer): number => {
-    const ms = p.pings?.[q.peer] ?? q.pings?.[p.peer]
-    return ms !== undefined ? ms / 1000 : (rtt(p.peer) + rtt(q.peer)) / 2
+    const claimed = p.pings?.[q.peer] ?? q.pings?.[p.peer]
+    const [a, b] = [req.rttMs(p.peer), req.rttMs(q.peer)]
+    if (claimed === undefined) return (rtt(p.peer) + rtt(q.peer)) / 2
+    if (a === undefined || b === undefined) return claimed / 1000
+    return Math.min(a + b, Math.max(Math.abs(a - b), claimed)) / 1000
   }
+  const measured = servers.flatMap(s => s.observedBlockSeconds !== undefined && s.observedBlockSeconds > 0 ? [s.observedBlockSeconds] : [])
+  const floor = measured.length > 0 ? Math.min(...measured) / PRIOR_MAX_SPEEDUP : 0
+  const blockSeconds = (s: PlannerServer): number => serverBlockSeconds(s, floor)
   const penalty = (s: PlannerServer): number => s.freeCacheTokens < req.cacheTokens ? CACHE_PENALTY_S : 0
   const serves = (s: PlannerServer, b: number): boolean => s.start <= b && b < s.end
 

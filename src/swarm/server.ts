@@ -5,15 +5,22 @@
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, SpanServer } from '../net/index.ts'
-import { isAbortError } from '../util/errors.ts'
+import { NetNode, SpanServer, type SpanServerOptions } from '../net/index.ts'
+import { NoRouteError, isAbortError } from '../util/errors.ts'
+import { deadline } from '../util/timeout.ts'
 import { logger } from '../util/log.ts'
 import { chooseStart, rebalance } from './blocks.ts'
-import { Directory, peerAddress } from './directory.ts'
+import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { ServedSpan } from './host.ts'
 import { type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
 
 const log = logger('swarm:server')
+
+/** The limits a server operator sets (flags of `gridllm serve`). */
+export type ServerLimits = Pick<SpanServerOptions, 'maxSessions' | 'maxSessionsPerPeer' | 'peerCacheShare' | 'maxQueuedStepsPerPeer' | 'sessionIdleMs' | 'maxStreamsPerConnection' | 'maxBufferedBytesPerPeer'> & {
+  /** connections kept open; the idlest go first past it */
+  maxConnections?: number
+}
 
 export interface ServeOptions {
   /** model file or folder */
@@ -31,6 +38,8 @@ export interface ServeOptions {
   threads?: number
   cacheBudgetBytes?: number
   maxFrameBytes?: number
+  /** what one peer may hold and the server's other limits (see SpanServerOptions) */
+  limits?: ServerLimits
   /** how often the record is re-announced; it expires after twice this. Default 60 s */
   announcePeriodMs?: number
   /** with 'auto': how often to consider moving (± 50 % jitter). Default 120 s */
@@ -74,6 +83,7 @@ export class SwarmServer {
       dhtServer: true,
       records: recordRules,
       providerValidityMs: 2 * (options.announcePeriodMs ?? 60_000),
+      maxConnections: options.limits?.maxConnections,
       signal
     })
     try {
@@ -92,7 +102,12 @@ export class SwarmServer {
       } else span = options.blocks
       note(`loading blocks ${span[0]}:${span[1]} of ${source.name}`)
       const host = await ServedSpan.load(source, backend, { start: span[0], end: span[1], modelId, cacheBudgetBytes: options.cacheBudgetBytes, signal })
-      const spanServer = new SpanServer(node, host, { maxFrameBytes: options.maxFrameBytes, maxSessionLength: source.config.contextLength })
+      const spanServer = new SpanServer(node, host, {
+        ...options.limits,
+        maxFrameBytes: options.maxFrameBytes,
+        maxSessionLength: source.config.contextLength,
+        checkNextHop: nextHopCheck(directory, host.modelId)
+      })
       const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory)
       const joining = server.announce(host, { signal }) // meanwhile, measure
       server.throughput = await host.benchmark({ seconds: 0.5, signal })
@@ -197,7 +212,7 @@ export class SwarmServer {
     const pings: Record<string, number> = {}
     await Promise.all(next.map(async s => {
       try {
-        const ms = await this.node.ping(peerAddress(s), { signal: AbortSignal.timeout(5000) })
+        const ms = await this.node.ping(peerAddress(s), { timeoutMs: 5000 })
         const old = this.pings[s.peer]
         pings[s.peer] = old === undefined ? ms : 0.8 * old + 0.2 * ms
       } catch { /* unreachable: leave it out */ }
@@ -236,10 +251,13 @@ export class SwarmServer {
     this.stopped = true
     for (const t of this.timers) clearTimeout(t)
     this.state = 'offline'
+    const limit = deadline(2000)
     try {
-      await this.node.putRecord(encodeRecord(this.record()), { signal: AbortSignal.timeout(2000) })
+      await this.node.putRecord(encodeRecord(this.record()), { signal: limit.signal })
     } catch (err) {
-      if (!isAbortError(err)) log('could not announce offline: %s', (err as Error).message)
+      if (!isAbortError(err) && (err as { code?: string }).code !== 'TIMEOUT') log('could not announce offline: %s', (err as Error).message)
+    } finally {
+      limit.clear()
     }
     await this.spanServer.stop()
     await this.node.stop()
@@ -248,3 +266,32 @@ export class SwarmServer {
   }
 }
 
+
+/**
+ * Push targets must be servers of the next block of this model, as their signed records say; the
+ * records' own addresses are dialed, never the ones a client names. Answers are kept for a minute.
+ */
+export function nextHopCheck (directory: Directory, modelId: string): NonNullable<SpanServerOptions['checkNextHop']> {
+  const known = new Map<string, { at: number, record: ServerInfo }>()
+  const serves = (r: ServerInfo, block: number): boolean => r.model === modelId && r.state !== 'offline' && r.start <= block && block < r.end
+  const lookup = async (peer: string, signal: AbortSignal | undefined): Promise<ServerInfo | undefined> => {
+    const limit = deadline(10_000, signal)
+    try {
+      return await directory.record({ id: peer, addrs: [] }, { signal: limit.signal })
+    } finally {
+      limit.clear()
+    }
+  }
+  return async (next, block, options) => {
+    const cached = known.get(next.peer)
+    // only confirmations are kept, for a minute; anything else is looked up afresh
+    let record = cached !== undefined && Date.now() - cached.at < 60_000 && serves(cached.record, block) ? cached.record : undefined
+    if (record === undefined) {
+      record = await lookup(next.peer, options.signal)
+      if (record === undefined || !serves(record, block)) throw new NoRouteError(`${next.peer.slice(-8)} does not serve block ${block} of this model`)
+      known.set(next.peer, { at: Date.now(), record })
+      if (known.size > 1024) known.delete(known.keys().next().value!)
+    }
+    return peerAddress(record)
+  }
+}

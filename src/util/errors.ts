@@ -27,6 +27,9 @@ export type ErrorCode =
   | 'ABORTED'
   | 'TIMEOUT'
   | 'OUT_OF_MEMORY'
+  | 'NON_FINITE'
+  | 'BAD_OUTPUT'
+  | 'BUSY'
   | 'INTERNAL'
   // serving
   | 'MODEL_NOT_FOUND'
@@ -137,11 +140,32 @@ export class ContextOverflowError extends GridError {
   }
 }
 
-/** Opening a session would exceed the executor's KV-cache memory budget. */
+/** Opening a session would exceed the executor's KV-cache memory budget (or the caller's share of it). */
 export class CacheBudgetError extends GridError {
-  constructor (message: string) {
+  /** when it is worth asking again, if the refuser knows */
+  readonly retryAfterMs: number | undefined
+  constructor (message: string, options?: { retryAfterMs?: number }) {
     super('CACHE_BUDGET_EXCEEDED', message)
     this.name = 'CacheBudgetError'
+    this.retryAfterMs = options?.retryAfterMs
+  }
+}
+
+/** A server is at one of its limits (sessions, streams, queued steps) for now; ask again later. */
+export class BusyError extends GridError {
+  readonly retryAfterMs: number
+  constructor (message: string, retryAfterMs: number) {
+    super('BUSY', message)
+    this.name = 'BusyError'
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+/** A hidden state holds NaN or infinity: refused, never computed on or passed along. */
+export class NonFiniteError extends GridError {
+  constructor (message: string) {
+    super('NON_FINITE', message)
+    this.name = 'NonFiniteError'
   }
 }
 
@@ -176,14 +200,39 @@ export class NetworkError extends GridError {
   }
 }
 
+/** A peer's output cannot be right (wrong shape, NaN or infinity, undecodable): its server is not to be trusted. */
+export class BadOutputError extends GridError {
+  readonly peer: string
+  constructor (message: string, peer: string, options?: { cause?: unknown }) {
+    super('BAD_OUTPUT', message, options)
+    this.name = 'BadOutputError'
+    this.peer = peer
+  }
+}
+
 /** An error a remote peer replied with; `code` is the peer's, `peer` who sent it. */
 export class RemoteError extends GridError {
   readonly peer: string
-  constructor (code: ErrorCode, message: string, peer: string) {
+  /** the peer's hint for capacity errors (BUSY, CACHE_BUDGET_EXCEEDED) */
+  readonly retryAfterMs: number | undefined
+  constructor (code: ErrorCode, message: string, peer: string, retryAfterMs?: number) {
     super(code, `${message} (from ${peer.slice(-8)})`)
     this.name = 'RemoteError'
     this.peer = peer
+    this.retryAfterMs = retryAfterMs
   }
+}
+
+/** Errors that mean "full for now", not "broken": the same request may succeed later or elsewhere. */
+export function isCapacityError (err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code
+  return code === 'BUSY' || code === 'CACHE_BUDGET_EXCEEDED'
+}
+
+/** A retry hint in ms carried by an error, if any. */
+export function retryAfterMs (err: unknown): number | undefined {
+  const v = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined
 }
 
 /** No chain of servers covers the requested blocks. */

@@ -3,7 +3,7 @@
  * `listening <multiaddr>` line each prints once it is online.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,13 +30,15 @@ export interface StartOptions {
   listen?: string
   timeoutMs?: number
   env?: NodeJS.ProcessEnv
+  /** in a process group of its own (benchmarks: stopServers then kills the whole group) */
+  detached?: boolean
 }
 
 /** Starts `gridllm serve --model <model> <args>` listening on loopback; resolves once it is online. */
 export async function startServer (model: string, args: readonly string[], options: StartOptions = {}): Promise<ServerProcess> {
   const argv = [BIN, 'serve', '--model', model, '--listen', options.listen ?? '/ip4/127.0.0.1/tcp/0', ...args]
   for (const b of options.bootstrap ?? []) argv.push('--bootstrap', b.addr)
-  const proc = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  const proc = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, detached: options.detached === true })
   let stderr = ''
   let stdout = ''
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
@@ -69,10 +71,27 @@ export async function stopServers (servers: Iterable<ServerProcess>, graceMs = 5
   await Promise.all([...servers].map(async s => {
     if (s.proc.exitCode !== null || s.proc.signalCode !== null) return
     s.proc.kill('SIGTERM')
-    const timer = setTimeout(() => { s.proc.kill('SIGKILL') }, graceMs)
+    const timer = setTimeout(() => { killGroup(s, 'SIGKILL') }, graceMs)
     await s.exited
     clearTimeout(timer)
+    killGroup(s, 'SIGKILL') // anything it left in its group
   }))
+}
+
+/** Signals the server's process group, if it has one of its own. */
+export function killGroup (s: ServerProcess, signal: NodeJS.Signals): void {
+  if (s.proc.pid === undefined) return
+  try { process.kill(-s.proc.pid, signal) } catch { /* no such group: not detached, or gone */ }
+}
+
+/** Resident memory of a process in MiB (Linux /proc), or NaN if it is gone. */
+export function rssMiB (pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? NaN : Number(m[1]) / 1024
+  } catch {
+    return NaN
+  }
 }
 
 export function tempDir (): { path: string, remove: () => void } {

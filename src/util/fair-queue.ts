@@ -1,0 +1,78 @@
+/**
+ * Runs tasks one at a time, taking turns between keys (round robin), so that one key with many
+ * tasks waiting cannot starve the others: while several keys wait, each gets 1/k of the turns. A key
+ * may have at most `maxPendingPerKey` tasks waiting or running; more are refused with BusyError.
+ * The span server keys its compute by the peer that owns each session.
+ */
+import { BusyError } from './errors.ts'
+
+interface Job {
+  readonly run: () => Promise<void>
+}
+
+export class FairQueue {
+  /** per key, its waiting jobs; the Map's order is the turn order */
+  private readonly queues = new Map<string, Job[]>()
+  private readonly counts = new Map<string, number>()
+  private running = false
+
+  constructor (readonly maxPendingPerKey: number, private readonly retryAfterMs = 1000) {}
+
+  /** Tasks of `key` waiting or running. */
+  pending (key: string): number {
+    return this.counts.get(key) ?? 0
+  }
+
+  get size (): number {
+    let n = 0
+    for (const c of this.counts.values()) n += c
+    return n
+  }
+
+  /** Runs `task` in `key`'s turn; throws BusyError at once if `key` has too many tasks pending. */
+  async run<T> (key: string, task: () => Promise<T> | T): Promise<T> {
+    const pending = this.pending(key)
+    if (pending >= this.maxPendingPerKey) {
+      throw new BusyError(`${pending} steps of this peer are already waiting (the most one peer may have)`, this.retryAfterMs)
+    }
+    this.counts.set(key, pending + 1)
+    const done = Promise.withResolvers<T>()
+    const job: Job = {
+      run: async () => {
+        try {
+          done.resolve(await task())
+        } catch (err) {
+          done.reject(err)
+        } finally {
+          const left = this.pending(key) - 1
+          if (left === 0) this.counts.delete(key)
+          else this.counts.set(key, left)
+        }
+      }
+    }
+    const queue = this.queues.get(key)
+    if (queue === undefined) this.queues.set(key, [job])
+    else queue.push(job)
+    void this.drain()
+    return await done.promise
+  }
+
+  private async drain (): Promise<void> {
+    if (this.running) return
+    this.running = true
+    try {
+      for (;;) {
+        const next = this.queues.entries().next()
+        if (next.done === true) return
+        const [key, jobs] = next.value
+        const job = jobs.shift()!
+        // this key's turn is over: it goes to the back of the line (or leaves it)
+        this.queues.delete(key)
+        if (jobs.length > 0) this.queues.set(key, jobs)
+        await job.run()
+      }
+    } finally {
+      this.running = false
+    }
+  }
+}
