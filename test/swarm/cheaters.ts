@@ -21,7 +21,7 @@ export async function lieInRecord (server: SwarmServer, claims: (r: ServerRecord
 }
 
 /** What a cheat does to a step: gets the honest output (or can skip computing it) and returns its own. */
-export type StepCheat = (step: { hidden: Float32Array, positions: ArrayLike<number>, honest: () => Promise<Float32Array>, host: SpanHost, start: number, end: number, sessionId: string }) => Promise<Float32Array>
+export type StepCheat = (step: { hidden: Float32Array, positions: ArrayLike<number>, honest: () => Promise<Float32Array>, host: SpanHost, start: number, end: number, maxLength: number, sessionId: string }) => Promise<Float32Array>
 
 /** Makes `server` answer every step through `cheat` (sessions opened from now on). */
 export function cheat (server: SwarmServer, fn: StepCheat, host: SpanHost = (server as unknown as Internals).host): void {
@@ -38,7 +38,7 @@ export function cheat (server: SwarmServer, fn: StepCheat, host: SpanHost = (ser
         sessionId: s.sessionId,
         get length () { return s.length },
         get maxLength () { return s.maxLength },
-        forward: async (hidden, positions, options) => await fn({ hidden, positions, honest: async () => await s.forward(hidden, positions, options), host, start, end, sessionId: id }),
+        forward: async (hidden, positions, options) => await fn({ hidden, positions, honest: async () => await s.forward(hidden, positions, options), host, start, end, maxLength, sessionId: id }),
         rollback: async (to, options) => { await s.rollback(to, options) },
         close: async () => { await s.close() }
       }
