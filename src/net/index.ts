@@ -6,3 +6,4 @@ export { SPAN_PROTOCOL, type NextHop, type SpanMsg, parseSpanMsg } from './proto
 export { SpanServer, type SpanHost, type SpanServerOptions } from './span-server.ts'
 export { RemoteSpanSession, type Receipt, type RemoteOpenRequest, type RemoteSessionEvents } from './span-client.ts'
 export { type StepClaim, type StepCommitment, claimBytes, parseCommitment, verifyClaim } from './commitment.ts'
+export { ProofStore, PROOFS_PROTOCOL, publishProof, findProofs } from './proofs.ts'

@@ -132,7 +132,7 @@ const PEER_ID = '[1-9A-HJ-NP-Za-km-z]{40,100}'
 /** the signer of a value is the last peer id in its key: /gridllm/<signer> or /gridllm-proof/<suspect>/<signer> */
 const SIGNED_KEY = new RegExp(`^/(?:${RECORD_PREFIX}|${PROOF_PREFIX}/${PEER_ID})/(${PEER_ID})$`)
 
-/** The DHT key of `accuser`'s fraud proof against `suspect`: /gridllm-proof/<suspect>/<accuser>. */
+/** The name `accuser` signs its fraud proof against `suspect` under: /gridllm-proof/<suspect>/<accuser>. */
 export function proofKey (suspect: string, accuser: string): Uint8Array {
   return new TextEncoder().encode(`/${PROOF_PREFIX}/${suspect}/${accuser}`)
 }
@@ -205,14 +205,10 @@ export class NetNode {
           // drop others' provider records after providerValidityMs (we re-provide our own ourselves)
           reprovide: options.providerValidityMs === undefined ? undefined : { validity: options.providerValidityMs, interval: options.providerValidityMs / 2, threshold: 0 },
           validators: {
-            [RECORD_PREFIX]: async (key, value) => { rules?.validate(await verifyRecord(key, value)) },
-            // one accuser's proof against one suspect: only its signature is checked here; whoever
-            // acts on it checks it by recomputation (src/verify)
-            [PROOF_PREFIX]: async (key, value) => { await verifyRecord(key, value) }
+            [RECORD_PREFIX]: async (key, value) => { rules?.validate(await verifyRecord(key, value)) }
           },
           selectors: {
-            [RECORD_PREFIX]: (_key, values) => rules?.select(values.map(v => openEnvelope(v).payload)) ?? 0,
-            [PROOF_PREFIX]: () => 0
+            [RECORD_PREFIX]: (_key, values) => rules?.select(values.map(v => openEnvelope(v).payload)) ?? 0
           }
         })
       }
@@ -390,42 +386,6 @@ export class NetNode {
     }
     if (found.length === 0) return undefined
     return found[this.rules?.select(found) ?? 0]
-  }
-
-  /**
-   * Publishes this peer's fraud proof against `suspect` (a signed value under proofKey) and
-   * announces it under the topic `proofs/<suspect>`, so anyone can find every accusation of a peer.
-   */
-  async putProof (suspect: string, payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const key = proofKey(suspect, this.peerId)
-    const value = await this.signRecord(payload, key)
-    await this.ensureRouting(options.signal)
-    await this.drain(this.libp2p.services.dht.put(key, value, { signal: options.signal }), 'put')
-    await this.provide(`proofs/${suspect}`, options)
-  }
-
-  /** Every accusation of `suspect` found in the DHT: [accuser, payload] (signatures checked, contents not). */
-  async getProofs (suspect: string, options: { signal?: AbortSignal } = {}): Promise<Array<[string, Uint8Array]>> {
-    const accusers = await this.findProviders(`proofs/${suspect}`, options)
-    const found: Array<[string, Uint8Array]> = []
-    await Promise.all(accusers.map(async a => {
-      const key = proofKey(suspect, a.id)
-      try {
-        for await (const event of this.libp2p.services.dht.get(key, { signal: options.signal })) {
-          if (event.name !== 'VALUE') continue
-          try {
-            found.push([a.id, await verifyRecord(key, event.value)])
-            return
-          } catch (err) {
-            log('dropping a proof record from %s: %s', event.from.toString().slice(-8), (err as Error).message)
-          }
-        }
-      } catch (err) {
-        throwIfAborted(options.signal)
-        log('get proof %s/%s: %s', suspect.slice(-8), a.id.slice(-8), (err as Error).message)
-      }
-    }))
-    return found
   }
 
   /** Announces that this peer provides `topic`. */

@@ -5,10 +5,15 @@
  * differences (bench/verify.ts prints the calibration; measured on stories260K and a 135M-shaped
  * model, spans of 3 and 10 blocks):
  *
- *   weights     wire   honest worst case (max row rel. L2)            tolerance
- *   float       f32    6e-7 (ref vs wasm, 1/2 threads, chunked)       2e-5
- *   float       f16    8e-5 (both sides rounded to f16)               1e-3
- *   quantized   any    6.4e-3 (ref keeps f32 activations, wasm int8)  3e-2
+ *   weights     wire   honest worst case (max row rel. L2)                      tolerance
+ *   float       f32    6e-7 (ref vs wasm, 1/2 threads, chunked)                 2e-5
+ *   float       f16    8e-5 (both sides rounded to f16)                         1e-3
+ *   quantized   any    6.6e-2 on stories260K, 6.4e-3 at 135M (ref keeps f32     0.15
+ *                      activations where wasm quantizes them to int8, as
+ *                      llama.cpp does; wasm vs wasm: 7e-3 and 1e-6)
+ *
+ * The quantized tolerance is a detection floor: on quantized weights, noise below about 0.15 of a
+ * row's size is not told from the difference between an int8-activation backend and ref.
  *
  * Each tolerance sits well above every honest difference seen and well below what a cheat does
  * (noise of relative size eps shows as a distance of about eps; a skipped layer, zeros or the input
@@ -23,7 +28,7 @@ export interface ToleranceKey {
   readonly quantized: boolean
 }
 
-export const TOLERANCES = { floatF32: 2e-5, floatF16: 1e-3, quantized: 3e-2 } as const
+export const TOLERANCES = { floatF32: 2e-5, floatF16: 1e-3, quantized: 0.15 } as const
 
 export function tolerance (key: ToleranceKey): number {
   if (key.quantized) return TOLERANCES.quantized

@@ -3,7 +3,7 @@
  * and failed, score, convictions it checked) and the fraud proofs published against it in the swarm,
  * checked by recomputation when this node has the model's weights.
  */
-import type { NetNode } from '../net/index.ts'
+import { type NetNode, findProofs } from '../net/index.ts'
 import type { ServerInfo, TrustSummary } from '../swarm/index.ts'
 import { logger } from '../util/log.ts'
 import { checkProof, openProof } from './proof.ts'
@@ -18,7 +18,7 @@ export async function trustSummaries (servers: readonly ServerInfo[], book: Repu
   await Promise.all(servers.map(async s => {
     let standing = book.get(s.peer)
     let unchecked = 0
-    for (const [accuser, bytes] of await node.getProofs(s.peer, options).catch(() => [])) {
+    for (const [accuser, bytes] of await findProofs(node, s.peer, options).catch(() => [])) {
       if (standing.convicted !== undefined) break
       try {
         const { proof, id } = await openProof(bytes)

@@ -10,6 +10,7 @@
  */
 import { type Backend, createBackend } from '../kernels/index.ts'
 import type { ModelSource } from '../model/index.ts'
+import { findProofs, publishProof } from '../net/index.ts'
 import type { ChainWatcher, HopView, SessionWatch, SwarmClient, TrustView, WatchedSession } from '../swarm/index.ts'
 import { BadOutputError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
@@ -142,8 +143,14 @@ export class Verifier implements ChainWatcher, TrustView {
       }
       if (outcome.result === 'fail' || outcome.result === 'bad-receipt') report.failures++
       this.settle(session, outcome, hop.peer)
-    })().finally(() => { this.running.delete(task) })
-    this.running.add(task)
+    })()
+    this.track(task)
+  }
+
+  /** Keeps `task` among the work idle() and close() wait for. */
+  private track (task: Promise<void>): void {
+    const t = task.finally(() => { this.running.delete(t) })
+    this.running.add(t)
   }
 
   /** Books an audit's outcome: reputation, conviction, proof, and the live session's route. */
@@ -163,7 +170,7 @@ export class Verifier implements ChainWatcher, TrustView {
         if (book.convict(outcome.suspect, outcome.proof.id)) this.convictions++
         session.distrust(outcome.suspect, new BadOutputError(`convicted by fraud proof ${outcome.proof.id.slice(0, 16)}`, outcome.suspect))
         this.seenProofs.add(outcome.proof.id)
-        void this.options.client.node.putProof(outcome.suspect, outcome.proof.bytes).catch(err => { log('publishing proof %s: %s', outcome.proof.id.slice(0, 16), (err as Error).message) })
+        this.track(this.publish(outcome.suspect, outcome.proof.bytes))
         break
       case 'skipped': break
     }
@@ -197,6 +204,15 @@ export class Verifier implements ChainWatcher, TrustView {
     return this.recomputer
   }
 
+  /** Hands a proof to a few servers of the swarm, which keep and announce it. */
+  private async publish (suspect: string, bytes: Uint8Array): Promise<void> {
+    const { client, modelId, source } = this.options
+    const servers = (await client.servers(modelId, source.config.nLayers).catch(() => [])).filter(s => !this.excluded(s.peer)).map(s => ({ id: s.peer, addrs: s.addrs }))
+    shuffle(servers, this.random)
+    const took = await publishProof(client.node, servers, suspect, bytes).catch(() => 0)
+    log('published a proof against %s to %d servers', suspect.slice(-8), took)
+  }
+
   /** Looks for proofs others published against the servers this client knows, and checks new ones. */
   async scanProofs (): Promise<void> {
     const { client, modelId, source } = this.options
@@ -205,7 +221,7 @@ export class Verifier implements ChainWatcher, TrustView {
     await Promise.all(servers.map(async s => {
       if (this.excluded(s.peer) || now - (this.scanned.get(s.peer) ?? 0) < (this.options.proofScanMs ?? 60_000)) return
       this.scanned.set(s.peer, now)
-      for (const [accuser, bytes] of await client.node.getProofs(s.peer).catch(() => [])) await this.consider(accuser, bytes)
+      for (const [accuser, bytes] of await findProofs(client.node, s.peer).catch(() => [])) await this.consider(accuser, bytes)
     }))
   }
 
