@@ -50,6 +50,8 @@ export interface SessionReport {
 export class Verifier implements ChainWatcher, TrustView {
   readonly counts: Record<AuditResult, number> = { pass: 0, fail: 0, 'bad-receipt': 0, inconclusive: 0, skipped: 0 }
   convictions = 0
+  /** rows × blocks recomputed by audits (a measure of the compute they cost the swarm) */
+  auditedRowBlocks = 0
   readonly reports = new Map<string, SessionReport>()
   private readonly random: () => number
   private readonly policy: AuditPolicy
@@ -134,6 +136,7 @@ export class Verifier implements ChainWatcher, TrustView {
   private launch (session: WatchedSession, hop: HopView, report: SessionReport): void {
     report.audits++
     const records = hop.steps()
+    this.auditedRowBlocks += records.reduce((n, r) => n + r.input.length, 0) / session.config.dim * (hop.end - hop.start)
     const task = (async () => {
       let outcome: AuditOutcome
       try {
