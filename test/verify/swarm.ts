@@ -1,7 +1,8 @@
 /**
- * An in-process swarm of stories260K for the verification tests and bench/verify.ts: honest servers
- * for 0:2 and 2:5 (slowed, so routes prefer the server under test while they still audit), and a
- * server under test for 2:5 that claims to be fast and can be made to cheat.
+ * An in-process swarm for the verification tests and bench/verify.ts (stories260K unless told):
+ * honest servers for two spans (0:2 and 2:5; slowed, so routes prefer the server under test while
+ * they still audit), and servers under test for the second span that claim to be fast and can be
+ * made to cheat.
  */
 import type { Model } from '../../src/model/index.ts'
 import { type RouteEvent, SwarmServer, loadSwarmModel } from '../../src/swarm/index.ts'
@@ -16,12 +17,20 @@ export class TestSwarm {
   readonly honest: SwarmServer[] = []
   readonly suspects: SwarmServer[] = []
 
-  /** `honest2to5` honest servers of 2:5 besides two of 0:2, all slowed by `slowMs` per step */
-  static async start (honest2to5 = 2, slowMs = 15): Promise<TestSwarm> {
-    const swarm = new TestSwarm()
-    const first = await serve([0, 2])
+  constructor (readonly model = STORIES, readonly split: readonly [number, number, number] = [0, 2, 5]) {}
+
+  get suspectSpan (): [number, number] {
+    return [this.split[1], this.split[2]]
+  }
+
+  /** Two honest servers of the first span and `honestSecond` of the second, all slowed by `slowMs` per step. */
+  static async start (honestSecond = 2, slowMs = 15, model = STORIES, split: readonly [number, number, number] = [0, 2, 5]): Promise<TestSwarm> {
+    const swarm = new TestSwarm(model, split)
+    const a: [number, number] = [split[0], split[1]]
+    const b: [number, number] = [split[1], split[2]]
+    const first = await serve(a, [], model)
     swarm.honest.push(first)
-    for (const blocks of [[0, 2], ...Array.from({ length: honest2to5 }, () => [2, 5])] as Array<[number, number]>) swarm.honest.push(await serve(blocks, first.addresses))
+    for (const blocks of [a, ...Array.from({ length: honestSecond }, () => b)]) swarm.honest.push(await serve(blocks, first.addresses, model))
     for (const s of swarm.honest) slowDown(s, slowMs)
     return swarm
   }
@@ -32,7 +41,7 @@ export class TestSwarm {
 
   /** A new server for 2:5 that claims to be very fast and runs its steps through `fn` (honest if none). */
   async suspect (fn?: StepCheat, options: { model?: string } = {}): Promise<SwarmServer> {
-    const s = await serve([2, 5], this.bootstrap, options.model)
+    const s = await serve(this.suspectSpan, this.bootstrap, options.model ?? this.model)
     if (fn !== undefined) cheat(s, fn)
     await lieInRecord(s, () => ({ throughput: 1e6 }))
     this.suspects.push(s)
@@ -45,7 +54,7 @@ export class TestSwarm {
     const routes: RouteEvent[] = []
     let x = seed
     const random = (): number => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x / 2 ** 32 }
-    const model = await loadSwarmModel(STORIES, { bootstrap: this.bootstrap, onRoute: e => routes.push(e), watcher: verification({ mode, policy, random, onVerifier: v => { verifier = v } }) })
+    const model = await loadSwarmModel(this.model, { bootstrap: this.bootstrap, onRoute: e => routes.push(e), watcher: verification({ mode, policy, random, onVerifier: v => { verifier = v } }) })
     const { client } = model.executors[0] as unknown as { client: { servers: (m: string, n: number, o: object) => Promise<unknown[]> } }
     const want = this.honest.length + this.suspects.length
     for (let t = 0; t < 100 && (await client.servers(model.modelId, model.config.nLayers, { refresh: true })).length < want; t++) await new Promise(resolve => setTimeout(resolve, 50))
