@@ -1,6 +1,6 @@
 /**
- * A SpanExecutor over the swarm: one chain session routes every step through a planned chain of
- * servers (hops) and survives hops failing.
+ * A chain session: one session of a SwarmExecutor, routing every step through a planned chain of
+ * servers (hops), surviving hops that fail and rebuilding hops a watcher distrusts.
  *
  * Push (default): the client sends a step to the first hop only; each server pushes its output to
  * the next hop and returns a copy to the client, and the last hop's copy is the step's output.
@@ -11,7 +11,7 @@
  * hops, replays the history into them step by step (same step boundaries, so the KV caches come out
  * bit-identical), re-points the previous hop's push target and finishes the step relayed.
  */
-import { type ExecutorStats, type ModelConfig, type OpenOptions, type RouteReason, type SpanExecutor, type SpanSession, type VerificationReport, checkStep } from '../model/index.ts'
+import { type ModelConfig, type OpenOptions, type RouteReason, type SpanSession, type VerificationReport, checkStep } from '../model/index.ts'
 import { type NextHop, type Receipt, RemoteSpanSession } from '../net/index.ts'
 import type { FrameDType } from '../tensor/index.ts'
 import { BadOutputError, type GridError, NetworkError, NoRouteError, SessionError, isCapacityError, throwIfAborted } from '../util/errors.ts'
@@ -19,82 +19,14 @@ import { logger } from '../util/log.ts'
 import type { SwarmClient } from './client.ts'
 import { peerAddress } from './directory.ts'
 import { Hop } from './hop.ts'
-import type { ChainWatcher, HopView, SessionWatch, WatchedSession } from './watch.ts'
+import type { ChainOptions, RouteMode, SwarmExecutor } from './executor.ts'
+import type { HopView, SessionWatch, WatchedSession } from './watch.ts'
 
 const log = logger('swarm:chain')
 
-export type RouteMode = 'push' | 'relay'
-
-export interface ChainOptions {
-  modelId: string
-  config: ModelConfig
-  /** default 'push' */
-  mode?: RouteMode
-  /** activations on the wire; default f32 (f16 halves the bytes but changes the numbers) */
-  dtype?: FrameDType
-  /** a step fails if no output comes within stepTimeoutMs + n × tokenTimeoutMs; default 30 s + 1 s per token */
-  stepTimeoutMs?: number
-  tokenTimeoutMs?: number
-  /** how long to look for a replacement of a failed hop; default 60 s */
-  recoverTimeoutMs?: number
-  /** told about every route a session takes (for logs, tests and benchmarks) */
-  onRoute?: (event: RouteEvent) => void
-  /** looks into every session (verification) */
-  watcher?: ChainWatcher
-}
-
-export interface RouteEvent {
-  readonly session: string
-  /**
-   * open: the first route; failover: a hop was replaced; relay: pushing failed, the client relays
-   * from now on; distrust: a hop's work was found wrong, it and the hops after it were rebuilt
-   */
-  readonly reason: RouteReason
-  readonly hops: ReadonlyArray<{ readonly peer: string, readonly start: number, readonly end: number }>
-}
-
-export class SwarmExecutor implements SpanExecutor {
-  readonly start = 0
-  readonly end: number
-  readonly modelId: string
-
-  private sessions = 0
-  private hopCount = 0
-  private hopSeconds = 0
-  private readonly routes: Record<RouteReason, number> = { open: 0, failover: 0, relay: 0, distrust: 0 }
-
-  constructor (readonly client: SwarmClient, readonly options: ChainOptions) {
-    this.modelId = options.modelId
-    this.end = options.config.nLayers
-    client.watch(this.modelId, this.end)
-  }
-
-  async open (sessionId: string, options: OpenOptions): Promise<SpanSession> {
-    const session = await ChainSession.open(this, sessionId, options, () => { this.sessions-- })
-    this.sessions++
-    return session
-  }
-
-  /** A hop's time for one step: its compute plus the link into it. */
-  recordHop (seconds: number): void {
-    this.hopCount++
-    this.hopSeconds += seconds
-  }
-
-  /** Counts a route a session took. */
-  countRoute (reason: RouteReason): void {
-    this.routes[reason]++
-  }
-
-  stats (): ExecutorStats {
-    const verification = this.options.watcher?.stats?.()
-    return { openSessions: this.sessions, hops: { count: this.hopCount, sumSeconds: this.hopSeconds }, routes: { ...this.routes }, ...(verification !== undefined ? { verification } : {}) }
-  }
-}
-
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-class ChainSession implements SpanSession, WatchedSession {
+export class ChainSession implements SpanSession, WatchedSession {
   length = 0
   private route: Hop[] = []
   private readonly final = new Map<number, Float32Array>()

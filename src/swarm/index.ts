@@ -1,6 +1,6 @@
 export { SwarmServer, type ServeOptions } from './server.ts'
 export { SwarmClient, type SwarmClientOptions, type TrustView } from './client.ts'
-export { SwarmExecutor, type ChainOptions, type RouteEvent, type RouteMode } from './chain.ts'
+export { SwarmExecutor, type ChainOptions, type RouteEvent, type RouteMode } from './executor.ts'
 export { Hop, type StepRecord } from './hop.ts'
 export type { ChainWatcher, HopView, SessionWatch, WatchedSession } from './watch.ts'
 export { loadSwarmModel, type SwarmModelOptions, type WatcherFactory } from './model.ts'

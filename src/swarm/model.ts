@@ -5,7 +5,7 @@
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import { Model, ModelEnds, type ModelSource, createTokenizer, freeWeights, loadWeights, openModel } from '../model/index.ts'
 import { BadModelFileError } from '../util/errors.ts'
-import { type ChainOptions, SwarmExecutor } from './chain.ts'
+import { type ChainOptions, SwarmExecutor } from './executor.ts'
 import { SwarmClient, type SwarmClientOptions } from './client.ts'
 import type { ChainWatcher } from './watch.ts'
 
