@@ -5,13 +5,12 @@
  * made to cheat.
  */
 import type { Model } from '../../src/model/index.ts'
-import { type RouteEvent, SwarmServer, loadSwarmModel } from '../../src/swarm/index.ts'
+import { type RouteEvent, type SwarmServer, loadSwarmModel } from '../../src/swarm/index.ts'
 import { type AuditPolicy, type Verifier, type VerifyMode, verification } from '../../src/verify/index.ts'
 import { type StepCheat, cheat, lieInRecord, slowDown } from '../swarm/cheaters.ts'
-import { STORIES } from '../swarm/harness.ts'
+import { STORIES, serveInProcess } from '../swarm/harness.ts'
 
-export const serve = async (blocks: [number, number], bootstrap: string[] = [], model = STORIES): Promise<SwarmServer> =>
-  await SwarmServer.start({ model, blocks, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, version: 'test', threads: 1 })
+const serve = async (blocks: [number, number], bootstrap: string[] = [], model = STORIES): Promise<SwarmServer> => await serveInProcess(blocks, bootstrap, { model })
 
 export class TestSwarm {
   readonly honest: SwarmServer[] = []
