@@ -28,8 +28,10 @@ export interface EngineStats {
   readonly openSessions: number
   /** time spent per hop between spans, cumulative (a Prometheus summary): engines with remote spans */
   readonly hopLatency?: { readonly count: number, readonly sumSeconds: number }
-  /** routes sessions took, by why (open, failover, relay): engines with remote spans */
+  /** routes sessions took, by why (open, failover, relay, distrust): engines with remote spans */
   readonly routes?: Readonly<Record<string, number>>
+  /** audits by result and convictions: engines whose remote spans are verified */
+  readonly verification?: { readonly audits: Readonly<Record<string, number>>, readonly convictions: number }
 }
 
 export interface Engine {
@@ -67,6 +69,7 @@ export function localEngine (entries: ReadonlyArray<{ model: Model, name?: strin
       let count = 0
       let sumSeconds = 0
       let routes: Record<string, number> | undefined
+      let verification: { audits: Record<string, number>, convictions: number } | undefined
       for (const { model } of entries) {
         for (const e of model.executors) {
           const s = e.stats?.()
@@ -77,9 +80,14 @@ export function localEngine (entries: ReadonlyArray<{ model: Model, name?: strin
             routes ??= {}
             routes[reason] = (routes[reason] ?? 0) + n
           }
+          if (s?.verification !== undefined) {
+            verification ??= { audits: {}, convictions: 0 }
+            verification.convictions += s.verification.convictions
+            for (const [result, n] of Object.entries(s.verification.audits)) verification.audits[result] = (verification.audits[result] ?? 0) + n
+          }
         }
       }
-      return { openSessions, ...(count > 0 ? { hopLatency: { count, sumSeconds } } : {}), ...(routes !== undefined ? { routes } : {}) }
+      return { openSessions, ...(count > 0 ? { hopLatency: { count, sumSeconds } } : {}), ...(routes !== undefined ? { routes } : {}), ...(verification !== undefined ? { verification } : {}) }
     }
   }
 }

@@ -66,6 +66,11 @@ export class Metrics {
         series('gridllm_routes_total', 'counter', 'Routes sessions took through the swarm: open (first route), failover (a hop replaced), relay (pushing failed, relayed from then on).',
           Object.entries(stats.routes).map(([reason, n]) => [`{reason="${reason}"}`, n]))
       }
+      if (stats.verification !== undefined) {
+        series('gridllm_audits_total', 'counter', 'Audits of swarm servers\' work, by result (pass, fail, bad-receipt, inconclusive, skipped).',
+          Object.entries(stats.verification.audits).map(([result, n]) => [`{result="${result}"}`, n]))
+        series('gridllm_convictions_total', 'counter', 'Servers convicted by a fraud proof checked here.', [['', stats.verification.convictions]])
+      }
     }
     return out.join('\n') + '\n'
   }

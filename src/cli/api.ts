@@ -21,6 +21,9 @@ Options:
       --bootstrap <addr>     run the model's blocks on the swarm this peer belongs to (repeatable);
                              --model then only supplies tokenizer, embedding and head
       --swarm-key <file>     the private swarm's key (with --bootstrap)
+      --verify <mode>        with --bootstrap: off, sample (audit a sample of every server's work,
+                             the default) or strict (every step also run by a second server)
+      --data-dir <dir>       keep what this node learns (servers' reputations) in <dir>
       --backend <name>       compute backend (default auto)
       --threads <N>          worker threads for the backend
       --config <file>        config file (default ./gridllm.config.json)
@@ -40,6 +43,8 @@ export const API_FLAGS = {
   'swarm-key': { type: 'string' },
   backend: { type: 'string' },
   threads: { type: 'string' },
+  verify: { type: 'string' },
+  'data-dir': { type: 'string' },
   config: { type: 'string' }
 } as const
 
@@ -59,7 +64,8 @@ export const apiCommand: Command = {
     const config = loadConfig({
       flags: {
         model: v.model, host: v.host, port: v.port, apiKey: v['api-key'], maxConcurrency: v['max-concurrency'],
-        maxQueue: v['max-queue'], bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads
+        maxQueue: v['max-queue'], bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads,
+        verify: v.verify, dataDir: v['data-dir']
       },
       configFile: v.config,
       env: ctx.env,

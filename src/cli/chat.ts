@@ -18,6 +18,8 @@ Options:
   -m, --model <file|dir>     chat with a local model (default: the bundled stories260K)
       --bootstrap <addr>     run that model's blocks on the swarm this peer belongs to (repeatable)
       --swarm-key <file>     the private swarm's key (with --bootstrap)
+      --verify <mode>        with --bootstrap: off, sample (default) or strict (see gridllm api --help)
+      --data-dir <dir>       keep what this node learns (servers' reputations) in <dir>
       --system <text>        a system message to start the conversation with
   -t, --temperature <T>      0 = greedy (default 0.7)
       --top-p <P>            default 0.95
@@ -96,11 +98,13 @@ export const chatCommand: Command = {
       seed: { type: 'string', short: 's' },
       backend: { type: 'string' },
       threads: { type: 'string' },
+      verify: { type: 'string' },
+      'data-dir': { type: 'string' },
       config: { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const config = loadConfig({
-      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads },
+      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads, verify: v.verify, dataDir: v['data-dir'] },
       configFile: v.config,
       env: ctx.env,
       cwd: ctx.cwd ?? process.cwd()

@@ -22,8 +22,17 @@ describe('loadConfig', () => {
     const c = loadConfig({ cwd: join(dir, 'nowhere') })
     assert.deepEqual(c, {
       model: undefined, host: '127.0.0.1', port: 8080, apiKey: undefined, maxConcurrency: 4, maxQueue: 16,
-      api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined
+      api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined, verify: 'sample', dataDir: undefined
     })
+  })
+
+  test('verify and dataDir: a mode from the list, a data directory relative to the file', () => {
+    file({ verify: 'strict', dataDir: 'state' })
+    const c = loadConfig({ cwd: dir })
+    assert.equal(c.verify, 'strict')
+    assert.equal(c.dataDir, join(dir, 'state'))
+    assert.equal(loadConfig({ cwd: dir, flags: { verify: 'off' } }).verify, 'off')
+    assert.throws(() => loadConfig({ cwd: dir, env: { GRIDLLM_VERIFY: 'maybe' } }), /GRIDLLM_VERIFY must be one of off, sample, strict, got "maybe"/)
   })
 
   test('file < environment < flags, key by key', () => {

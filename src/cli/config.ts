@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { backendNames } from '../kernels/index.ts'
 import { ConfigError } from '../util/errors.ts'
+import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
 export const CONFIG_FILE = 'gridllm.config.json'
 
@@ -30,6 +31,10 @@ export interface Config {
   swarmKey: string | undefined
   backend: string
   threads: number | undefined
+  /** verification of swarm work: off, sample (audits) or strict (every step twice) */
+  verify: VerifyMode
+  /** where a node keeps what lasts (the reputation book, ...); none: nothing is kept */
+  dataDir: string | undefined
 }
 
 export type ConfigKey = keyof Config
@@ -97,7 +102,15 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
     parse: raw => typeof raw === 'string' && ['auto', ...backendNames].includes(raw) ? raw : INVALID,
     what: `one of auto, ${backendNames.join(', ')}`
   },
-  threads: { env: 'GRIDLLM_THREADS', flag: '--threads', default: undefined, parse: optional(integer(1, 256)), what: 'an integer from 1 to 256' }
+  threads: { env: 'GRIDLLM_THREADS', flag: '--threads', default: undefined, parse: optional(integer(1, 256)), what: 'an integer from 1 to 256' },
+  verify: {
+    env: 'GRIDLLM_VERIFY',
+    flag: '--verify',
+    default: 'sample',
+    parse: raw => typeof raw === 'string' && (VERIFY_MODES as readonly string[]).includes(raw) ? raw as VerifyMode : INVALID,
+    what: `one of ${VERIFY_MODES.join(', ')}`
+  },
+  dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' }
 }
 
 export const CONFIG_KEYS = Object.keys(SPECS) as ConfigKey[]
@@ -151,7 +164,7 @@ export function loadConfig (options: LoadConfigOptions): Config {
       const parsed = spec.parse(raw, from)
       if (parsed === INVALID) throw new ConfigError(`${where} must be ${spec.what}, got ${JSON.stringify(raw)}`)
       // paths in the file are relative to the file
-      value = (key === 'model' || key === 'swarmKey') && from === 'file' ? resolve(dirname(path), parsed as string) : parsed
+      value = (key === 'model' || key === 'swarmKey' || key === 'dataDir') && from === 'file' ? resolve(dirname(path), parsed as string) : parsed
     }
     config[key] = value
   }

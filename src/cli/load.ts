@@ -1,12 +1,19 @@
 /** Loading the model for the serving commands, local or on a swarm, with progress on stderr. */
 import { basename } from 'node:path'
 import { Model } from '../model/index.ts'
-import { loadSwarmModel } from '../swarm/index.ts'
+import { type WatcherFactory, loadSwarmModel } from '../swarm/index.ts'
+import { verification } from '../verify/index.ts'
 import type { CommandContext } from './command.ts'
 import { DEFAULT_MODEL } from './command.ts'
 import type { Config } from './config.ts'
 import { progress } from './progress.ts'
 import { readSwarmKey } from './swarm-key.ts'
+
+/** Verification of a swarm model's work, as configured (default: sample). */
+export function watcherFor (config: Partial<Pick<Config, 'verify' | 'dataDir'>>): WatcherFactory | undefined {
+  const mode = config.verify ?? 'sample'
+  return mode === 'off' ? undefined : verification({ mode, dataDir: config.dataDir })
+}
 
 /** The id a model file goes by in the API: its file name without the extension. */
 export function modelName (path: string): string {
@@ -17,7 +24,7 @@ export function modelName (path: string): string {
  * The model from `config.model`: in this process, or, with `config.bootstrap`, with its blocks on
  * the swarm (tokenizer, embedding and head still come from the local file).
  */
-export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'>, ctx: CommandContext): Promise<{ model: Model, name: string }> {
+export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir'>>, ctx: CommandContext): Promise<{ model: Model, name: string }> {
   const path = config.model ?? DEFAULT_MODEL
   const name = modelName(path)
   const swarm = config.bootstrap.length > 0
@@ -29,7 +36,7 @@ export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 's
     onProgress: (done: number, total: number) => bar.update(done, total)
   }
   const model = swarm
-    ? await loadSwarmModel(path, { ...options, bootstrap: config.bootstrap, swarmKey: readSwarmKey(config.swarmKey) })
+    ? await loadSwarmModel(path, { ...options, bootstrap: config.bootstrap, swarmKey: readSwarmKey(config.swarmKey), watcher: watcherFor(config) })
     : await Model.load(path, options)
   bar.finish()
   return { model, name }

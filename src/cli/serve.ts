@@ -5,6 +5,7 @@ import { SwarmServer } from '../swarm/index.ts'
 import { type Command, type CommandContext, UsageError, float, int, packageVersion, parse } from './command.ts'
 import { loadModel } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
+import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
 const usage = `Usage: gridllm serve --model <file|dir> [options]
 
@@ -49,6 +50,8 @@ Limits (what strangers may hold; each peer is bounded so none can lock the serve
                              generating through the swarm (0 = any free port)
       --api-host <host>      address for the API (default 127.0.0.1)
       --api-key <key>        require "Authorization: Bearer <key>" on the API
+      --verify <mode>        for the API's requests: off, sample (default) or strict
+      --data-dir <dir>       keep what this node learns (servers' reputations) in <dir>
   -h, --help                 show this help
 `
 
@@ -57,6 +60,11 @@ function parseBlocks (value: string | undefined): readonly [number, number] | 'a
   const m = /^(\d+):(\d+)$/.exec(value.trim())
   if (m === null || Number(m[1]) >= Number(m[2])) throw new UsageError(`--blocks takes start:end with start < end, or auto; got "${value}"`, usage)
   return [Number(m[1]), Number(m[2])]
+}
+
+function verifyMode (value: string | undefined): VerifyMode | undefined {
+  if (value !== undefined && !(VERIFY_MODES as readonly string[]).includes(value)) throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(', ')}; got "${value}"`, usage)
+  return value as VerifyMode | undefined
 }
 
 /** The address to print: an announced one, else a non-loopback one, else the first. */
@@ -87,6 +95,8 @@ export const serveCommand: Command = {
       api: { type: 'string' },
       'api-host': { type: 'string' },
       'api-key': { type: 'string' },
+      verify: { type: 'string' },
+      'data-dir': { type: 'string' },
       'max-sessions': { type: 'string' },
       'max-sessions-per-peer': { type: 'string' },
       'peer-cache-share': { type: 'string' },
@@ -111,6 +121,7 @@ export const serveCommand: Command = {
       const n = int(name, value, 1)
       return n === undefined ? undefined : n * 2 ** 20
     }
+    const verify = verifyMode(v.verify)
     const share = float('peer-cache-share', v['peer-cache-share'])
     if (share !== undefined && !(share > 0 && share <= 1)) throw new UsageError(`--peer-cache-share must be a number above 0 and at most 1, got "${v['peer-cache-share']}"`, usage)
     const server = await SwarmServer.start({
@@ -150,7 +161,8 @@ export const serveCommand: Command = {
       if (apiPort !== undefined) {
         // the API is a swarm client like any other, joining through this server
         const { model, name } = await loadModel({
-          model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1)
+          model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1),
+          verify, dataDir: v['data-dir']
         }, ctx)
         const api = await serveApi({ engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'], signal: ctx.signal })
           .catch(async err => { await model.close(); throw err })

@@ -8,7 +8,7 @@ import { logger } from '../util/log.ts'
 import type { ModelConfig } from './config.ts'
 import type { ModelEnds } from './ends.ts'
 import { Sampler, type SamplerOptions } from './sampler.ts'
-import type { SpanExecutor, SpanSession } from './span.ts'
+import type { SpanExecutor, SpanSession, VerificationReport } from './span.ts'
 import { StopMatcher } from './stop.ts'
 import { StreamDecoder, type Tokenizer } from './tokenizer/index.ts'
 
@@ -49,6 +49,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
   finishReason: FinishReason | undefined
   completionTokens = 0
   text = ''
+  /** what verification did for this generation's sessions (swarm executors that verify) */
+  verification: VerificationReport | undefined
 
   constructor (private readonly pipeline: Pipeline, prompt: string | readonly number[], private readonly options: GenerateOptions = {}) {
     const { tokenizer, config } = pipeline
@@ -118,6 +120,9 @@ export class Generation implements AsyncIterable<GeneratedToken> {
       }
     } finally {
       await Promise.allSettled(sessions.map(async s => await s.close()))
+      for (const r of sessions.map(s => s.verification?.())) {
+        if (r !== undefined) this.verification = { audits: (this.verification?.audits ?? 0) + r.audits, failures: (this.verification?.failures ?? 0) + r.failures }
+      }
       log('session %s done: %d prompt + %d tokens, %s', sessionId, promptIds.length, this.completionTokens, this.finishReason ?? 'aborted')
     }
   }

@@ -23,6 +23,14 @@ export interface SpanSession {
   /** Drops cached positions >= toPosition. */
   rollback (toPosition: number, options?: { signal?: AbortSignal }): Promise<void>
   close (): Promise<void>
+  /** what verification did for this session, where there is any (remote executors) */
+  verification? (): VerificationReport | undefined
+}
+
+/** Audits of one session's work, and how many failed. */
+export interface VerificationReport {
+  readonly audits: number
+  readonly failures: number
 }
 
 export interface OpenOptions {
@@ -39,9 +47,11 @@ export interface ExecutorStats {
   readonly hops?: { readonly count: number, readonly sumSeconds: number }
   /** routes taken so far, by why (remote executors): a first route, a failover, a fall back to relaying */
   readonly routes?: Readonly<Record<RouteReason, number>>
+  /** audits by result, and convictions (verified remote executors) */
+  readonly verification?: { readonly audits: Readonly<Record<string, number>>, readonly convictions: number }
 }
 
-export type RouteReason = 'open' | 'failover' | 'relay'
+export type RouteReason = 'open' | 'failover' | 'relay' | 'distrust'
 
 export interface SpanExecutor {
   readonly modelId: string

@@ -127,10 +127,20 @@ function openEnvelope (value: Uint8Array): { payload: Uint8Array, signature: Uin
   return { payload: value.subarray(4, 4 + n), signature: value.subarray(4 + n) }
 }
 
-/** Checks that `value` under `key` (/gridllm/<peer id>) is signed by that peer; returns the payload. */
+export const PROOF_PREFIX = 'gridllm-proof'
+const PEER_ID = '[1-9A-HJ-NP-Za-km-z]{40,100}'
+/** the signer of a value is the last peer id in its key: /gridllm/<signer> or /gridllm-proof/<suspect>/<signer> */
+const SIGNED_KEY = new RegExp(`^/(?:${RECORD_PREFIX}|${PROOF_PREFIX}/${PEER_ID})/(${PEER_ID})$`)
+
+/** The name `accuser` signs its fraud proof against `suspect` under: /gridllm-proof/<suspect>/<accuser>. */
+export function proofKey (suspect: string, accuser: string): Uint8Array {
+  return new TextEncoder().encode(`/${PROOF_PREFIX}/${suspect}/${accuser}`)
+}
+
+/** Checks that `value` under `key` is signed by the peer its key ends with; returns the payload. */
 export async function verifyRecord (key: Uint8Array, value: Uint8Array): Promise<Uint8Array> {
   const name = new TextDecoder().decode(key)
-  const m = new RegExp(`^/${RECORD_PREFIX}/([1-9A-HJ-NP-Za-km-z]{40,100})$`).exec(name)
+  const m = SIGNED_KEY.exec(name)
   if (m === null) throw new BadRecordError(`bad record key ${name}`)
   let peer: PeerId
   try {
@@ -331,9 +341,14 @@ export class NetNode {
     }
   }
 
+  /** This peer's Ed25519 signature over `bytes` (callers put a domain prefix in them). */
+  async sign (bytes: Uint8Array): Promise<Uint8Array> {
+    return await this.privateKey.sign(bytes)
+  }
+
   /** The signed envelope of a record payload under this peer's key. */
-  async signRecord (payload: Uint8Array): Promise<Uint8Array> {
-    const signature = await this.privateKey.sign(signedBytes(recordKey(this.peerId), payload))
+  async signRecord (payload: Uint8Array, key = recordKey(this.peerId)): Promise<Uint8Array> {
+    const signature = await this.privateKey.sign(signedBytes(key, payload))
     const value = new Uint8Array(4 + payload.byteLength + signature.byteLength)
     new DataView(value.buffer).setUint32(0, payload.byteLength, true)
     value.set(payload, 4)

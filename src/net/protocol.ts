@@ -6,6 +6,7 @@
  *   server → client  opened   {session, freeCacheTokens}
  *   any    → server  step     {session, step, from, push, commitment} + hidden frame (n, dim)
  *   server → client  result   {session, step, commitment} + output frame (n, dim)
+ *                              commitment = {input, output, sig}: the server's signed claim (commitment.ts)
  *   client → server  next     {session, next}       (re-point the push target after a failover)
  *   client → server  rollback {session, position}
  *   client → server  close    {session}
@@ -13,13 +14,15 @@
  *
  * `step` rows sit at positions from .. from + n - 1. With `push` the server also sends its output
  * as a step to `next` (another server's session), and every server returns a `result` copy to the
- * client that opened its session (the last hop's is the chain's output). `commitment` is reserved
- * for a commitment to the output (verification); it is null for now. Capacity errors (BUSY,
+ * client that opened its session (the last hop's is the chain's output). A result's `commitment` is
+ * the server's signature over what it computed (src/net/commitment.ts); a step's `commitment` is
+ * reserved and null. Capacity errors (BUSY,
  * CACHE_BUDGET_EXCEEDED) carry `retryAfterMs`, the server's hint of when to ask again.
  */
 import type { FrameDType } from '../tensor/index.ts'
 import { type ErrorCode, ProtocolError, retryAfterMs } from '../util/errors.ts'
 import type { Header, Message } from './channel.ts'
+import { type StepCommitment, parseCommitment } from './commitment.ts'
 
 export const SPAN_PROTOCOL = '/gridllm/span/1.0.0'
 
@@ -33,7 +36,7 @@ export interface NextHop {
 export type OpenMsg = { readonly t: 'open', readonly session: string, readonly model: string, readonly start: number, readonly end: number, readonly maxLength: number, readonly dtype: FrameDType, readonly next: NextHop | null }
 export type OpenedMsg = { readonly t: 'opened', readonly session: string, readonly freeCacheTokens: number }
 export type StepMsg = { readonly t: 'step', readonly session: string, readonly step: number, readonly from: number, readonly push: boolean, readonly commitment: string | null }
-export type ResultMsg = { readonly t: 'result', readonly session: string, readonly step: number, readonly commitment: string | null }
+export type ResultMsg = { readonly t: 'result', readonly session: string, readonly step: number, readonly commitment: StepCommitment | null }
 export type NextMsg = { readonly t: 'next', readonly session: string, readonly next: NextHop | null }
 export type RollbackMsg = { readonly t: 'rollback', readonly session: string, readonly position: number }
 export type CloseMsg = { readonly t: 'close', readonly session: string }
@@ -92,7 +95,7 @@ export function parseSpanMsg (msg: Message): SpanMsg {
       return { t: 'step', session: session(), step: uint(h, 'step'), from: uint(h, 'from'), push: h.push, commitment: typeof h.commitment === 'string' ? h.commitment : null }
     case 'result':
       needPayload(true)
-      return { t: 'result', session: session(), step: uint(h, 'step'), commitment: typeof h.commitment === 'string' ? h.commitment : null }
+      return { t: 'result', session: session(), step: uint(h, 'step'), commitment: parseCommitment(h.commitment) }
     case 'next':
       needPayload(false)
       return { t: 'next', session: session(), next: nextHop(h.next) }

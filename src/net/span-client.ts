@@ -6,8 +6,10 @@
 import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
 import { BadOutputError, GridError, NetworkError, RemoteError, throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
+import { sha256Hex } from '../util/digest.ts'
 import { deadline } from '../util/timeout.ts'
 import { type Channel, MAX_HEADER_BYTES } from './channel.ts'
+import type { StepCommitment } from './commitment.ts'
 import type { NetNode, PeerAddress } from './node.ts'
 import { type NextHop, SPAN_PROTOCOL, parseSpanMsg } from './protocol.ts'
 
@@ -23,9 +25,16 @@ export interface RemoteOpenRequest {
   readonly next?: NextHop | null
 }
 
+/** What a server handed over with a result: its signed commitment, and the digest of the frame it sent. */
+export interface Receipt {
+  readonly commitment: StepCommitment | null
+  /** SHA-256 (hex) of the output frame as received */
+  readonly outputDigest: string
+}
+
 export interface RemoteSessionEvents {
   /** a result copy: this hop's output for `step`, (n, dim) */
-  onResult (step: number, output: Float32Array): void
+  onResult (step: number, output: Float32Array, receipt: Receipt): void
   /** an error reply or a broken stream; `step` when the error names one */
   onFailure (err: GridError, step: number | null): void
 }
@@ -85,7 +94,7 @@ export class RemoteSpanSession {
           session.fail(events, err as GridError, msg.step)
           return
         }
-        events.onResult(msg.step, output)
+        events.onResult(msg.step, output, { commitment: msg.commitment, outputDigest: sha256Hex(raw.payload) })
       }
     })
     channel.onClose(err => {

@@ -12,10 +12,12 @@
 import type { SpanSession } from '../model/index.ts'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
 import { ContextOverflowError, NetworkError, NonFiniteError, ProtocolError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
+import { sha256Hex, toHex } from '../util/digest.ts'
 import { FairQueue } from '../util/fair-queue.ts'
 import { logger } from '../util/log.ts'
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from './admission.ts'
 import { type Channel, MAX_HEADER_BYTES, type Message } from './channel.ts'
+import { type StepCommitment, claimBytes } from './commitment.ts'
 import type { NetNode } from './node.ts'
 import { type OpenMsg, SPAN_PROTOCOL, type StepMsg, errorMsg, parseSpanMsg } from './protocol.ts'
 import { type NextHopCheck, PushLink } from './span-push.ts'
@@ -69,6 +71,7 @@ interface ServerSession {
   push: PushLink | undefined
   lastStep: number
   lastOutput: Uint8Array | undefined
+  lastCommitment: StepCommitment | null
   lastActiveAt: number
   /** messages run one at a time, in arrival order, starting with the open */
   queue: Promise<void>
@@ -189,7 +192,7 @@ export class SpanServer {
         })
         break
       case 'rollback':
-        void this.enqueue(s, async () => { await s.local!.rollback(msg.position); s.lastStep = -1; s.lastOutput = undefined })
+        void this.enqueue(s, async () => { await s.local!.rollback(msg.position); s.lastStep = -1; s.lastOutput = undefined; s.lastCommitment = null })
         break
       case 'close':
         s.closing = true
@@ -213,7 +216,7 @@ export class SpanServer {
     }
     const s: ServerSession = {
       id: msg.session, owner: channel, start: msg.start, end: msg.end, dtype: msg.dtype, local: undefined, push: undefined,
-      lastStep: -1, lastOutput: undefined, lastActiveAt: Date.now(), queue: Promise.resolve(), closing: false, closed: false, release
+      lastStep: -1, lastOutput: undefined, lastCommitment: null, lastActiveAt: Date.now(), queue: Promise.resolve(), closing: false, closed: false, release
     }
     this.sessions.set(s.id, s)
     void this.enqueue(s, async () => {
@@ -250,11 +253,12 @@ export class SpanServer {
     }
     if (msg.step === s.lastStep && s.lastOutput !== undefined) {
       // a step already done (a pushed copy and a relayed copy both arrived): resend the output
-      await s.owner.send({ t: 'result', session: s.id, step: msg.step, commitment: null }, s.lastOutput).catch(() => {})
+      await s.owner.send({ t: 'result', session: s.id, step: msg.step, commitment: s.lastCommitment }, s.lastOutput).catch(() => {})
       return
     }
     if (msg.step <= s.lastStep) { fail(new SessionError('BAD_POSITIONS', `step ${msg.step} comes after step ${s.lastStep}`)); return }
     let output: Uint8Array
+    let commitment: StepCommitment
     try {
       const frame = decodeFrame(payload, { maxBytes: this.maxFrameBytes })
       const dim = this.host.dim
@@ -267,6 +271,7 @@ export class SpanServer {
       const out = await this.compute.run(s.owner.peer, async () => await s.local!.forward(frame.data, positions)) // (n, dim)
       checkFinite(out, dim, 'the output')
       output = encodeFrame(out, frame.shape, { dtype: s.dtype, maxBytes: this.maxFrameBytes })
+      commitment = await this.commit(s, msg, positions.length, payload, output)
       stepLog('%s step %d: %d rows in %s ms', s.id, msg.step, positions.length, (performance.now() - t0).toFixed(2))
     } catch (err) {
       fail(err)
@@ -274,8 +279,18 @@ export class SpanServer {
     }
     s.lastStep = msg.step
     s.lastOutput = output
-    if (msg.push && s.push !== undefined) await s.push.send(msg.step, msg.from, msg.commitment, output)
-    await s.owner.send({ t: 'result', session: s.id, step: msg.step, commitment: null }, output).catch(() => {})
+    s.lastCommitment = commitment
+    if (msg.push && s.push !== undefined) await s.push.send(msg.step, msg.from, null, output)
+    await s.owner.send({ t: 'result', session: s.id, step: msg.step, commitment }, output).catch(() => {})
+  }
+
+  /** Signs what this step computed: the claim a fraud proof would hold against us if it were wrong. */
+  private async commit (s: ServerSession, msg: StepMsg, rows: number, input: Uint8Array, output: Uint8Array): Promise<StepCommitment> {
+    const claim = {
+      model: this.host.modelId, start: s.start, end: s.end, session: s.id, step: msg.step, from: msg.from, rows,
+      input: sha256Hex(input), output: sha256Hex(output)
+    }
+    return { input: claim.input, output: claim.output, sig: toHex(await this.node.sign(claimBytes(claim))) }
   }
 
   /** Closes sessions whose owner sent nothing for `idleMs`, telling the owner why. */

@@ -1,6 +1,6 @@
 /**
- * A SpanExecutor over the swarm: one chain session routes every step through a planned chain of
- * servers (hops) and survives hops failing.
+ * A chain session: one session of a SwarmExecutor, routing every step through a planned chain of
+ * servers (hops), surviving hops that fail and rebuilding hops a watcher distrusts.
  *
  * Push (default): the client sends a step to the first hop only; each server pushes its output to
  * the next hop and returns a copy to the client, and the last hop's copy is the step's output.
@@ -11,103 +11,24 @@
  * hops, replays the history into them step by step (same step boundaries, so the KV caches come out
  * bit-identical), re-points the previous hop's push target and finishes the step relayed.
  */
-import { randomUUID } from 'node:crypto'
-import { type ExecutorStats, type ModelConfig, type OpenOptions, type RouteReason, type SpanExecutor, type SpanSession, checkStep } from '../model/index.ts'
-import { type NextHop, type PeerAddress, RemoteSpanSession } from '../net/index.ts'
+import { type ModelConfig, type OpenOptions, type RouteReason, type SpanSession, type VerificationReport, checkStep } from '../model/index.ts'
+import { type NextHop, type Receipt, RemoteSpanSession } from '../net/index.ts'
 import type { FrameDType } from '../tensor/index.ts'
 import { BadOutputError, type GridError, NetworkError, NoRouteError, SessionError, isCapacityError, throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import type { SwarmClient } from './client.ts'
 import { peerAddress } from './directory.ts'
+import { Hop } from './hop.ts'
+import type { ChainOptions, RouteMode, SwarmExecutor } from './executor.ts'
+import type { HopView, SessionWatch, WatchedSession } from './watch.ts'
 
 const log = logger('swarm:chain')
 
-export type RouteMode = 'push' | 'relay'
-
-export interface ChainOptions {
-  modelId: string
-  config: ModelConfig
-  /** default 'push' */
-  mode?: RouteMode
-  /** activations on the wire; default f32 (f16 halves the bytes but changes the numbers) */
-  dtype?: FrameDType
-  /** a step fails if no output comes within stepTimeoutMs + n × tokenTimeoutMs; default 30 s + 1 s per token */
-  stepTimeoutMs?: number
-  tokenTimeoutMs?: number
-  /** how long to look for a replacement of a failed hop; default 60 s */
-  recoverTimeoutMs?: number
-  /** told about every route a session takes (for logs, tests and benchmarks) */
-  onRoute?: (event: RouteEvent) => void
-}
-
-export interface RouteEvent {
-  readonly session: string
-  /** open: the first route; failover: a hop was replaced; relay: pushing failed, the client relays from now on */
-  readonly reason: RouteReason
-  readonly hops: ReadonlyArray<{ readonly peer: string, readonly start: number, readonly end: number }>
-}
-
-export class SwarmExecutor implements SpanExecutor {
-  readonly start = 0
-  readonly end: number
-  readonly modelId: string
-
-  private sessions = 0
-  private hopCount = 0
-  private hopSeconds = 0
-  private readonly routes: Record<RouteReason, number> = { open: 0, failover: 0, relay: 0 }
-
-  constructor (readonly client: SwarmClient, readonly options: ChainOptions) {
-    this.modelId = options.modelId
-    this.end = options.config.nLayers
-    client.watch(this.modelId, this.end)
-  }
-
-  async open (sessionId: string, options: OpenOptions): Promise<SpanSession> {
-    const session = await ChainSession.open(this, sessionId, options, () => { this.sessions-- })
-    this.sessions++
-    return session
-  }
-
-  /** A hop's time for one step: its compute plus the link into it. */
-  recordHop (seconds: number): void {
-    this.hopCount++
-    this.hopSeconds += seconds
-  }
-
-  /** Counts a route a session took. */
-  countRoute (reason: RouteReason): void {
-    this.routes[reason]++
-  }
-
-  stats (): ExecutorStats {
-    return { openSessions: this.sessions, hops: { count: this.hopCount, sumSeconds: this.hopSeconds }, routes: { ...this.routes } }
-  }
-}
-
-class Hop {
-  /** this hop's input per step id (its history) */
-  inputs = new Map<number, Float32Array>()
-  /** steps whose output this hop delivered */
-  readonly done = new Set<number>()
-  failure: GridError | undefined
-  remote: RemoteSpanSession | undefined
-  /** during a replay, where outputs go (the hop is not yet in the chain) */
-  replayNext: Hop | undefined
-  readonly id = randomUUID()
-
-  constructor (readonly peer: PeerAddress, readonly start: number, readonly end: number) {}
-
-  get healthy (): boolean {
-    return this.failure === undefined && this.remote?.isOpen === true
-  }
-}
-
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-class ChainSession implements SpanSession {
+export class ChainSession implements SpanSession, WatchedSession {
   length = 0
-  private hops: Hop[] = []
+  private route: Hop[] = []
   private readonly final = new Map<number, Float32Array>()
   private readonly stepFrom = new Map<number, number>()
   private nextStep = 0
@@ -116,6 +37,9 @@ class ChainSession implements SpanSession {
   private pushSentAt = 0
   private wake = Promise.withResolvers<void>()
   private closed = false
+  /** servers whose work was found wrong, to rebuild before the next step */
+  private readonly distrusted = new Map<string, GridError>()
+  private watch: SessionWatch | undefined
 
   private constructor (private readonly executor: SwarmExecutor, readonly sessionId: string, readonly maxLength: number,
     private readonly signal: AbortSignal | undefined, private readonly onClose: () => void) {
@@ -124,9 +48,38 @@ class ChainSession implements SpanSession {
 
   static async open (executor: SwarmExecutor, sessionId: string, options: OpenOptions, onClose: () => void): Promise<ChainSession> {
     const s = new ChainSession(executor, sessionId, options.maxLength, options.signal, onClose)
-    s.hops = await s.withRoute(0, executor.options.config.nLayers, async hops => { await s.openHops(hops, undefined) })
+    s.route = await s.withRoute(0, executor.options.config.nLayers, async hops => { await s.openHops(hops, undefined) })
     s.emit('open')
+    s.watch = executor.options.watcher?.open(s)
     return s
+  }
+
+  get modelId (): string {
+    return this.options.modelId
+  }
+
+  get config (): ModelConfig {
+    return this.options.config
+  }
+
+  get dtype (): FrameDType {
+    return this.options.dtype ?? 'f32'
+  }
+
+  hops (): HopView[] {
+    return this.route.map(h => ({
+      peer: h.peer.id, addrs: h.peer.addrs, start: h.start, end: h.end, session: h.id, steps: () => h.records(this.stepFrom)
+    }))
+  }
+
+  verification (): VerificationReport | undefined {
+    return this.options.watcher?.report?.(this.sessionId)
+  }
+
+  distrust (peer: string, reason: GridError): void {
+    if (this.closed || !this.route.some(h => h.peer.id === peer)) return
+    log('%s: distrusting %s: %s', this.sessionId, peer.slice(-8), reason.message)
+    this.distrusted.set(peer, reason)
   }
 
   private get client (): SwarmClient {
@@ -142,16 +95,17 @@ class ChainSession implements SpanSession {
     throwIfAborted(signal)
     if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
     checkStep(this, this.options.config.dim, hidden, positions)
+    await this.rebuildDistrusted(signal)
     const k = this.nextStep++
     const n = positions.length
     this.stepFrom.set(k, positions[0]!)
-    this.hops[0]!.inputs.set(k, hidden)
+    this.route[0]!.inputs.set(k, hidden)
     if (this.mode === 'push') {
-      const first = this.hops[0]!
+      const first = this.route[0]!
       this.pushFailed = false
       this.pushSentAt = performance.now()
       await first.remote!.step(k, positions[0]!, hidden, true).catch(err => { first.failure ??= err })
-      const settled = await this.until(() => this.final.has(k) || this.pushFailed || this.hops.some(h => !h.healthy), this.deadline(n), signal)
+      const settled = await this.until(() => this.final.has(k) || this.pushFailed || this.route.some(h => !h.healthy), this.deadline(n), signal)
       if (!this.final.has(k)) {
         if (!settled) this.blameSlowest(k)
         const replaced = await this.recover(k, signal)
@@ -164,8 +118,15 @@ class ChainSession implements SpanSession {
     } else {
       await this.recover(k, signal)
     }
-    const out = this.final.get(k)!
+    let out = this.final.get(k)!
     this.final.delete(k)
+    // a watcher may check the step here (strict verification) and distrust a hop: then the step's
+    // output comes from the rebuilt route
+    await this.watch?.onStep?.(k)
+    if (this.distrusted.size > 0) {
+      await this.rebuildDistrusted(signal)
+      out = this.route[this.route.length - 1]!.outputs.get(k)!
+    }
     this.length += n
     return out
   }
@@ -177,15 +138,10 @@ class ChainSession implements SpanSession {
     const dim = this.options.config.dim
     for (const [k, from] of this.stepFrom) {
       const rows = toPosition - from
-      for (const h of this.hops) {
-        const input = h.inputs.get(k)
-        if (input === undefined) continue
-        if (rows <= 0) h.inputs.delete(k)
-        else if (rows * dim < input.length) h.inputs.set(k, input.slice(0, rows * dim))
-      }
+      for (const h of this.route) h.trim(k, rows, dim)
       if (rows <= 0) this.stepFrom.delete(k)
     }
-    await Promise.all(this.hops.map(async h => { await h.remote!.rollback(toPosition).catch(err => { h.failure ??= err }) }))
+    await Promise.all(this.route.map(async h => { await h.remote!.rollback(toPosition).catch(err => { h.failure ??= err }) }))
     this.length = toPosition
   }
 
@@ -193,20 +149,33 @@ class ChainSession implements SpanSession {
     if (this.closed) return
     this.closed = true
     this.onClose()
-    await Promise.all(this.hops.map(async h => { await h.remote?.close() }))
+    await Promise.all(this.route.map(async h => { await h.remote?.close() }))
+    this.watch?.onClose?.()
+  }
+
+  /** Rebuilds, from the first distrusted hop on, every hop whose work or inputs came from a distrusted server. */
+  private async rebuildDistrusted (signal: AbortSignal | undefined): Promise<void> {
+    while (this.distrusted.size > 0) {
+      const i = this.route.findIndex(h => this.distrusted.has(h.peer.id))
+      if (i < 0) { this.distrusted.clear(); return }
+      const hop = this.route[i]!
+      hop.failure ??= this.distrusted.get(hop.peer.id)
+      this.distrusted.delete(hop.peer.id)
+      await this.replace(i, this.route.length - i, this.nextStep, signal, 'distrust')
+    }
   }
 
   /** Finishes step k hop by hop through the client, replacing failed hops. Returns whether any hop was replaced. */
   private async recover (k: number, signal: AbortSignal | undefined): Promise<boolean> {
     let replaced = false
-    const n = this.hops[0]!.inputs.get(k)!.length / this.options.config.dim
-    for (let i = 0; i < this.hops.length; i++) {
+    const n = this.route[0]!.inputs.get(k)!.length / this.options.config.dim
+    for (let i = 0; i < this.route.length; i++) {
       for (;;) {
-        const hop = this.hops[i]!
+        const hop = this.route[i]!
         if (hop.done.has(k)) break
         if (!hop.healthy) {
           if (isFatal(hop.failure)) throw hop.failure
-          await this.replace(i, k, signal)
+          await this.replace(i, 1, k, signal, 'failover')
           replaced = true
           continue
         }
@@ -225,25 +194,30 @@ class ChainSession implements SpanSession {
     return replaced
   }
 
-  /** Replaces hops[i] with a fresh route over its blocks, replaying steps before k into it. */
-  private async replace (i: number, k: number, signal: AbortSignal | undefined): Promise<void> {
-    const old = this.hops[i]!
-    log('%s: hop %d (%s, blocks %d:%d) failed: %s', this.sessionId, i, old.peer.id.slice(-8), old.start, old.end, old.failure?.message ?? 'stream closed')
-    this.client.penalize(this.options.modelId, old.peer.id, old.failure)
-    void old.remote?.close()
-    const after = this.hops[i + 1]
-    const fresh = await this.withRoute(old.start, old.end, async hops => {
+  /**
+   * Replaces `count` hops from route[i] with a fresh route over their blocks, replaying steps before k
+   * into it. Only route[i] failed (or is distrusted): it is penalized; the others are rebuilt because
+   * their caches came from its outputs.
+   */
+  private async replace (i: number, count: number, k: number, signal: AbortSignal | undefined, reason: 'failover' | 'distrust'): Promise<void> {
+    const old = this.route.slice(i, i + count)
+    const first = old[0]!
+    log('%s: hop %d (%s, blocks %d:%d) %s: %s', this.sessionId, i, first.peer.id.slice(-8), first.start, first.end, reason === 'distrust' ? 'is distrusted' : 'failed', first.failure?.message ?? 'stream closed')
+    this.client.penalize(this.options.modelId, first.peer.id, first.failure)
+    for (const h of old) void h.remote?.close()
+    const after = this.route[i + count]
+    const fresh = await this.withRoute(first.start, old[old.length - 1]!.end, async hops => {
       await this.openHops(hops, after)
-      hops[0]!.inputs = new Map(old.inputs)
+      hops[0]!.inputs = new Map(first.inputs)
       await this.replay(hops, k, signal)
-    }, new Set([old.peer.id]), signal)
-    this.hops.splice(i, 1, ...fresh)
+    }, new Set([first.peer.id]), signal)
+    this.route.splice(i, count, ...fresh)
     for (const h of fresh) h.replayNext = undefined
     if (this.mode === 'push' && i > 0) {
-      const prev = this.hops[i - 1]!
+      const prev = this.route[i - 1]!
       await prev.remote!.setNext(nextHop(fresh[0]!)).catch(err => { prev.failure ??= err })
     }
-    this.emit('failover')
+    this.emit(reason)
   }
 
   /**
@@ -300,7 +274,7 @@ class ChainSession implements SpanSession {
         session: h.id, model: modelId, start: h.start, end: h.end, maxLength: this.maxLength, dtype,
         next: this.mode === 'push' && next !== undefined ? nextHop(next) : null
       }, config.dim, {
-        onResult: (step, output) => { this.onResult(h, step, output) },
+        onResult: (step, output, receipt) => { this.onResult(h, step, output, receipt) },
         onFailure: (err) => {
           if (err.code === 'PUSH_FAILED') this.pushFailed = true
           else h.failure ??= err
@@ -327,7 +301,7 @@ class ChainSession implements SpanSession {
     log('%s: replayed %d steps (%d tokens) into %d new hops', this.sessionId, steps.length, tokens, hops.length)
   }
 
-  private onResult (hop: Hop, step: number, output: Float32Array): void {
+  private onResult (hop: Hop, step: number, output: Float32Array, receipt: Receipt): void {
     const input = hop.inputs.get(step)
     if (input !== undefined && input.length !== output.length) {
       hop.failure ??= new BadOutputError(`${hop.peer.id.slice(-8)} returned ${output.length / this.options.config.dim} rows for a step of ${input.length / this.options.config.dim}`, hop.peer.id)
@@ -335,7 +309,8 @@ class ChainSession implements SpanSession {
       return
     }
     hop.done.add(step)
-    const i = this.hops.indexOf(hop)
+    hop.record(step, output, receipt)
+    const i = this.route.indexOf(hop)
     if (i >= 0 && this.mode === 'push' && step === this.nextStep - 1 && output.length === this.options.config.dim) {
       // push timing: the time since the previous hop's copy (or the send) is this hop's work plus a
       // link (the last hop's also includes the way back): what the planner trusts over claims
@@ -344,10 +319,10 @@ class ChainSession implements SpanSession {
       this.client.observe(hop.peer.id, (now - this.pushSentAt) / 1000 / (hop.end - hop.start))
       this.pushSentAt = now
     }
-    if (i === this.hops.length - 1) {
+    if (i === this.route.length - 1) {
       if (!this.final.has(step) && step === this.nextStep - 1) this.final.set(step, output)
     } else {
-      const next = i >= 0 ? this.hops[i + 1] : hop.replayNext
+      const next = i >= 0 ? this.route[i + 1] : hop.replayNext
       if (next !== undefined && !next.inputs.has(step)) next.inputs.set(step, output)
     }
     this.notify()
@@ -355,7 +330,7 @@ class ChainSession implements SpanSession {
 
   /** After a timeout in push mode: the first hop that has not delivered is the one to replace. */
   private blameSlowest (k: number): void {
-    const hop = this.hops.find(h => !h.done.has(k))
+    const hop = this.route.find(h => !h.done.has(k))
     if (hop !== undefined) hop.failure ??= new NetworkError('TIMEOUT', `${hop.peer.id.slice(-8)} did not answer step ${k} in time`)
   }
 
@@ -390,7 +365,7 @@ class ChainSession implements SpanSession {
 
   private emit (reason: RouteReason): void {
     this.executor.countRoute(reason)
-    const hops = this.hops.map(h => ({ peer: h.peer.id, start: h.start, end: h.end }))
+    const hops = this.route.map(h => ({ peer: h.peer.id, start: h.start, end: h.end }))
     log('%s route (%s): %s', this.sessionId, reason, hops.map(h => `${h.peer.slice(-8)}[${h.start}:${h.end})`).join(' → '))
     this.options.onRoute?.({ session: this.sessionId, reason, hops })
   }

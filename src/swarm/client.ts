@@ -27,8 +27,18 @@ export interface SwarmClientOptions {
   signal?: AbortSignal
 }
 
+/** What a layer above (verification) tells routing about each server's honesty. */
+export interface TrustView {
+  /** never route through this peer (a checked fraud proof convicts it) */
+  excluded (peer: string): boolean
+  /** multiplies the peer's expected time per block: 1 for a server with a perfect record, more for less */
+  factor (peer: string): number
+}
+
 export class SwarmClient {
   readonly directory: Directory
+  /** set by verification; routing consults it */
+  trust: TrustView | undefined
   private readonly cache = new Map<string, { at: number, servers: ServerInfo[] }>()
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
@@ -102,8 +112,9 @@ export class SwarmClient {
 
   /** Plans a route over [start, end) from the servers last fetched. */
   plan (model: string, start: number, end: number, cacheTokens: number, exclude: ReadonlySet<string> = new Set()): Plan {
-    const servers = (this.cache.get(model)?.servers ?? []).map(s => ({ ...s, observedBlockSeconds: this.observed.get(s.peer) }))
-    const banned = new Set([...exclude, ...this.banned()])
+    const all = this.cache.get(model)?.servers ?? []
+    const servers = all.map(s => ({ ...s, observedBlockSeconds: this.observed.get(s.peer), trustFactor: this.trust?.factor(s.peer) }))
+    const banned = new Set([...exclude, ...this.banned(), ...all.filter(s => this.trust?.excluded(s.peer) === true).map(s => s.peer)])
     return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), banned, cacheTokens })
   }
 

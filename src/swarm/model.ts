@@ -3,12 +3,18 @@
  * local model file; one SwarmExecutor covers every block. Its generate() is the local model's.
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
-import { Model, ModelEnds, createTokenizer, freeWeights, loadWeights, openModel } from '../model/index.ts'
+import { Model, ModelEnds, type ModelSource, createTokenizer, freeWeights, loadWeights, openModel } from '../model/index.ts'
 import { BadModelFileError } from '../util/errors.ts'
-import { type ChainOptions, SwarmExecutor } from './chain.ts'
+import { type ChainOptions, SwarmExecutor } from './executor.ts'
 import { SwarmClient, type SwarmClientOptions } from './client.ts'
+import type { ChainWatcher } from './watch.ts'
 
-export interface SwarmModelOptions extends SwarmClientOptions, Omit<ChainOptions, 'modelId' | 'config'> {
+/** Makes the watcher of a swarm model's sessions (verification), once its client exists. */
+export type WatcherFactory = (client: SwarmClient, source: ModelSource, modelId: string) => ChainWatcher
+
+export interface SwarmModelOptions extends SwarmClientOptions, Omit<ChainOptions, 'modelId' | 'config' | 'watcher'> {
+  /** looks into every session (verification, src/verify) */
+  watcher?: WatcherFactory
   /** tokenizer file overriding the model's own */
   tokenizer?: string
   backend?: Backend | BackendName | 'auto'
@@ -35,8 +41,10 @@ export async function loadSwarmModel (path: string, options: SwarmModelOptions):
     if (typeof options.backend !== 'object') backend.dispose()
     throw err
   }
-  const executor = new SwarmExecutor(client, { ...options, modelId, config: source.config })
+  const watcher = options.watcher?.(client, source, modelId)
+  const executor = new SwarmExecutor(client, { ...options, modelId, config: source.config, watcher })
   return new Model(source, modelId, tokenizer, ends, [executor], async () => {
+    await watcher?.close?.()
     await client.stop()
     ends.dispose()
     freeWeights(backend, weights)

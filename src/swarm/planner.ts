@@ -9,7 +9,8 @@
  * Measurements beat claims: a server's announced throughput is only a prior, used until the client
  * has timed it, and never better than PRIOR_MAX_SPEEDUP × the fastest server it has timed; an
  * announced round trip between two servers is held to what the client's own round trips to both
- * allow (the triangle inequality: |rtt(p) − rtt(q)| ≤ link(p, q) ≤ rtt(p) + rtt(q)).
+ * allow (the triangle inequality: |rtt(p) − rtt(q)| ≤ link(p, q) ≤ rtt(p) + rtt(q)). A server's
+ * time per block is multiplied by its trust factor (verification's reputation: 1 to 1.5).
  * A pure function: everything it knows comes in the request.
  */
 import { NoRouteError } from '../util/errors.ts'
@@ -25,6 +26,8 @@ export interface PlannerServer {
   readonly observedBlockSeconds?: number
   /** announced round trips (ms) to other servers */
   readonly pings?: Readonly<Record<string, number>>
+  /** the client's trust in it as a cost factor (>= 1; 1 = a perfect record), from verification */
+  readonly trustFactor?: number
 }
 
 export interface PlanRequest {
@@ -61,9 +64,10 @@ export const UNKNOWN_BLOCK_S = 300
 
 /** Seconds per block: measured if the client has timed the server, else the claim, held to `floor`. */
 export function serverBlockSeconds (s: PlannerServer, floor = 0): number {
-  if (s.observedBlockSeconds !== undefined && s.observedBlockSeconds > 0) return s.observedBlockSeconds
+  const trust = s.trustFactor !== undefined && s.trustFactor >= 1 ? s.trustFactor : 1
+  if (s.observedBlockSeconds !== undefined && s.observedBlockSeconds > 0) return s.observedBlockSeconds * trust
   const claimed = s.throughput > 0 ? 1 / (s.throughput * (s.end - s.start)) : UNKNOWN_BLOCK_S
-  return Math.max(claimed, floor)
+  return Math.max(claimed, floor) * trust
 }
 
 export function planRoute (req: PlanRequest): Plan {

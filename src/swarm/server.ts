@@ -5,7 +5,7 @@
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, SpanServer, type SpanServerOptions } from '../net/index.ts'
+import { NetNode, ProofStore, SpanServer, type SpanServerOptions } from '../net/index.ts'
 import { NoRouteError, isAbortError } from '../util/errors.ts'
 import { deadline } from '../util/timeout.ts'
 import { logger } from '../util/log.ts'
@@ -114,6 +114,7 @@ export class SwarmServer {
       await joining
       note(`benchmark: ${server.throughput.toFixed(2)} tokens/s through ${span[1] - span[0]} blocks`)
       await spanServer.start()
+      await new ProofStore(node).start()
       server.state = 'online'
       await server.announce(host, { signal })
       server.schedule()

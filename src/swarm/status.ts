@@ -14,6 +14,20 @@ export interface ModelStatus {
 
 export interface SwarmStatus {
   readonly models: readonly ModelStatus[]
+  /** per server peer id: what verification knows of it, where known */
+  readonly trust?: Readonly<Record<string, TrustSummary>>
+}
+
+/** A server's record as this node's verification knows it. */
+export interface TrustSummary {
+  readonly audits: { readonly passed: number, readonly failed: number }
+  /** 0..1 */
+  readonly reputation: number
+  readonly convicted: boolean
+  /** the id of the checked fraud proof that convicts it */
+  readonly proof?: string
+  /** published proofs against it that were not checked here (no weights to check them) */
+  readonly unchecked?: number
 }
 
 export function summarize (servers: readonly ServerInfo[]): SwarmStatus {
@@ -37,6 +51,13 @@ export async function swarmStatus (directory: Directory, options: { signal?: Abo
 
 const short = (peer: string): string => peer.slice(-8)
 
+function trustText (t: TrustSummary | undefined): string {
+  if (t === undefined) return ''
+  if (t.convicted) return `  CONVICTED (proof ${t.proof?.slice(0, 16) ?? '?'})`
+  const unchecked = (t.unchecked ?? 0) > 0 ? `, ${t.unchecked} unchecked accusation${t.unchecked === 1 ? '' : 's'}` : ''
+  return `  audits ${t.audits.passed} passed ${t.audits.failed} failed, reputation ${t.reputation.toFixed(2)}${unchecked}`
+}
+
 export function formatStatus (status: SwarmStatus): string {
   if (status.models.length === 0) return 'no servers found\n'
   const lines: string[] = []
@@ -44,7 +65,7 @@ export function formatStatus (status: SwarmStatus): string {
     lines.push(`model ${m.name} (${m.model}), ${m.nLayers} blocks, ${m.servers.length} server${m.servers.length === 1 ? '' : 's'}`)
     for (const s of m.servers) {
       const name = s.name === '' ? '' : ` "${s.name}"`
-      lines.push(`  server ${short(s.peer)}${name}  blocks ${s.start}:${s.end}  ${s.state}  ${s.throughput.toFixed(2)} tok/s  cache ${s.freeCacheTokens} tokens  v${s.version}`)
+      lines.push(`  server ${short(s.peer)}${name}  blocks ${s.start}:${s.end}  ${s.state}  ${s.throughput.toFixed(2)} tok/s  cache ${s.freeCacheTokens} tokens  v${s.version}${trustText(status.trust?.[s.peer])}`)
     }
     m.blocks.forEach((list, b) => {
       const total = list.reduce((sum, s) => sum + s.throughput, 0)

@@ -20,11 +20,13 @@ export async function lieInRecord (server: SwarmServer, claims: (r: ServerRecord
   await inner.announce(inner.host)
 }
 
-/** Makes every step of `server` take `ms` longer. */
-export function slowDown (server: SwarmServer, ms: number): void {
+/** What a cheat does to a step: gets the honest output (or can skip computing it) and returns its own. */
+export type StepCheat = (step: { hidden: Float32Array, positions: ArrayLike<number>, honest: () => Promise<Float32Array>, host: SpanHost, start: number, end: number, maxLength: number, sessionId: string }) => Promise<Float32Array>
+
+/** Makes `server` answer every step through `cheat` (sessions opened from now on). */
+export function cheat (server: SwarmServer, fn: StepCheat, host: SpanHost = (server as unknown as Internals).host): void {
   const inner = server as unknown as Internals
-  const host = inner.host
-  const slow: SpanHost = {
+  const wrapped: SpanHost = {
     get modelId () { return host.modelId },
     get dim () { return host.dim },
     get freeCacheTokens () { return host.freeCacheTokens },
@@ -36,11 +38,16 @@ export function slowDown (server: SwarmServer, ms: number): void {
         sessionId: s.sessionId,
         get length () { return s.length },
         get maxLength () { return s.maxLength },
-        forward: async (hidden, positions, options) => { await new Promise(resolve => setTimeout(resolve, ms)); return await s.forward(hidden, positions, options) },
+        forward: async (hidden, positions, options) => await fn({ hidden, positions, honest: async () => await s.forward(hidden, positions, options), host, start, end, maxLength, sessionId: id }),
         rollback: async (to, options) => { await s.rollback(to, options) },
         close: async () => { await s.close() }
       }
     }
   }
-  inner.spanServer.setHost(slow)
+  inner.spanServer.setHost(wrapped)
+}
+
+/** Makes every step of `server` take `ms` longer. */
+export function slowDown (server: SwarmServer, ms: number): void {
+  cheat(server, async ({ honest }) => { await new Promise(resolve => setTimeout(resolve, ms)); return await honest() })
 }

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type ServeOptions, SwarmServer } from '../../src/swarm/index.ts'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export const STORIES = join(ROOT, 'models/stories260K/stories260K.gguf')
@@ -97,6 +98,11 @@ export function rssMiB (pid: number): number {
 export function tempDir (): { path: string, remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), 'gridllm-swarm-'))
   return { path, remove: () => { rmSync(path, { recursive: true, force: true }) } }
+}
+
+/** A swarm server in this process, on loopback, one thread (tests that wrap or inspect a real server). */
+export async function serveInProcess (blocks: [number, number], bootstrap: readonly string[] = [], options: Partial<ServeOptions> = {}): Promise<SwarmServer> {
+  return await SwarmServer.start({ model: STORIES, blocks, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, version: 'test', threads: 1, ...options })
 }
 
 /** Greedy token ids of a generation. */

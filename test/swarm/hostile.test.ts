@@ -7,9 +7,9 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Model } from '../../src/model/index.ts'
-import { type RouteEvent, type SwarmExecutor, SwarmServer, loadSwarmModel } from '../../src/swarm/index.ts'
+import { type RouteEvent, type ServeOptions, type SwarmExecutor, type SwarmServer, loadSwarmModel } from '../../src/swarm/index.ts'
 import { lieInRecord, slowDown } from './cheaters.ts'
-import { STORIES, greedyIds } from './harness.ts'
+import { STORIES, greedyIds, serveInProcess } from './harness.ts'
 
 /** Waits until the model's swarm client has found `n` servers (a DHT lookup right after they start may miss some). */
 async function seeAll (model: Model, n: number): Promise<void> {
@@ -18,8 +18,7 @@ async function seeAll (model: Model, n: number): Promise<void> {
   assert.equal((await client.servers(model.modelId, model.config.nLayers)).length, n, 'the client found every server')
 }
 
-const serve = async (blocks: [number, number], bootstrap: string[] = [], extra: Partial<Parameters<typeof SwarmServer.start>[0]> = {}): Promise<SwarmServer> =>
-  await SwarmServer.start({ model: STORIES, blocks, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap, version: 'test', threads: 1, ...extra })
+const serve = async (blocks: [number, number], bootstrap: string[] = [], extra: Partial<ServeOptions> = {}): Promise<SwarmServer> => await serveInProcess(blocks, bootstrap, extra)
 
 describe('a server that claims more than it does', () => {
   const servers: SwarmServer[] = []

@@ -1,0 +1,27 @@
+/** The watcher factory a swarm model takes: verification of its sessions in the given mode. */
+import { join } from 'node:path'
+import type { WatcherFactory } from '../swarm/index.ts'
+import type { AuditPolicy, VerifyMode } from './policy.ts'
+import { ReputationBook } from './reputation.ts'
+import { Verifier } from './verifier.ts'
+
+export interface VerificationOptions {
+  mode: VerifyMode
+  /** where the reputation book is kept (reputation.json); none: in memory only */
+  dataDir?: string
+  policy?: AuditPolicy
+  random?: () => number
+  /** told of the verifier once it exists (tests, the API's metrics) */
+  onVerifier?: (v: Verifier) => void
+}
+
+export const REPUTATION_FILE = 'reputation.json'
+
+export function verification (options: VerificationOptions): WatcherFactory {
+  return (client, source, modelId) => {
+    const book = new ReputationBook(options.dataDir === undefined ? undefined : join(options.dataDir, REPUTATION_FILE))
+    const v = new Verifier({ client, source, modelId, mode: options.mode, book, policy: options.policy, random: options.random })
+    options.onVerifier?.(v)
+    return v
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Re-running a hop's history on another server, as an ordinary session: the same protocol, a fresh
+ * random session id, the same maximum length, relayed steps. The auditor cannot tell it from real
+ * work (a relayed session whose decode steps come a few at a time, like speculative decoding's). The
+ * first step is sent as it was (the prompt); later ones are grouped `chunk` at a time to save round
+ * trips, which honest servers compute within the tolerance of token-by-token decoding.
+ */
+import { randomUUID } from 'node:crypto'
+import { type NetNode, type PeerAddress, type Receipt, RemoteSpanSession } from '../net/index.ts'
+import type { StepRecord } from '../swarm/index.ts'
+import type { FrameDType } from '../tensor/index.ts'
+import { type GridError, NetworkError } from '../util/errors.ts'
+import { deadline } from '../util/timeout.ts'
+
+export interface ReplayJob {
+  readonly modelId: string
+  readonly start: number
+  readonly end: number
+  readonly dim: number
+  readonly dtype: FrameDType
+  readonly maxLength: number
+}
+
+/** The longest prefix of `records` whose positions run on from 0 without gaps or rollbacks. */
+export function contiguous (records: readonly StepRecord[], dim: number): StepRecord[] {
+  const out: StepRecord[] = []
+  let next = 0
+  for (const r of records) {
+    if (r.from !== next) break
+    out.push(r)
+    next += r.input.length / dim
+  }
+  return out
+}
+
+/** Concatenates (rows, dim) blocks. */
+export function concat (parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0))
+  let at = 0
+  for (const p of parts) { out.set(p, at); at += p.length }
+  return out
+}
+
+/** A session at another server that is fed a hop's inputs; its own records are what it returned. */
+export class ReplaySession {
+  readonly records: StepRecord[] = []
+  private readonly results = new Map<number, { output: Float32Array, receipt: Receipt }>()
+  private failure: GridError | undefined
+  private wake = (): void => {}
+  private nextStep = 0
+
+  private constructor (readonly session: string, readonly server: PeerAddress, private readonly job: ReplayJob, private remote: RemoteSpanSession | undefined) {}
+
+  static async open (node: NetNode, server: PeerAddress, job: ReplayJob, options: { signal?: AbortSignal } = {}): Promise<ReplaySession> {
+    const id = randomUUID()
+    const replay = new ReplaySession(id, server, job, undefined)
+    replay.remote = await RemoteSpanSession.open(node, server, { session: id, model: job.modelId, start: job.start, end: job.end, maxLength: job.maxLength, dtype: job.dtype }, job.dim, {
+      onResult: (step, output, receipt) => { replay.results.set(step, { output, receipt }); replay.wake() },
+      onFailure: err => { replay.failure ??= err; replay.wake() }
+    }, { signal: options.signal })
+    return replay
+  }
+
+  /** Sends the groups (each one step of concatenated inputs) and waits for all their results. */
+  async run (groups: ReadonlyArray<readonly StepRecord[]>, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<StepRecord[]> {
+    const rows = groups.reduce((n, g) => n + g.reduce((m, r) => m + r.input.length / this.job.dim, 0), 0)
+    const limit = deadline(options.timeoutMs ?? 30_000 + 200 * rows, options.signal, () => new NetworkError('TIMEOUT', `${this.server.id.slice(-8)} did not finish a replay in time`))
+    try {
+      const sent = groups.map(g => ({ step: this.nextStep++, from: g[0]!.from, input: concat(g.map(r => r.input)) }))
+      for (const s of sent) await this.remote!.step(s.step, s.from, s.input, false)
+      limit.signal.addEventListener('abort', () => { this.wake() }, { once: true })
+      while (!sent.every(s => this.results.has(s.step)) && this.failure === undefined) {
+        if (limit.signal.aborted) throw limit.signal.reason as Error
+        await new Promise<void>(resolve => {
+          const t = setTimeout(resolve, 250)
+          this.wake = () => { clearTimeout(t); resolve() }
+        })
+      }
+      if (this.failure !== undefined) throw this.failure
+      const out = sent.map(s => ({ ...s, ...this.results.get(s.step)! }))
+      for (const s of sent) this.results.delete(s.step)
+      this.records.push(...out)
+      return out
+    } finally {
+      limit.clear()
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.remote?.close()
+  }
+}
+
+/** Groups records: the first alone (the prompt), then `chunk` at a time. */
+export function group (records: readonly StepRecord[], chunk: number): StepRecord[][] {
+  const groups: StepRecord[][] = []
+  records.forEach((r, i) => {
+    if (i <= 1 || groups[groups.length - 1]!.length >= chunk) groups.push([r])
+    else groups[groups.length - 1]!.push(r)
+  })
+  return groups
+}
+
+/** Runs `records`' inputs through `server` once; returns the session id and the server's own records. */
+export async function replayOn (node: NetNode, server: PeerAddress, job: ReplayJob, records: readonly StepRecord[],
+  options: { chunk?: number, signal?: AbortSignal } = {}): Promise<{ session: string, records: StepRecord[] }> {
+  const replay = await ReplaySession.open(node, server, job, options)
+  try {
+    return { session: replay.session, records: await replay.run(group(records, Math.max(1, options.chunk ?? 4)), options) }
+  } finally {
+    await replay.close()
+  }
+}
