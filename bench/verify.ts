@@ -105,28 +105,39 @@ try {
       ['zeros', () => kinds.zeros()], ['echo', () => kinds.echo()], ['skip-layer', () => kinds.skipLayer()], ['noise-1e-2', () => kinds.noise(1e-2)],
       ['noise-1e-4', () => kinds.noise(1e-4)], ['sometimes-f0.1', () => kinds.sometimes(0.1, 1e-2, 3)], ['honest-200-steps-then-noise', () => kinds.later(200, 1e-2)]
     ]
-    const swarm = await TestSwarm.start()
     for (const [kind, make] of cases) {
-      const requests: number[] = []
+      const requests: number[] = [] // all requests until conviction
+      const served: number[] = [] // of them, those routed through the cheater (the formula's n)
       for (let seed = 1; seed <= SEEDS; seed++) {
+        const swarm = await TestSwarm.start() // fresh, so no earlier cheater lingers in records or proofs
         const s = await swarm.suspect(make())
-        const { model, verifier } = await swarm.client('sample', DEFAULT_POLICY, seed * 7919)
+        const { model, verifier, routes } = await swarm.client('sample', DEFAULT_POLICY, seed * 7919)
         let n = 0
-        for (; n < 100 && !verifier.book.isConvicted(s.node.peerId);) { n++; await greedyIds(model, PROMPT, TOKENS); await verifier.idle() }
-        requests.push(verifier.book.isConvicted(s.node.peerId) ? n : Infinity)
+        let through = 0
+        for (; n < 100 && !verifier.book.isConvicted(s.node.peerId);) {
+          n++
+          const before = routes.length
+          await greedyIds(model, PROMPT, TOKENS)
+          await verifier.idle()
+          if (routes.slice(before).some(r => r.hops.some(h => h.peer === s.node.peerId))) through++
+        }
+        const convicted = verifier.book.isConvicted(s.node.peerId)
+        requests.push(convicted ? n : Infinity)
+        served.push(convicted ? through : Infinity)
         await model.close()
-        await swarm.dropSuspects()
-        process.stderr.write(`conviction ${kind} seed ${seed}: ${requests.at(-1)} requests\n`)
+        await swarm.stop()
+        process.stderr.write(`conviction ${kind} seed ${seed}: ${requests.at(-1)} requests, ${through} through the cheater\n`)
       }
       const caught = requests.filter(r => r < Infinity)
+      const throughCaught = served.filter(r => r < Infinity)
+      const mean = (xs: number[]): number | null => xs.length > 0 ? +(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(2) : null
       out({
         bench: 'verify-conviction', model: 'stories260K', kind, seeds: SEEDS, tokens_per_request: TOKENS, policy: DEFAULT_POLICY,
         convicted_within_100: +(caught.length / SEEDS).toFixed(3), median_requests: caught.length > 0 ? median(caught) : null, max_requests: caught.length > 0 ? Math.max(...caught) : null,
-        mean_requests: caught.length > 0 ? +(caught.reduce((a, b) => a + b, 0) / caught.length).toFixed(2) : null,
-        ...(kind === 'sometimes-f0.1' ? { predicted_mean_requests: +predictedRequests(DEFAULT_POLICY, 0.1, TOKENS).toFixed(2) } : {})
+        mean_requests: mean(caught), mean_requests_through_cheater: mean(throughCaught),
+        ...(kind === 'sometimes-f0.1' ? { predicted_mean_requests_through_cheater: +predictedRequests(DEFAULT_POLICY, 0.1, TOKENS).toFixed(2) } : {})
       })
     }
-    await swarm.stop()
   }
 
   if (want('false-proofs')) out(await falseProofs())
