@@ -22,6 +22,11 @@ export interface SpanSession {
   forward (hidden: Float32Array, positions: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<Float32Array>
   /** Drops cached positions >= toPosition. */
   rollback (toPosition: number, options?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * A new session holding a copy of this one's cache (same length and maxLength), so several
+   * continuations of one prompt share its prefill. Optional: without it a caller recomputes.
+   */
+  fork? (sessionId: string, options?: { signal?: AbortSignal }): Promise<SpanSession>
   close (): Promise<void>
 }
 
@@ -128,6 +133,10 @@ export class LocalSpanExecutor implements SpanExecutor {
     if (maxLength > this.config.contextLength) {
       throw new ContextOverflowError(`maxLength ${maxLength} exceeds the model's context of ${this.config.contextLength} tokens`)
     }
+    return this.create(sessionId, maxLength)
+  }
+
+  private create (sessionId: string, maxLength: number): LocalSpanSession {
     if (this.sessions.has(sessionId)) throw new SessionError('SESSION_EXISTS', `session ${sessionId} is already open`)
     const bytes = maxLength * this.bytesPerToken
     if (this.reserved + bytes > this.cacheBudgetBytes) {
@@ -142,6 +151,13 @@ export class LocalSpanExecutor implements SpanExecutor {
     })
     this.sessions.set(sessionId, session)
     log('open %s [%d, %d) maxLength %d', sessionId, this.start, this.end, maxLength)
+    return session
+  }
+
+  /** A new session whose cache starts as a copy of the first `length` rows of `cache`. */
+  forkSession (sessionId: string, cache: KvCache, length: number): LocalSpanSession {
+    const session = this.create(sessionId, cache.maxLength)
+    session.copyFrom(cache, length)
     return session
   }
 
@@ -175,6 +191,22 @@ class LocalSpanSession implements SpanSession {
     const out = this.executor.run(this.cache, hidden, this.length)
     this.length += positions.length
     return out
+  }
+
+  async fork (sessionId: string, options: { signal?: AbortSignal } = {}): Promise<SpanSession> {
+    throwIfAborted(options.signal)
+    if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
+    return this.executor.forkSession(sessionId, this.cache, this.length)
+  }
+
+  /** Copies the first `length` rows of every layer's keys and values from `cache` (a fresh session only). */
+  copyFrom (cache: KvCache, length: number): void {
+    const b = this.executor.backend
+    if (length > 0) {
+      cache.k.forEach((k, l) => b.copyRows(this.cache.k[l]!, 0, k, length))
+      cache.v.forEach((v, l) => b.copyRows(this.cache.v[l]!, 0, v, length))
+    }
+    this.length = length
   }
 
   async rollback (toPosition: number): Promise<void> {
