@@ -50,6 +50,8 @@ export interface SpanExecutor {
   readonly end: number
   open (sessionId: string, options: OpenOptions): Promise<SpanSession>
   stats? (): ExecutorStats
+  /** whether sessions can be opened now, and why not (remote executors: a block nobody serves) */
+  health? (): { readonly ok: boolean, readonly reason?: string }
 }
 
 /** Positions must be consecutive and continue the cache. */

@@ -91,9 +91,9 @@ describe('Ollama API', () => {
     const bad = await post('/api/generate', { model: MODEL_NAME, prompt: 'x', options: { temperature: 'hot' } })
     assert.equal(bad.status, 400)
     assert.match((await bad.json() as { error: string }).error, /options\.temperature/)
-    const unsupported = await post('/api/generate', { model: MODEL_NAME, prompt: 'x', format: 'json' })
+    const unsupported = await post('/api/generate', { model: MODEL_NAME, prompt: 'x', format: { type: 'string', format: 'email' } })
     assert.equal(unsupported.status, 400)
-    assert.match((await unsupported.json() as { error: string }).error, /format/)
+    assert.match((await unsupported.json() as { error: string }).error, /format: keyword format is not supported/)
   })
 
   test('an empty prompt loads the model (done_reason "load")', async () => {

@@ -60,7 +60,7 @@ export class Grammar {
 /** The model's vocabulary cannot continue the output within the grammar. */
 export class ConstraintError extends GridError {
   constructor (message: string) {
-    super('INTERNAL', message)
+    super('CONSTRAINT_FAILED', message)
     this.name = 'ConstraintError'
   }
 }
