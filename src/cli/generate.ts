@@ -3,6 +3,7 @@ import { backendNames } from '../kernels/index.ts'
 import { loadSwarmModel } from '../swarm/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
 import { readSwarmKey } from './swarm-key.ts'
+import { warnIfRef } from './load.ts'
 
 const usage = `Usage: gridllm generate [options]
 
@@ -67,6 +68,7 @@ export const generateCommand: Command = {
       throw new UsageError(`--backend must be one of auto, ${backendNames.join(', ')}; got "${backend}"`, usage)
     }
     const maxTokens = int('max-tokens', v['max-tokens']) ?? 256
+    warnIfRef(backend, ctx)
     const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
     if (v.bootstrap === undefined && (v['swarm-key'] !== undefined || v.relay === true)) throw new UsageError('--swarm-key and --relay need --bootstrap', usage)
     if (v.bootstrap !== undefined && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap', usage)
