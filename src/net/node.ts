@@ -144,13 +144,11 @@ function listenError (err: Error, listen: readonly string[]): Error {
  */
 export function swarmKeyHint (err: Error, keyed: boolean): string {
   if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EADDRNOTAVAIL/.test(err.message)) return ''
-  const garbled = /length too long|missing newline|ECONNRESET|invalid|decrypt|nonce|unexpected end|stream ended/i.test(err.message)
-  const silent = /timeout|timed out|aborted/i.test(err.message)
-  if (!garbled && !silent) return ''
   if (keyed) return ' (this node uses a swarm key: the peer may belong to a swarm with another key, or to a public one)'
+  const garbled = /length too long|missing newline|ECONNRESET|unexpected EOF|stream (closed|ended)|invalid|decrypt|nonce/i.test(err.message)
   return garbled
     ? ' (the peer is part of a private swarm: pass the swarm\'s key with --swarm-key <file>)'
-    : ' (no answer: check the address; if the swarm is private, pass its key with --swarm-key <file>)'
+    : ' (if the swarm is private, pass its key with --swarm-key <file>)'
 }
 
 /**
