@@ -83,6 +83,7 @@ export function localEngine (entries: ReadonlyArray<{ model: Model, name?: strin
     chatTemplate: model.chatTemplate,
     generate: (prompt, options) => model.generate(prompt, options),
     embed: async (ids, options) => await embed(model, ids, options),
+    encode: async (text, options) => await model.encode(text, options),
     health: () => {
       const sick = model.executors.map(e => e.health?.()).find(h => h !== undefined && !h.ok)
       return sick ?? { ok: true }
