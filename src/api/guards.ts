@@ -56,8 +56,7 @@ export function corsGuard (origins: readonly string[]): MiddlewareHandler {
   return cors({
     origin: origin => originAllowed(origin, origins) ? origin : null,
     allowMethods: ['GET', 'POST', 'OPTIONS'],
-    allowHeaders: ['Authorization', 'Content-Type', 'OpenAI-Organization', 'OpenAI-Project', 'X-Stainless-Lang', 'X-Stainless-Package-Version',
-      'X-Stainless-OS', 'X-Stainless-Arch', 'X-Stainless-Runtime', 'X-Stainless-Runtime-Version', 'X-Stainless-Retry-Count', 'X-Stainless-Timeout', 'User-Agent'],
+    // no list: the headers a preflight asks for are allowed (clients send their own, e.g. openai's x-stainless-*)
     maxAge: 600
   })
 }
