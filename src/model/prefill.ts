@@ -1,8 +1,9 @@
 /**
- * Running a prompt through every span: sessions opened on each executor, the tokens sent in chunks
- * with a turn of the event loop between chunks (a long prompt never holds the process for more
- * than one chunk). PrefillShare lets n generations of one prompt compute it once: the first runs
- * it, the others start from forks of its KV caches taken before it goes on.
+ * Running a prompt through every span: sessions opened on each executor, the tokens sent in steps
+ * of at most the executors' `stepTokens` with a turn of the event loop between steps (a long prompt
+ * on a local span never holds the process for more than one step; remote spans take it whole).
+ * PrefillShare lets n generations of one prompt compute it once: the first runs it, the others
+ * start from forks of its KV caches taken before it goes on.
  */
 import { randomUUID } from 'node:crypto'
 import { setImmediate as nextTurn } from 'node:timers/promises'
@@ -14,8 +15,6 @@ import type { SpanExecutor, SpanSession } from './span.ts'
 
 const log = logger('model:prefill')
 
-/** Tokens per step of a prompt. */
-export const PREFILL_CHUNK = 64
 
 export interface Pipeline {
   readonly config: ModelConfig
@@ -51,10 +50,11 @@ export async function closeAll (sessions: readonly SpanSession[]): Promise<void>
 export async function forwardTokens (pipeline: Pipeline, sessions: readonly SpanSession[], ids: readonly number[], pos: number,
   signal?: AbortSignal, onHidden?: (hidden: Float32Array) => void): Promise<Float32Array> {
   let last: Float32Array = new Float32Array(0)
-  for (let c = 0; c < ids.length; c += PREFILL_CHUNK) {
+  const step = Math.min(ids.length, ...pipeline.executors.map(e => e.stepTokens ?? Infinity))
+  for (let c = 0; c < ids.length; c += step) {
     if (c > 0) await nextTurn()
     throwIfAborted(signal)
-    const chunk = ids.slice(c, c + PREFILL_CHUNK)
+    const chunk = ids.slice(c, c + step)
     let hidden = pipeline.ends.embed(chunk) // (rows, dim)
     const positions = Array.from(chunk, (_, i) => pos + c + i)
     for (const s of sessions) hidden = await s.forward(hidden, positions, { signal })

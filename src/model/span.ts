@@ -50,6 +50,11 @@ export interface SpanExecutor {
   readonly end: number
   open (sessionId: string, options: OpenOptions): Promise<SpanSession>
   stats? (): ExecutorStats
+  /**
+   * The most tokens one forward should carry when the caller wants its thread back between steps:
+   * an executor computing on the caller's thread sets it; remote ones leave it unset.
+   */
+  readonly stepTokens?: number
   /** whether sessions can be opened now, and why not (remote executors: a block nobody serves) */
   health? (): { readonly ok: boolean, readonly reason?: string }
 }
@@ -84,7 +89,11 @@ export interface LocalSpanOptions {
   onProgress?: (bytesDone: number, bytesTotal: number) => void
 }
 
+/** Prompt tokens per step on a local span: it computes on the event loop's thread, which gets a turn between steps. */
+export const LOCAL_STEP_TOKENS = 16
+
 export class LocalSpanExecutor implements SpanExecutor {
+  readonly stepTokens = LOCAL_STEP_TOKENS
   readonly modelId: string
   readonly start: number
   readonly end: number
