@@ -59,7 +59,6 @@ export class SwarmExecutor implements SpanExecutor {
     this.modelId = options.modelId
     this.end = options.config.nLayers
     client.watch(this.modelId, this.end)
-    client.servers(this.modelId, this.end).catch(() => {}) // known before the first session (and for health())
   }
 
   async open (sessionId: string, options: OpenOptions): Promise<SpanSession> {
@@ -81,7 +80,10 @@ export class SwarmExecutor implements SpanExecutor {
   /** Not ready while some block has no server (as far as the last directory lookup knows). */
   health (): { ok: boolean, reason?: string } {
     const missing = this.client.uncovered(this.modelId, this.end)
-    if (missing === undefined) return { ok: false, reason: 'looking up the servers of the model' }
+    if (missing === undefined) {
+      this.client.servers(this.modelId, this.end).catch(() => {}) // nothing looked up yet: start now
+      return { ok: false, reason: 'looking up the servers of the model' }
+    }
     return missing.length === 0 ? { ok: true } : { ok: false, reason: `no server for block${missing.length > 1 ? 's' : ''} ${missing.join(', ')}` }
   }
 }
