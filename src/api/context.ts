@@ -8,6 +8,8 @@ export interface ApiContext extends JobContext {
   readonly engine: Engine
   /** the abort controllers of requests in flight; shutting down aborts them all */
   readonly inflight: Set<AbortController>
+  /** gridllm's version (/api/version) */
+  readonly version: string
 }
 
 /** The request body as JSON; malformed JSON is a 400. */

@@ -3,9 +3,8 @@
  * the model layer's `generate()` (a local Model, or the swarm client later), so the server never
  * cares where the layers run.
  */
-import type { ChatModel, FinishReason, GeneratedToken, GenerateOptions, ModelConfig } from '../model/index.ts'
-import type { Model } from '../model/index.ts'
-import { InvalidArgumentError, ModelNotFoundError } from '../util/errors.ts'
+import { type ChatModel, type FinishReason, type GeneratedToken, type GenerateOptions, type ModelConfig, type Model, embed, tokenTable } from '../model/index.ts'
+import { InvalidArgumentError, ModelNotFoundError, NotReadyError } from '../util/errors.ts'
 
 /** The result of generate(): tokens to iterate, then the counts and the finish reason. */
 export interface GenerationLike extends AsyncIterable<GeneratedToken> {
@@ -21,6 +20,17 @@ export interface ServedModel extends ChatModel {
   readonly modelId: string
   readonly config: ModelConfig
   generate (prompt: string | readonly number[], options?: GenerateOptions): GenerationLike
+  /** token ids → the embedding (dim values, L2-normalised) */
+  embed (ids: readonly number[], options?: { signal?: AbortSignal }): Promise<Float32Array>
+  /** tokenizing off the event loop, where the model offers it (else the tokenizer runs inline) */
+  encode? (text: string, options?: { addBos?: boolean, signal?: AbortSignal }): Promise<number[]>
+  /** whether it can generate now; a reason when not (for /health) */
+  health? (): Health
+}
+
+export interface Health {
+  readonly ok: boolean
+  readonly reason?: string
 }
 
 export interface EngineStats {
@@ -39,10 +49,27 @@ export interface Engine {
   models (): readonly ServedModel[]
   /** live counters for /metrics */
   stats? (): EngineStats
+  /** not ready (still loading, say), with the reason; default: ready when models() is not empty */
+  health? (): Health
 }
 
-/** Finds a model by name or weights digest; Ollama-style `name:latest` matches `name`. */
+/** Ready when the engine says so and serves a model none of whose parts is missing. */
+export function engineHealth (engine: Engine): Health {
+  const own = engine.health?.()
+  if (own !== undefined && !own.ok) return own
+  const models = engine.models()
+  if (models.length === 0) return { ok: false, reason: 'no model is loaded' }
+  for (const m of models) {
+    const h = m.health?.()
+    if (h !== undefined && !h.ok) return { ok: false, reason: `${m.name}: ${h.reason ?? 'not ready'}` }
+  }
+  return { ok: true }
+}
+
+/** Finds a model by name or weights digest; Ollama-style `name:latest` matches `name`. A 503 while the engine is not ready. */
 export function findModel (engine: Engine, name: string): ServedModel {
+  const own = engine.health?.()
+  if (own !== undefined && !own.ok) throw new NotReadyError(`not ready: ${own.reason ?? 'starting'}`)
   const models = engine.models()
   const wanted = name.replace(/:latest$/, '').toLowerCase()
   const hit = models.find(m => m.name.toLowerCase() === wanted || m.modelId === name)
@@ -58,8 +85,15 @@ export function localEngine (entries: ReadonlyArray<{ model: Model, name?: strin
     config: model.config,
     tokenizer: model.tokenizer,
     chatTemplate: model.chatTemplate,
-    generate: (prompt, options) => model.generate(prompt, options)
+    generate: (prompt, options) => model.generate(prompt, options),
+    embed: async (ids, options) => await embed(model, ids, options),
+    encode: async (text, options) => await model.encode(text, options),
+    health: () => {
+      const sick = model.executors.map(e => e.health?.()).find(h => h !== undefined && !h.ok)
+      return sick ?? { ok: true }
+    }
   }))
+  for (const m of served) tokenTable(m.tokenizer) // built now rather than by the first request
   const names = served.map(m => m.name.toLowerCase())
   if (new Set(names).size !== names.length) throw new InvalidArgumentError(`model names must be unique, got ${served.map(m => m.name).join(', ')}`)
   return {
@@ -89,5 +123,18 @@ export function localEngine (entries: ReadonlyArray<{ model: Model, name?: strin
       }
       return { openSessions, ...(count > 0 ? { hopLatency: { count, sumSeconds } } : {}), ...(routes !== undefined ? { routes } : {}), ...(verification !== undefined ? { verification } : {}) }
     }
+  }
+}
+
+/** An engine that is not ready until `ready()` hands it the real one (the API answers /health while the model loads). */
+export function deferredEngine (reason = 'loading the model'): { engine: Engine, ready: (engine: Engine) => void } {
+  let inner: Engine | undefined
+  return {
+    engine: {
+      models: () => inner?.models() ?? [],
+      stats: () => inner?.stats?.() ?? { openSessions: 0 },
+      health: () => inner === undefined ? { ok: false, reason } : inner.health?.() ?? { ok: true }
+    },
+    ready: engine => { inner = engine }
   }
 }

@@ -7,7 +7,7 @@ import { logger } from '../util/log.ts'
 
 const log = logger('api:error')
 
-export type ErrorStatus = 400 | 401 | 404 | 429 | 500 | 502 | 503 | 504
+export type ErrorStatus = 400 | 401 | 403 | 404 | 413 | 415 | 429 | 500 | 502 | 503 | 504
 
 interface Mapping {
   readonly status: ErrorStatus
@@ -25,6 +25,11 @@ export const ERROR_STATUS = {
   UNAUTHORIZED: { status: 401, type: 'authentication_error', code: 'invalid_api_key' },
   MODEL_NOT_FOUND: { status: 404, type: 'invalid_request_error', code: 'model_not_found' },
   OVERLOADED: { status: 429, type: 'rate_limit_error' },
+  FORBIDDEN: { status: 403, type: 'permission_error' },
+  REQUEST_TOO_LARGE: { status: 413, type: 'invalid_request_error', code: 'request_too_large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error' },
+  NOT_READY: { status: 503, type: 'server_error' },
+  CONSTRAINT_FAILED: server,
   // the server's own trouble: its model files, configuration, or a bug
   INVALID_CONFIG: server,
   FILE_NOT_FOUND: server,

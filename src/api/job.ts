@@ -1,10 +1,13 @@
 /**
- * One admitted generation: it holds a limiter slot from admission until its tokens are consumed
- * (or it is closed), counts tokens for /metrics, and yields to the event loop between tokens so
- * concurrent requests, and disconnects that abort this one, are noticed while it runs.
+ * One admitted generation request: it holds a limiter slot from admission until its tokens are
+ * consumed (or it is closed), tokenizes the prompt (refusing one too long by its length first),
+ * runs its n choices one after the other (sharing one prefill), counts tokens for /metrics, and
+ * yields to the event loop between tokens so concurrent requests, and disconnects that abort this
+ * one, are noticed while it runs.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises'
-import type { GenerateOptions } from '../model/index.ts'
+import { type GenerateOptions, type GeneratedToken, PrefillShare } from '../model/index.ts'
+import { encodePrompt } from './prompt.ts'
 import type { GenerationLike, ServedModel } from './engine.ts'
 import type { Limiter, Release } from './limiter.ts'
 import type { Metrics } from './metrics.ts'
@@ -21,12 +24,23 @@ export interface JobContext {
   readonly metrics: Metrics
 }
 
-/** Waits for a slot, then starts the generation; throws OverloadedError, AbortError or the model's own errors. */
-export async function startJob (ctx: JobContext, model: ServedModel, prompt: Prompt, options: GenerateOptions, signal: AbortSignal): Promise<Job> {
+/** One token of one choice. */
+export interface JobEvent {
+  readonly index: number
+  readonly token: GeneratedToken
+}
+
+/** Waits for a slot, then starts `n` generations; throws OverloadedError, AbortError or the model's own errors. */
+export async function startJob (ctx: JobContext, model: ServedModel, prompt: Prompt, options: GenerateOptions, n: number, signal: AbortSignal): Promise<Job> {
   const release = await ctx.limiter.acquire({ signal })
   try {
-    const generation = model.generate(prompt.input, { ...options, addBos: prompt.addBos, signal })
-    return new Job(generation, release, ctx.metrics)
+    const ids = typeof prompt.input === 'string' ? await encodePrompt(model, prompt.input, { addBos: prompt.addBos, signal }) : prompt.input
+    const share = n > 1 ? new PrefillShare(n) : undefined
+    // each choice its own seed stream: seed, seed + 1, ... (random seeds without one)
+    const choices = Array.from({ length: n }, (_, i) => model.generate(ids, {
+      ...options, signal, share, seed: options.seed === undefined ? undefined : options.seed + i
+    }))
+    return new Job(choices, release, ctx.metrics, share)
   } catch (err) {
     release()
     throw err
@@ -34,47 +48,59 @@ export async function startJob (ctx: JobContext, model: ServedModel, prompt: Pro
 }
 
 export class Job {
-  text = ''
+  /** per choice: its text so far */
+  readonly texts: string[]
   /** performance.now() when admitted, at the first token (the prompt is processed), at the end */
   readonly admittedAt = performance.now()
   firstTokenAt: number | undefined
   endedAt: number | undefined
-  private counted = 0
 
-  constructor (readonly generation: GenerationLike, private readonly release: Release, private readonly metrics: Metrics) {}
+  constructor (readonly choices: readonly GenerationLike[], private readonly release: Release, private readonly metrics: Metrics,
+    private readonly share?: PrefillShare) {
+    this.texts = choices.map(() => '')
+  }
 
-  /** The generated text piece by piece (empty pieces skipped); frees the slot when done or abandoned. */
-  async * texts (): AsyncGenerator<string> {
+  /** the first choice (n = 1) */
+  get generation (): GenerationLike {
+    return this.choices[0]!
+  }
+
+  /** Every token of every choice, choice after choice; frees the slot when done or abandoned. */
+  async * events (): AsyncGenerator<JobEvent> {
     try {
-      for await (const token of this.generation) {
-        this.firstTokenAt ??= performance.now()
-        for (; this.counted < this.generation.completionTokens; this.counted++) this.metrics.countToken()
-        if (token.text !== '') {
-          this.text += token.text
-          yield token.text
+      for (const [index, generation] of this.choices.entries()) {
+        let counted = 0
+        for await (const token of generation) {
+          this.firstTokenAt ??= performance.now()
+          for (; counted < generation.completionTokens; counted++) this.metrics.countToken()
+          this.texts[index] += token.text
+          yield { index, token }
+          await nextTurn()
         }
-        await nextTurn()
       }
       this.metrics.promptTokens += this.generation.promptTokens
       this.endedAt = performance.now()
     } finally {
+      void this.share?.dispose()
       this.release()
     }
   }
 
-  /** Runs to the end and returns the whole text. */
-  async collect (): Promise<string> {
-    for await (const _ of this.texts());
-    return this.text
+  /** Runs every choice to its end. */
+  async collect (): Promise<void> {
+    for await (const _ of this.events());
   }
 
   /** Frees the slot of a job that will not be consumed. */
   close (): void {
+    void this.share?.dispose()
     this.release()
   }
 
+  /** OpenAI's usage: the prompt once, the tokens of every choice. */
   get usage (): { prompt_tokens: number, completion_tokens: number, total_tokens: number } {
-    const { promptTokens, completionTokens } = this.generation
+    const promptTokens = this.generation.promptTokens
+    const completionTokens = this.choices.reduce((sum, g) => sum + g.completionTokens, 0)
     return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens }
   }
 }

@@ -8,13 +8,13 @@ import type { GenerateOptions } from '../model/index.ts'
 import { AbortError } from '../util/errors.ts'
 import type { ApiContext } from './context.ts'
 import type { ServedModel } from './engine.ts'
-import { type Job, type Prompt, startJob } from './job.ts'
+import { type Job, type JobEvent, type Prompt, startJob } from './job.ts'
 
 export interface StreamFrames {
-  /** frames before the first piece */
+  /** frames before the first token */
   start?: string[]
-  /** a frame for a piece of text */
-  piece: (text: string) => string
+  /** the frames for a token of a choice (none while its text is held back) */
+  token: (event: JobEvent) => string[]
   /** the frames that close a stream that ran to its end */
   end: (job: Job) => string[]
   /** the frame for an error after the stream began (its status is sent already) */
@@ -38,10 +38,10 @@ export class GenerationRequest {
    * Waits for a slot and starts the generation. It is cancelled when the client disconnects (the
    * adapter aborts the request's signal when the connection closes early) or the server shuts down.
    */
-  static async admit (c: Context, ctx: ApiContext, model: ServedModel, prompt: Prompt, options: GenerateOptions): Promise<GenerationRequest> {
+  static async admit (c: Context, ctx: ApiContext, model: ServedModel, prompt: Prompt, options: GenerateOptions, n = 1): Promise<GenerationRequest> {
     const request = new GenerationRequest(c, ctx)
     try {
-      request.job = await startJob(ctx, model, prompt, options, request.controller.signal)
+      request.job = await startJob(ctx, model, prompt, options, n, request.controller.signal)
     } catch (err) {
       ctx.inflight.delete(request.controller)
       throw err
@@ -60,10 +60,11 @@ export class GenerationRequest {
     this.ctx.inflight.delete(this.controller)
   }
 
-  /** Runs to the end; returns the whole text. */
-  async collect (): Promise<string> {
+  /** Runs every choice to the end, calling `onToken` for each token; returns the texts. */
+  async collect (onToken?: (event: JobEvent) => void): Promise<string[]> {
     try {
-      return await this.job.collect()
+      for await (const event of this.job.events()) onToken?.(event)
+      return this.job.texts
     } finally {
       this.done()
     }
@@ -74,7 +75,7 @@ export class GenerationRequest {
     try {
       for (const frame of frames.start ?? []) await write(frame)
       // when the client leaves, the generation throws AbortError at its next step
-      for await (const text of this.job.texts()) await write(frames.piece(text))
+      for await (const event of this.job.events()) for (const frame of frames.token(event)) await write(frame)
       for (const frame of frames.end(this.job)) await write(frame)
     } catch (err) {
       if (!this.clientGone) await write(frames.error(err))

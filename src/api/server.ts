@@ -1,8 +1,10 @@
 /**
  * The HTTP API: OpenAI-compatible routes under /v1, Ollama's under /api, Prometheus metrics at
- * /metrics. createApi() builds the app around any Engine (a local model now, the swarm client
- * later); serveApi() runs it on Node's HTTP server, and is what `gridllm api` and
- * `gridllm serve --api` call.
+ * /metrics, GET /health. createApi() builds the app around any Engine (a local model, or the swarm
+ * client); serveApi() runs it on Node's HTTP server, and is what `gridllm api` and
+ * `gridllm serve --api` call. In front of the routes: metrics, the Host allowlist (without an API
+ * key), CORS (preflights before authentication), the API key, JSON-only bodies, the cap on large
+ * bodies and the body size limit (guards.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Server } from 'node:http'
@@ -10,11 +12,13 @@ import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import { type Context, Hono } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { AbortError, InvalidArgumentError, UnauthorizedError } from '../util/errors.ts'
+import { AbortError, InvalidArgumentError, RequestRefusedError, UnauthorizedError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
+import { packageVersion } from '../util/version.ts'
 import type { ApiContext } from './context.ts'
-import type { Engine } from './engine.ts'
+import { type Engine, engineHealth } from './engine.ts'
 import { httpError } from './errors.ts'
+import { DEFAULT_MAX_LARGE_BODIES, LOCAL_ORIGINS, corsGuard, hostGuard, jsonOnly, largeBodyCap } from './guards.ts'
 import { Limiter } from './limiter.ts'
 import { METRICS_CONTENT_TYPE, Metrics } from './metrics.ts'
 import { ollamaRoutes } from './ollama/routes.ts'
@@ -23,11 +27,13 @@ import { openaiRoutes } from './openai/routes.ts'
 const log = logger('api:server')
 
 export const DEFAULT_MAX_CONCURRENCY = 4
-export const DEFAULT_MAX_QUEUE = 16
+/** Ollama queues 512; a queued request holds at most a small body (large ones are capped apart) */
+export const DEFAULT_MAX_QUEUE = 512
 const MAX_BODY_BYTES = 4 * 1024 * 1024
 
 /** Routes counted by name in /metrics; anything else is "other". */
-const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/models', '/api/chat', '/api/generate', '/api/tags', '/metrics'])
+const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/responses', '/v1/embeddings', '/v1/models', '/api/chat', '/api/generate',
+  '/api/embed', '/api/tags', '/api/show', '/api/ps', '/metrics', '/health'])
 
 export interface ApiOptions {
   engine: Engine
@@ -35,8 +41,16 @@ export interface ApiOptions {
   apiKey?: string
   /** generations running at once (default 4) */
   maxConcurrency?: number
-  /** requests waiting for a slot before more are refused with 429 (default 16) */
+  /** requests waiting for a slot before more are refused with 429 (default 512) */
   maxQueue?: number
+  /** origins allowed to call from a browser (CORS); `*` for any; default: localhost origins */
+  cors?: readonly string[]
+  /** without an API key: host names answered besides IP addresses and localhost (`*` for any) */
+  allowedHosts?: readonly string[]
+  /** requests with bodies over 64 KiB in flight at once (default 4) */
+  maxLargeBodies?: number
+  /** reported by /api/version (default: the package's) */
+  version?: string
 }
 
 export interface Api {
@@ -54,21 +68,31 @@ function digest (s: string): Buffer {
 function errorResponse (c: Context, err: unknown): Response {
   const { status, headers, body } = httpError(err)
   for (const [k, v] of Object.entries(headers)) c.header(k, v)
-  return c.req.path.startsWith('/api/') ? c.json({ error: body.error.message }, status) : c.json(body, status)
+  return isOllama(c) ? c.json({ error: body.error.message }, status) : c.json(body, status)
 }
+
+const isOllama = (c: Context): boolean => c.req.path === '/api' || c.req.path.startsWith('/api/')
 
 export function createApi (options: ApiOptions): Api {
   const limiter = new Limiter({ maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE })
-  const ctx: ApiContext = { engine: options.engine, limiter, metrics: new Metrics(), inflight: new Set() }
+  const ctx: ApiContext = { engine: options.engine, limiter, metrics: new Metrics(), inflight: new Set(), version: options.version ?? packageVersion() }
   const app = new Hono()
+  const keyed = options.apiKey !== undefined && options.apiKey !== ''
 
   app.use(async (c, next) => {
     await next()
     ctx.metrics.countRequest(ROUTES.has(c.req.path) ? c.req.path : 'other', c.res.status)
   })
+  // a key is what a rebinding page cannot send; without one, only hosts that are surely ours
+  if (!keyed) app.use(hostGuard(options.allowedHosts ?? []))
+  app.use(corsGuard(options.cors ?? LOCAL_ORIGINS))
   app.get('/', c => c.text('gridllm is running\n'))
-  if (options.apiKey !== undefined && options.apiKey !== '') {
-    const expected = digest(options.apiKey)
+  app.get('/health', c => {
+    const h = engineHealth(ctx.engine)
+    return h.ok ? c.json({ status: 'ok' }) : c.json({ status: 'unavailable', reason: h.reason }, 503)
+  })
+  if (keyed) {
+    const expected = digest(options.apiKey!)
     app.use(async (c, next) => {
       const m = /^Bearer\s+(.+)$/i.exec(c.req.header('Authorization') ?? '')
       if (m === null || !timingSafeEqual(digest(m[1]!.trim()), expected)) {
@@ -77,14 +101,19 @@ export function createApi (options: ApiOptions): Api {
       await next()
     })
   }
+  app.use(jsonOnly)
+  app.use(largeBodyCap(options.maxLargeBodies ?? DEFAULT_MAX_LARGE_BODIES))
   app.use(bodyLimit({
     maxSize: MAX_BODY_BYTES,
-    onError: c => c.json({ error: { message: `the request body is larger than ${MAX_BODY_BYTES} bytes`, type: 'invalid_request_error', code: 'request_too_large', param: null } }, 413)
+    onError: c => errorResponse(c, new RequestRefusedError('REQUEST_TOO_LARGE', `the request body is larger than ${MAX_BODY_BYTES} bytes`))
   }))
   app.route('/v1', openaiRoutes(ctx))
   app.route('/api', ollamaRoutes(ctx))
   app.get('/metrics', c => c.body(ctx.metrics.render(limiter, ctx.engine.stats?.()), 200, { 'Content-Type': METRICS_CONTENT_TYPE }))
-  app.notFound(c => c.json({ error: { message: `no route for ${c.req.method} ${c.req.path}`, type: 'invalid_request_error', code: 'unknown_url', param: null } }, 404))
+  app.notFound(c => {
+    const message = `no route for ${c.req.method} ${c.req.path}`
+    return isOllama(c) ? c.json({ error: message }, 404) : c.json({ error: { message, type: 'invalid_request_error', code: 'unknown_url', param: null } }, 404)
+  })
   app.onError((err, c) => errorResponse(c, err))
 
   return {

@@ -1,13 +1,15 @@
-import { type Engine, localEngine, serveApi } from '../api/index.ts'
+import { deferredEngine, localEngine, serveApi } from '../api/index.ts'
 import { type Command, type CommandContext, parse } from './command.ts'
-import { type Config, loadConfig } from './config.ts'
+import { loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
 
 const usage = `Usage: gridllm api [options]
 
 Serves a model over HTTP: OpenAI-compatible routes (/v1/chat/completions, /v1/completions,
-/v1/models), Ollama's (/api/chat, /api/generate, /api/tags) and Prometheus metrics (/metrics).
-Prints "listening <url>" on stdout once it accepts requests; Ctrl-C stops it.
+/v1/responses, /v1/embeddings, /v1/models), Ollama's (/api/chat, /api/generate, /api/embed,
+/api/tags, /api/show, /api/ps, /api/version), Prometheus metrics (/metrics) and GET /health.
+The port opens at once (/health answers 503 while the model loads); "listening <url>" is printed
+on stdout once the model is loaded and requests are served. Ctrl-C stops it.
 
 Options:
   -m, --model <file|dir>     GGUF file, llama2.c .bin, or Hugging Face folder
@@ -16,8 +18,12 @@ Options:
       --host <host>          address to listen on (default 127.0.0.1)
       --port <N>             port (default 8080; 0 = any free port)
       --api-key <key>        require "Authorization: Bearer <key>"
+      --cors <origins>       origins browsers may call from (comma list, or *;
+                             default: http(s)://localhost, 127.0.0.1 and [::1], any port)
+      --allowed-hosts <names> without --api-key, host names answered besides IP addresses
+                             and localhost (comma list, or *; guards against DNS rebinding)
       --max-concurrency <N>  generations running at once (default 4)
-      --max-queue <N>        requests waiting for a slot; more get 429 (default 16)
+      --max-queue <N>        requests waiting for a slot; more get 429 (default 512)
       --bootstrap <addr>     run the model's blocks on the swarm this peer belongs to (repeatable);
                              --model then only supplies tokenizer, embedding and head
       --swarm-key <file>     the private swarm's key (with --bootstrap)
@@ -39,6 +45,8 @@ export const API_FLAGS = {
   'api-key': { type: 'string' },
   'max-concurrency': { type: 'string' },
   'max-queue': { type: 'string' },
+  cors: { type: 'string' },
+  'allowed-hosts': { type: 'string' },
   bootstrap: { type: 'string', multiple: true },
   'swarm-key': { type: 'string' },
   backend: { type: 'string' },
@@ -48,11 +56,6 @@ export const API_FLAGS = {
   config: { type: 'string' }
 } as const
 
-/** The engine the API generates with: the model, in this process or on the swarm (--bootstrap). */
-async function openEngine (config: Config, name: string | undefined, ctx: CommandContext): Promise<{ engine: Engine, close: () => Promise<void> }> {
-  const loaded = await loadModel(config, ctx)
-  return { engine: localEngine([{ model: loaded.model, name: name ?? loaded.name }]), close: async () => await loaded.model.close() }
-}
 
 export const apiCommand: Command = {
   name: 'api',
@@ -65,15 +68,22 @@ export const apiCommand: Command = {
       flags: {
         model: v.model, host: v.host, port: v.port, apiKey: v['api-key'], maxConcurrency: v['max-concurrency'],
         maxQueue: v['max-queue'], bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads,
-        verify: v.verify, dataDir: v['data-dir']
+        verify: v.verify, dataDir: v['data-dir'],
+        cors: v.cors, allowedHosts: v['allowed-hosts']
       },
       configFile: v.config,
       env: ctx.env,
       cwd: ctx.cwd ?? process.cwd()
     })
-    const { engine, close } = await openEngine(config, v.name, ctx)
+    // the port opens first, so /health can say the model is loading
+    const pending = deferredEngine()
+    const server = await serveApi({ engine: pending.engine, ...config, signal: ctx.signal })
+    let close = async (): Promise<void> => {}
     try {
-      const server = await serveApi({ engine, ...config, signal: ctx.signal })
+      const loaded = await loadModel(config, ctx)
+      close = async () => await loaded.model.close()
+      const engine = localEngine([{ model: loaded.model, name: v.name ?? loaded.name }])
+      pending.ready(engine)
       ctx.stdout.write(`listening ${server.url}\n`)
       const names = engine.models().map(m => m.name).join(', ')
       ctx.stderr.write(`serving ${names}: OpenAI API at ${server.url}/v1, Ollama API at ${server.url}/api, metrics at ${server.url}/metrics\n`)
@@ -81,8 +91,8 @@ export const apiCommand: Command = {
         if (ctx.signal.aborted) resolve()
         else ctx.signal.addEventListener('abort', () => resolve(), { once: true })
       })
-      await server.close()
     } finally {
+      await server.close()
       await close()
     }
     return 0

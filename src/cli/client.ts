@@ -1,6 +1,6 @@
 /** A small client for an OpenAI-compatible server (ours or any other), for `chat` and `demo`. */
 import { EventSourceParserStream } from 'eventsource-parser/stream'
-import { ApiResponseError } from '../util/errors.ts'
+import { ApiResponseError, NetworkError, throwIfAborted } from '../util/errors.ts'
 
 export class ApiClient {
   /** the server's root, without a trailing /v1 */
@@ -13,12 +13,21 @@ export class ApiClient {
   }
 
   private async call (path: string, body: unknown, signal: AbortSignal | undefined): Promise<Response> {
-    const res = await fetch(`${this.root}${path}`, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: this.headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal
-    })
+    let res: Response
+    try {
+      res = await fetch(`${this.root}${path}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: this.headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal
+      })
+    } catch (err) {
+      throwIfAborted(signal)
+      // fetch says only "fetch failed"; the reason is its cause (ECONNREFUSED, ENOTFOUND, ...)
+      const cause = (err as { cause?: { code?: string, message?: string } }).cause
+      const why = cause?.code ?? cause?.message ?? (err as Error).message
+      throw new NetworkError('PEER_UNREACHABLE', `cannot reach the API server at ${this.root} (${why}); is \`gridllm api\` (or another server) running there?`, { cause: err })
+    }
     if (!res.ok) {
       const text = await res.text()
       let message = text

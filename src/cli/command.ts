@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { fileURLToPath } from 'node:url'
 
@@ -67,9 +65,7 @@ export function spans (value: string | undefined): Array<[number, number]> | und
 }
 
 /** The version in package.json. */
-export function packageVersion (): string {
-  return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
-}
+export { packageVersion } from '../util/version.ts'
 
 /** The project's root folder (where models/ ships). */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url))

@@ -35,6 +35,10 @@ export interface Config {
   verify: VerifyMode
   /** where a node keeps what lasts (the reputation book, ...); none: nothing is kept */
   dataDir: string | undefined
+  /** origins allowed to call the API from a browser (CORS); undefined: localhost origins */
+  cors: string[] | undefined
+  /** host names the API answers without an API key, besides IP addresses and localhost */
+  allowedHosts: string[]
 }
 
 export type ConfigKey = keyof Config
@@ -91,7 +95,7 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
   port: { env: 'GRIDLLM_PORT', flag: '--port', default: 8080, parse: integer(0, 65535), what: 'an integer from 0 to 65535' },
   apiKey: { env: 'GRIDLLM_API_KEY', flag: '--api-key', default: undefined, parse: optional(text), what: 'a non-empty string' },
   maxConcurrency: { env: 'GRIDLLM_MAX_CONCURRENCY', flag: '--max-concurrency', default: 4, parse: integer(1, 1024), what: 'an integer from 1 to 1024' },
-  maxQueue: { env: 'GRIDLLM_MAX_QUEUE', flag: '--max-queue', default: 16, parse: integer(0, 100_000), what: 'an integer from 0 to 100000' },
+  maxQueue: { env: 'GRIDLLM_MAX_QUEUE', flag: '--max-queue', default: 512, parse: integer(0, 100_000), what: 'an integer from 0 to 100000' },
   api: { env: 'GRIDLLM_API', flag: '--api', default: undefined, parse: optional(url), what: 'an http:// or https:// URL' },
   bootstrap: { env: 'GRIDLLM_BOOTSTRAP', flag: '--bootstrap', default: [], parse: list, what: 'multiaddrs (a list)' },
   swarmKey: { env: 'GRIDLLM_SWARM_KEY', flag: '--swarm-key', default: undefined, parse: optional(text), what: 'a path' },
@@ -110,7 +114,9 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
     parse: raw => typeof raw === 'string' && (VERIFY_MODES as readonly string[]).includes(raw) ? raw as VerifyMode : INVALID,
     what: `one of ${VERIFY_MODES.join(', ')}`
   },
-  dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' }
+  dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' },
+  cors: { env: 'GRIDLLM_CORS', flag: '--cors', default: undefined, parse: optional(list), what: 'origins (a list), or *' },
+  allowedHosts: { env: 'GRIDLLM_ALLOWED_HOSTS', flag: '--allowed-hosts', default: [], parse: list, what: 'host names (a list), or *' }
 }
 
 export const CONFIG_KEYS = Object.keys(SPECS) as ConfigKey[]

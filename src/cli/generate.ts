@@ -3,7 +3,7 @@ import { backendNames } from '../kernels/index.ts'
 import { loadSwarmModel } from '../swarm/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
 import { readSwarmKey } from './swarm-key.ts'
-import { watcherFor } from './load.ts'
+import { warnIfRef, watcherFor } from './load.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
 const usage = `Usage: gridllm generate [options]
@@ -74,6 +74,7 @@ export const generateCommand: Command = {
       throw new UsageError(`--backend must be one of auto, ${backendNames.join(', ')}; got "${backend}"`, usage)
     }
     const maxTokens = int('max-tokens', v['max-tokens']) ?? 256
+    warnIfRef(backend, ctx)
     const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
     if (v.bootstrap === undefined && (v['swarm-key'] !== undefined || v.relay === true || v.verify !== undefined)) throw new UsageError('--swarm-key, --relay and --verify need --bootstrap', usage)
     if (v.verify !== undefined && !(VERIFY_MODES as readonly string[]).includes(v.verify)) throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(', ')}; got "${v.verify}"`, usage)

@@ -11,6 +11,7 @@ import { generateCommand } from './generate.ts'
 import { quantizeCommand } from './quantize.ts'
 import { serveCommand } from './serve.ts'
 import { swarmKeyCommand } from './swarm-key.ts'
+import { PARENT_PIPE_ENV } from './supervise.ts'
 import { statusCommand } from './status.ts'
 
 export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, swarmKeyCommand, quantizeCommand]
@@ -70,9 +71,19 @@ export async function main (argv: string[]): Promise<void> {
   }
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  // a supervised child (gridllm demo's servers) stops when its parent is gone, even after kill -9
+  if (process.env[PARENT_PIPE_ENV] === '1') {
+    const orphaned = (): void => {
+      if (controller.signal.aborted) return
+      controller.abort(new Error('the parent process is gone'))
+      setTimeout(() => process.exit(1), 10_000).unref()
+    }
+    process.stdin.on('end', orphaned).on('close', orphaned).on('error', orphaned).resume()
+  }
   process.stdout.on('error', err => { if ((err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0) })
   const status = await run(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal })
   process.exitCode = status
+  if (process.env[PARENT_PIPE_ENV] === '1') process.stdin.destroy()
   process.off('SIGINT', stop)
   process.off('SIGTERM', stop)
 }

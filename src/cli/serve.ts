@@ -3,7 +3,7 @@ import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
 import { type Command, type CommandContext, UsageError, float, int, packageVersion, parse } from './command.ts'
-import { loadModel } from './load.ts'
+import { loadModel, warnIfRef } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
@@ -52,6 +52,9 @@ Limits (what strangers may hold; each peer is bounded so none can lock the serve
       --api-key <key>        require "Authorization: Bearer <key>" on the API
       --verify <mode>        for the API's requests: off, sample (default) or strict
       --data-dir <dir>       keep what this node learns (servers' reputations) in <dir>
+      --api-cors <origins>   origins browsers may call the API from (default: localhost ones)
+      --api-allowed-hosts <names> without --api-key, host names the API answers besides
+                             IP addresses and localhost
   -h, --help                 show this help
 `
 
@@ -104,7 +107,9 @@ export const serveCommand: Command = {
       'session-idle': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-streams': { type: 'string' },
-      'peer-buffer-mib': { type: 'string' }
+      'peer-buffer-mib': { type: 'string' },
+      'api-cors': { type: 'string' },
+      'api-allowed-hosts': { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     if (v.model === undefined) throw new UsageError('--model is required', usage)
@@ -112,6 +117,7 @@ export const serveCommand: Command = {
     if (backend !== 'auto' && !(backendNames as readonly string[]).includes(backend)) {
       throw new UsageError(`--backend must be one of auto, ${backendNames.join(', ')}; got "${backend}"`, usage)
     }
+    warnIfRef(backend, ctx)
     const blocks = parseBlocks(v.blocks)
     const seconds = (name: string, value: string | undefined): number | undefined => {
       const n = int(name, value, 1)
@@ -164,7 +170,11 @@ export const serveCommand: Command = {
           model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1),
           verify, dataDir: v['data-dir']
         }, ctx)
-        const api = await serveApi({ engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'], signal: ctx.signal })
+        const names = (value: string | undefined): string[] | undefined => value?.split(/[\s,]+/).filter(s => s !== '')
+        const api = await serveApi({
+          engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'],
+          cors: names(v['api-cors']), allowedHosts: names(v['api-allowed-hosts']), signal: ctx.signal
+        })
           .catch(async err => { await model.close(); throw err })
         client = { model, api }
         ctx.stderr.write(`gridllm serve: API at ${api.url} (OpenAI ${api.url}/v1, Ollama ${api.url}/api, metrics ${api.url}/metrics)\n`)

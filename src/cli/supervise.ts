@@ -2,13 +2,18 @@
  * Child processes that announce themselves: each prints one stdout line `listening <address>` once
  * it is ready (the scripting contract of `gridllm serve` and `gridllm api`). A Supervisor starts
  * them, waits for that line, notices when one dies, and stops them all: SIGTERM, then SIGKILL
- * after a grace period, so no process outlives it.
+ * after a grace period, so no process outlives it. Should the supervisor itself be killed (kill
+ * -9 runs no cleanup), each child sees its stdin, a pipe from the supervisor, reach its end and
+ * stops too (PARENT_PIPE_ENV; see main.ts).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { GridError } from '../util/errors.ts'
 
 const TAIL_LINES = 20
+
+/** Set for a child whose stdin is a pipe from its parent: it stops when the pipe closes. */
+export const PARENT_PIPE_ENV = 'GRIDLLM_PARENT_PIPE'
 
 /** A child failed to start or died. */
 export class ChildProcessError extends GridError {
@@ -36,7 +41,8 @@ export class Child {
   readonly stderrTail: string[] = []
 
   constructor (readonly spec: ChildSpec) {
-    this.process = spawn(spec.command, [...spec.args], { env: spec.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    this.process = spawn(spec.command, [...spec.args], { env: { ...(spec.env ?? process.env), [PARENT_PIPE_ENV]: '1' }, stdio: ['pipe', 'pipe', 'pipe'] })
+    this.process.stdin!.on('error', () => {}) // a child that died closes its end
     this.exited = new Promise(resolve => this.process.once('exit', (code, signal) => resolve(code ?? signal ?? 0)))
     createInterface({ input: this.process.stderr! }).on('line', line => {
       this.stderrTail.push(line)

@@ -2,3 +2,4 @@ export type { Backend, Tensor, RopeStyle, RopeParams, AttentionParams } from './
 export { rowLength, rowCount } from './backend.ts'
 export { RefBackend } from './ref/index.ts'
 export { createBackend, backendNames, type BackendName } from './registry.ts'
+export { wasmKernelsBuilt } from './wasm/index.ts'

@@ -6,6 +6,10 @@
  * Models without a template (base models such as the bundled stories260K) get FALLBACK_CHAT_TEMPLATE:
  * a plain transcript, one `role: content` line per message, ending in `assistant:`. With it the model
  * merely continues a transcript, so the stop strings "\nuser:" and "\nsystem:" end its turn.
+ *
+ * Tools reach the template as Hugging Face's do: `tools` (a list of {type: "function", function})
+ * and messages with `tool_calls` ({id, type, function: {name, arguments}}, arguments an object) or
+ * role "tool" with `tool_call_id`. The fallback writes calls in the Hermes `<tool_call>` form.
  */
 import { Template } from '@huggingface/jinja'
 import { BadModelFileError, InvalidArgumentError } from '../util/errors.ts'
@@ -13,13 +17,37 @@ import type { Tokenizer } from './tokenizer/index.ts'
 
 export type ChatRole = 'system' | 'user' | 'assistant' | 'tool'
 
+/** A call the assistant made; `arguments` as parsed JSON (templates write it with tojson). */
+export interface ChatToolCall {
+  readonly id: string
+  readonly name: string
+  readonly arguments: unknown
+}
+
 export interface ChatMessage {
   readonly role: ChatRole
   readonly content: string
+  /** assistant messages that called tools */
+  readonly toolCalls?: readonly ChatToolCall[]
+  /** tool messages: the call answered, and the tool's name */
+  readonly toolCallId?: string
+  readonly name?: string
+}
+
+/** A function the model may call. */
+export interface ToolSpec {
+  readonly name: string
+  readonly description?: string
+  /** JSON schema of the arguments */
+  readonly parameters?: Record<string, unknown>
 }
 
 export const FALLBACK_CHAT_TEMPLATE =
-  '{% for message in messages %}{{ message.role }}: {{ message.content }}\n{% endfor %}' +
+  '{% if tools %}system: You may call these functions: {{ tools | tojson }}. To call one, answer ' +
+  '<tool_call>{"name": <function name>, "arguments": <arguments object>}</tool_call>{{ "\\n" }}{% endif %}' +
+  '{% for message in messages %}{{ message.role }}: {% if message.tool_calls %}{% for call in message.tool_calls %}' +
+  '<tool_call>{{ {"name": call.function.name, "arguments": call.function.arguments} | tojson }}</tool_call>{% endfor %}' +
+  '{% else %}{{ message.content }}{% endif %}{{ "\\n" }}{% endfor %}' +
   '{% if add_generation_prompt %}assistant:{% endif %}'
 
 /** Stop strings that end the assistant's turn under the fallback template. */
@@ -45,6 +73,19 @@ export interface ChatPrompt {
 export interface RenderChatOptions {
   /** end with the assistant's turn header (default true) */
   addGenerationPrompt?: boolean
+  /** functions the model may call */
+  tools?: readonly ToolSpec[]
+}
+
+/** A message as Hugging Face templates read it. */
+function templateMessage (m: ChatMessage): Record<string, unknown> {
+  const out: Record<string, unknown> = { role: m.role, content: m.content }
+  if (m.toolCalls !== undefined && m.toolCalls.length > 0) {
+    out.tool_calls = m.toolCalls.map(c => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } }))
+  }
+  if (m.toolCallId !== undefined) out.tool_call_id = m.toolCallId
+  if (m.name !== undefined) out.name = m.name
+  return out
 }
 
 const compiled = new Map<string, Template>()
@@ -78,7 +119,10 @@ export function renderChat (model: ChatModel, messages: readonly ChatMessage[], 
   let text: string
   try {
     text = template.render({
-      messages: messages.map(m => ({ role: m.role, content: m.content })),
+      messages: messages.map(templateMessage),
+      tools: options.tools !== undefined && options.tools.length > 0
+        ? options.tools.map(t => ({ type: 'function', function: { name: t.name, description: t.description ?? '', parameters: t.parameters ?? { type: 'object', properties: {} } } }))
+        : undefined,
       bos_token: bosToken,
       eos_token: eosToken,
       add_generation_prompt: options.addGenerationPrompt ?? true

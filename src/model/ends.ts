@@ -34,16 +34,26 @@ export class ModelEnds {
 
   /** Hidden states (n, dim) → logits (n, vocabSize). */
   logits (hidden: Float32Array): Float32Array {
+    return this.head(hidden, true)
+  }
+
+  /** Hidden states (n, dim) → the final norm of each (n, dim): what the head sees, and what embeddings pool. */
+  normed (hidden: Float32Array): Float32Array {
+    return this.head(hidden, false)
+  }
+
+  private head (hidden: Float32Array, logits: boolean): Float32Array {
     const { dim, vocabSize, normEps } = this.config
     if (hidden.length % dim !== 0) throw new ShapeMismatchError(`hidden state of ${hidden.length} values is not a multiple of dim ${dim}`)
     const n = hidden.length / dim
-    const out = new Float32Array(n * vocabSize) // (n, vocabSize)
+    const width = logits ? vocabSize : dim
+    const out = new Float32Array(n * width) // (n, vocabSize) or (n, dim)
     for (let c = 0; c < n; c += HEAD_CHUNK) {
       const rows = Math.min(HEAD_CHUNK, n - c)
       this.backend.write(this.xb, hidden.subarray(c * dim, (c + rows) * dim))
       this.backend.rmsnorm(this.xn, this.xb, this.weights.outputNorm, rows, normEps)
-      this.backend.matmul(this.logitsBuf, this.xn, this.weights.output, rows)
-      out.set(this.backend.read(this.logitsBuf, 0, rows * vocabSize), c * vocabSize)
+      if (logits) this.backend.matmul(this.logitsBuf, this.xn, this.weights.output, rows)
+      out.set(this.backend.read(logits ? this.logitsBuf : this.xn, 0, rows * width), c * width)
     }
     return out
   }

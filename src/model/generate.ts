@@ -1,14 +1,16 @@
 /**
  * The generation loop: embed → every span → head → sample, token by token. It only sees
- * SpanExecutors, so a local model, in-process spans and a swarm route all run through it.
+ * SpanExecutors, so a local model, in-process spans and a swarm route all run through it. Each
+ * step: penalties on the logits, then the constraint (if any) masks them and picks with the
+ * sampler, then the log-probabilities of what was drawn from (if asked).
  */
-import { randomUUID } from 'node:crypto'
 import { ContextOverflowError, InvalidArgumentError, throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
-import type { ModelConfig } from './config.ts'
-import type { ModelEnds } from './ends.ts'
+import type { Grammar } from './constrain/index.ts'
+import { MAX_TOP_LOGPROBS, type TokenLogprob, tokenLogprob } from './logprobs.ts'
+import { type Pipeline as PrefillPipeline, PrefillShare, type Started, closeAll, forwardTokens, prefill } from './prefill.ts'
 import { Sampler, type SamplerOptions } from './sampler.ts'
-import type { SpanExecutor, SpanSession, VerificationReport } from './span.ts'
+import type { VerificationReport } from './span.ts'
 import { StopMatcher } from './stop.ts'
 import { StreamDecoder, type Tokenizer } from './tokenizer/index.ts'
 
@@ -23,6 +25,12 @@ export interface GenerateOptions extends SamplerOptions {
   stopTokens?: readonly number[]
   /** prepend BOS to a text prompt (default: the tokenizer's setting) */
   addBos?: boolean
+  /** constrained decoding: the output is always a prefix of a value this grammar accepts, and a whole one if it ends in time */
+  grammar?: Grammar
+  /** report each token's log-probability and this many most likely alternatives (0 to 20) */
+  logprobs?: number
+  /** generations of the same prompt that compute it once (n > 1) */
+  share?: PrefillShare
   signal?: AbortSignal
 }
 
@@ -30,17 +38,16 @@ export interface GeneratedToken {
   readonly id: number
   /** text this token completed (may be empty while a character or a possible stop string is pending) */
   readonly text: string
+  /** with `logprobs` */
+  readonly logprob?: TokenLogprob
 }
 // The end-of-sequence token is yielded only when it releases text held back until then.
 
 export type FinishReason = 'stop' | 'length'
 
 /** What generate() needs: a tokenizer, the ends, and spans that tile [0, nLayers). */
-export interface Pipeline {
-  readonly config: ModelConfig
+export interface Pipeline extends PrefillPipeline {
   readonly tokenizer: Tokenizer
-  readonly ends: ModelEnds
-  readonly executors: readonly SpanExecutor[]
 }
 
 /** An async iterable of tokens; after iteration, `finishReason` and the counts are set. */
@@ -65,7 +72,11 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     if (options.maxTokens !== undefined && !(Number.isInteger(options.maxTokens) && options.maxTokens >= 0)) {
       throw new InvalidArgumentError(`maxTokens must be a non-negative integer, got ${options.maxTokens}`)
     }
+    if (options.logprobs !== undefined && !(Number.isInteger(options.logprobs) && options.logprobs >= 0 && options.logprobs <= MAX_TOP_LOGPROBS)) {
+      throw new InvalidArgumentError(`logprobs must be an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${options.logprobs}`)
+    }
     this.promptIds = ids
+    void new Sampler(options) // checks the sampling options now rather than at the first token
   }
 
   get promptTokens (): number {
@@ -73,7 +84,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
   }
 
   async * [Symbol.asyncIterator] (): AsyncIterator<GeneratedToken> {
-    const { pipeline: { config, tokenizer, ends, executors }, options, promptIds } = this
+    const { pipeline, options, promptIds } = this
+    const { config, tokenizer, ends } = pipeline
     const { signal } = options
     const budget = config.contextLength - promptIds.length
     const maxTokens = Math.min(options.maxTokens ?? budget, budget)
@@ -82,48 +94,53 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const stops = new StopMatcher(options.stop ?? [])
     const history = [...promptIds]
     const endTokens = new Set([...tokenizer.eos, ...(options.stopTokens ?? [])])
-    const sessionId = randomUUID()
+    const constraint = options.grammar?.constraint(tokenizer, endTokens)
     const maxLength = promptIds.length + maxTokens
     if (maxTokens === 0) { this.finishReason = 'length'; return }
 
-    const sessions: SpanSession[] = []
+    let started: Started | undefined
     try {
-      for (const e of executors) sessions.push(await e.open(sessionId, { maxLength, signal }))
-      let input: readonly number[] = promptIds
-      let pos = 0
-      for (;;) {
-        throwIfAborted(signal)
-        let hidden = ends.embed(input) // (n, dim)
-        const positions = Array.from(input, (_, i) => pos + i)
-        for (const s of sessions) hidden = await s.forward(hidden, positions, { signal })
-        pos += input.length
-        const logits = ends.logits(hidden.subarray(hidden.length - config.dim)) // (vocabSize)
-        const id = sampler.sample(logits, history)
+      started = options.share !== undefined
+        ? await options.share.take(pipeline, promptIds, maxLength, signal)
+        : await prefill(pipeline, promptIds, maxLength, signal)
+      const { sessions } = started
+      let logits = started.logits
+      for (let pos = promptIds.length; ; pos++) {
+        sampler.penalize(logits, history)
+        const pick = (l: Float32Array): number => sampler.pick(l)
+        const id = constraint === undefined ? pick(logits) : constraint.select(logits, maxTokens - this.completionTokens, pick)
+        const logprob = options.logprobs !== undefined ? tokenLogprob(logits, sampler.temperature, id, options.logprobs) : undefined
         if (endTokens.has(id)) {
           this.finishReason = 'stop'
           const rest = stops.push(decoder.flush()) + stops.flush()
           if (rest.length > 0) { this.text += rest; yield { id, text: rest } }
           break
         }
+        constraint?.accept(id)
+        sampler.accept(id)
         history.push(id)
         this.completionTokens++
         let text = stops.push(decoder.push(id))
-        if (stops.stopped) this.finishReason = 'stop'
-        else if (this.completionTokens >= maxTokens) {
-          this.finishReason = 'length'
-          text += stops.push(decoder.flush()) + stops.flush()
-        }
+        if (stops.stopped || constraint?.done === true) this.finishReason = 'stop'
+        else if (this.completionTokens >= maxTokens) this.finishReason = 'length'
+        if (this.finishReason !== undefined && !stops.stopped) text += stops.push(decoder.flush()) + stops.flush()
         this.text += text
-        yield { id, text }
+        yield logprob === undefined ? { id, text } : { id, text, logprob }
         if (this.finishReason !== undefined) break
-        input = [id]
+        throwIfAborted(signal)
+        const hidden = await forwardTokens(pipeline, sessions, [id], pos, signal)
+        logits = ends.logits(hidden) // (vocabSize)
       }
     } finally {
-      await Promise.allSettled(sessions.map(async s => await s.close()))
-      for (const r of sessions.map(s => s.verification?.())) {
-        if (r !== undefined) this.verification = { audits: (this.verification?.audits ?? 0) + r.audits, failures: (this.verification?.failures ?? 0) + r.failures }
+      if (started !== undefined) {
+        await closeAll(started.sessions)
+        for (const r of started.sessions.map(s => s.verification?.())) {
+          if (r !== undefined) this.verification = { audits: (this.verification?.audits ?? 0) + r.audits, failures: (this.verification?.failures ?? 0) + r.failures }
+        }
       }
-      log('session %s done: %d prompt + %d tokens, %s', sessionId, promptIds.length, this.completionTokens, this.finishReason ?? 'aborted')
+      log('done: %d prompt + %d tokens, %s', promptIds.length, this.completionTokens, this.finishReason ?? 'aborted')
     }
   }
 }
+
+export { PrefillShare }

@@ -12,6 +12,8 @@ import { openModel } from './open.ts'
 import type { ModelSource } from './source.ts'
 import { LocalSpanExecutor, type SpanExecutor } from './span.ts'
 import { createTokenizer, type Tokenizer } from './tokenizer/index.ts'
+import { OffloadedTokenizer } from './tokenizer/offload.ts'
+import type { EncodeOptions } from './tokenizer/types.ts'
 import { loadWeights } from './weights.ts'
 
 export type Span = readonly [start: number, end: number]
@@ -46,6 +48,7 @@ export class Model implements Pipeline {
   readonly name: string
   readonly config: ModelConfig
   readonly chatTemplate: string | undefined
+  private readonly offload: OffloadedTokenizer
 
   constructor (
     readonly source: ModelSource,
@@ -58,6 +61,7 @@ export class Model implements Pipeline {
     this.name = source.name
     this.config = source.config
     this.chatTemplate = source.chatTemplate
+    this.offload = new OffloadedTokenizer(tokenizer, source.tokenizer)
     checkSpans(executors.map(e => [e.start, e.end] as const), source.config.nLayers)
   }
 
@@ -87,7 +91,13 @@ export class Model implements Pipeline {
     return new Generation(this, prompt, options)
   }
 
+  /** Tokenizes `text`; a long one on a worker thread, so the event loop is never held for long. */
+  async encode (text: string, options: EncodeOptions & { signal?: AbortSignal } = {}): Promise<number[]> {
+    return await this.offload.encode(text, options)
+  }
+
   async close (): Promise<void> {
+    await this.offload.close()
     await this.cleanup()
   }
 }

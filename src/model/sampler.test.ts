@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { Prng, Sampler, argmax } from './sampler.ts'
+import { Prng, Sampler, argmax, topIds } from './sampler.ts'
 
 const logits = Float32Array.from([1, 3, 2.5, -1, 0, 2.9])
 
@@ -54,4 +54,24 @@ test('invalid options are typed errors', () => {
   assert.throws(() => new Sampler({ temperature: -1 }), { code: 'INVALID_ARGUMENT' })
   assert.throws(() => new Sampler({ topP: 1.5 }), { code: 'INVALID_ARGUMENT' })
   assert.throws(() => new Sampler({ minP: Number.NaN }), { code: 'INVALID_ARGUMENT' })
+})
+
+test('presence and frequency penalties lower tokens already generated, by OpenAI\'s formula', () => {
+  const s = new Sampler({ temperature: 0, presencePenalty: 0.5, frequencyPenalty: 0.25 })
+  const l = Float32Array.from([1, 3, 2.5, -1, 0, 2.9])
+  s.accept(1)
+  s.accept(1)
+  s.accept(5)
+  const p = l.slice()
+  s.penalize(p, [])
+  assert.deepEqual([...p].map(v => Math.round(v * 100) / 100), [1, 2, 2.5, -1, 0, 2.15]) // 3 - 2·0.25 - 0.5, 2.9 - 0.25 - 0.5
+  assert.equal(s.sample(l), 2)
+  assert.deepEqual([...l], [...Float32Array.from([1, 3, 2.5, -1, 0, 2.9])], 'sample() leaves its input alone')
+  assert.throws(() => new Sampler({ presencePenalty: 3 }), { code: 'INVALID_ARGUMENT' })
+})
+
+test('top-k by selection orders as a stable sort would', () => {
+  const l = Float32Array.from([0, 5, 5, -Infinity, 3, 5, 1])
+  assert.deepEqual(topIds(l, 4), [1, 2, 5, 4])
+  assert.deepEqual(topIds(l, 10), [1, 2, 5, 4, 6, 0])
 })

@@ -1,7 +1,8 @@
 /**
  * Picks the next token from logits. The order follows llama.cpp's default chain: repetition
- * penalty, top-k, top-p, min-p, temperature, then a draw from a seeded PRNG. Temperature 0 is
- * greedy (the first maximum wins, as in llama2.c).
+ * penalty (then OpenAI's presence and frequency penalties), top-k, top-p, min-p, temperature, then
+ * a draw from a seeded PRNG. Temperature 0 is greedy (the first maximum wins, as in llama2.c).
+ * The generation loop penalizes in place, lets a constraint mask the logits, then picks.
  */
 import { InvalidArgumentError } from '../util/errors.ts'
 
@@ -18,6 +19,10 @@ export interface SamplerOptions {
   repeatPenalty?: number
   /** how many recent tokens the penalty looks at; default 64 */
   repeatLastN?: number
+  /** OpenAI's: subtract this from the logit of every token generated at least once; -2 to 2, default 0 */
+  presencePenalty?: number
+  /** OpenAI's: subtract this times the count of each token generated so far; -2 to 2, default 0 */
+  frequencyPenalty?: number
   /** PRNG seed; default: random */
   seed?: number
 }
@@ -59,7 +64,11 @@ export class Sampler {
   readonly minP: number
   readonly repeatPenalty: number
   readonly repeatLastN: number
+  readonly presencePenalty: number
+  readonly frequencyPenalty: number
   private readonly rng: Prng
+  /** how often each generated token came so far (presence and frequency penalties) */
+  private readonly counts = new Map<number, number>()
 
   constructor (options: SamplerOptions = {}) {
     this.temperature = check('temperature', options.temperature ?? 0.8, 0, 100)
@@ -68,18 +77,50 @@ export class Sampler {
     this.minP = check('minP', options.minP ?? 0.05, 0, 1)
     this.repeatPenalty = check('repeatPenalty', options.repeatPenalty ?? 1, 0, 100)
     this.repeatLastN = check('repeatLastN', options.repeatLastN ?? 64, 0, Number.MAX_SAFE_INTEGER)
+    this.presencePenalty = check('presencePenalty', options.presencePenalty ?? 0, -2, 2)
+    this.frequencyPenalty = check('frequencyPenalty', options.frequencyPenalty ?? 0, -2, 2)
     this.rng = new Prng(options.seed ?? Math.floor(Math.random() * 2 ** 32))
   }
 
-  /** The next token given `logits` (vocabSize) and the tokens so far (for the penalty). */
+  /** The next token given `logits` (vocabSize, left unchanged) and the tokens so far (for the repetition penalty). */
   sample (logits: Float32Array, history: readonly number[] = []): number {
-    const l = this.repeatPenalty !== 1 ? this.penalize(logits, history) : logits
-    if (this.temperature === 0) return argmax(l)
+    const l = this.penalizes ? logits.slice() : logits
+    this.penalize(l, history)
+    return this.pick(l)
+  }
 
-    // candidates sorted by logit, best first
-    let ids = Array.from(l.keys())
-    ids.sort((a, b) => l[b]! - l[a]!)
-    if (this.topK > 0 && this.topK < ids.length) ids = ids.slice(0, this.topK)
+  private get penalizes (): boolean {
+    return this.repeatPenalty !== 1 || (this.counts.size > 0 && (this.presencePenalty !== 0 || this.frequencyPenalty !== 0))
+  }
+
+  /**
+   * Applies the penalties to `logits` in place: the repetition penalty over the last repeatLastN
+   * tokens of `history` (prompt included, as llama.cpp), then OpenAI's presence and frequency
+   * penalties over the tokens generated so far (see accept()).
+   */
+  penalize (logits: Float32Array, history: readonly number[]): void {
+    if (this.repeatPenalty !== 1) {
+      for (const id of new Set(history.slice(Math.max(0, history.length - this.repeatLastN)))) {
+        const v = logits[id]
+        if (v !== undefined) logits[id] = v > 0 ? v / this.repeatPenalty : v * this.repeatPenalty
+      }
+    }
+    if (this.presencePenalty === 0 && this.frequencyPenalty === 0) return
+    for (const [id, c] of this.counts) {
+      if (logits[id] !== undefined) logits[id] -= c * this.frequencyPenalty + this.presencePenalty
+    }
+  }
+
+  /** Counts a generated token for the presence and frequency penalties. */
+  accept (id: number): void {
+    if (this.presencePenalty !== 0 || this.frequencyPenalty !== 0) this.counts.set(id, (this.counts.get(id) ?? 0) + 1)
+  }
+
+  /** Draws from logits that are final (penalized, masked): greedy at temperature 0, else top-k, top-p, min-p, temperature. */
+  pick (l: Float32Array): number {
+    if (this.temperature === 0) return argmax(l)
+    // candidates by logit, best first (ties: lower id first); tokens at -Infinity can never be drawn
+    let ids = this.topK > 0 && this.topK < l.length ? topIds(l, this.topK) : sortedIds(l)
     let probs = softmax(ids.map(i => l[i]!), 1)
     if (this.topP < 1) {
       let cum = 0
@@ -105,16 +146,28 @@ export class Sampler {
     }
     return ids[ids.length - 1]!
   }
+}
 
-  private penalize (logits: Float32Array, history: readonly number[]): Float32Array {
-    const out = logits.slice()
-    const recent = new Set(history.slice(Math.max(0, history.length - this.repeatLastN)))
-    for (const id of recent) {
-      const v = out[id]
-      if (v !== undefined) out[id] = v > 0 ? v / this.repeatPenalty : v * this.repeatPenalty
-    }
-    return out
+/** Ids of the finite logits, best first (stable: ties keep id order). */
+function sortedIds (l: Float32Array): number[] {
+  const ids: number[] = []
+  for (let i = 0; i < l.length; i++) if (l[i]! > -Infinity) ids.push(i)
+  if (ids.length === 0) return [argmax(l)]
+  return ids.sort((a, b) => l[b]! - l[a]! || a - b)
+}
+
+/** The k best ids, best first, as a stable full sort would order them. */
+export function topIds (l: Float32Array, k: number): number[] {
+  const best: number[] = [] // sorted, best first, at most k
+  for (let i = 0; i < l.length; i++) {
+    const v = l[i]!
+    if (v === -Infinity || (best.length === k && v <= l[best[k - 1]!]!)) continue
+    let at = best.length
+    while (at > 0 && l[best[at - 1]!]! < v) at--
+    best.splice(at, 0, i)
+    if (best.length > k) best.pop()
   }
+  return best.length > 0 ? best : [argmax(l)]
 }
 
 export function argmax (x: Float32Array): number {

@@ -22,6 +22,11 @@ export interface SpanSession {
   forward (hidden: Float32Array, positions: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<Float32Array>
   /** Drops cached positions >= toPosition. */
   rollback (toPosition: number, options?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * A new session holding a copy of this one's cache (same length and maxLength), so several
+   * continuations of one prompt share its prefill. Optional: without it a caller recomputes.
+   */
+  fork? (sessionId: string, options?: { signal?: AbortSignal }): Promise<SpanSession>
   close (): Promise<void>
   /** what verification did for this session, where there is any (remote executors) */
   verification? (): VerificationReport | undefined
@@ -59,6 +64,13 @@ export interface SpanExecutor {
   readonly end: number
   open (sessionId: string, options: OpenOptions): Promise<SpanSession>
   stats? (): ExecutorStats
+  /**
+   * The most tokens one forward should carry when the caller wants its thread back between steps:
+   * an executor computing on the caller's thread sets it; remote ones leave it unset.
+   */
+  readonly stepTokens?: number
+  /** whether sessions can be opened now, and why not (remote executors: a block nobody serves) */
+  health? (): { readonly ok: boolean, readonly reason?: string }
 }
 
 /** Positions must be consecutive and continue the cache. */
@@ -91,7 +103,11 @@ export interface LocalSpanOptions {
   onProgress?: (bytesDone: number, bytesTotal: number) => void
 }
 
+/** Prompt tokens per step on a local span: it computes on the event loop's thread, which gets a turn between steps. */
+export const LOCAL_STEP_TOKENS = 16
+
 export class LocalSpanExecutor implements SpanExecutor {
+  readonly stepTokens = LOCAL_STEP_TOKENS
   readonly modelId: string
   readonly start: number
   readonly end: number
@@ -142,6 +158,10 @@ export class LocalSpanExecutor implements SpanExecutor {
     if (maxLength > this.config.contextLength) {
       throw new ContextOverflowError(`maxLength ${maxLength} exceeds the model's context of ${this.config.contextLength} tokens`)
     }
+    return this.create(sessionId, maxLength)
+  }
+
+  private create (sessionId: string, maxLength: number): LocalSpanSession {
     if (this.sessions.has(sessionId)) throw new SessionError('SESSION_EXISTS', `session ${sessionId} is already open`)
     const bytes = maxLength * this.bytesPerToken
     if (this.reserved + bytes > this.cacheBudgetBytes) {
@@ -156,6 +176,13 @@ export class LocalSpanExecutor implements SpanExecutor {
     })
     this.sessions.set(sessionId, session)
     log('open %s [%d, %d) maxLength %d', sessionId, this.start, this.end, maxLength)
+    return session
+  }
+
+  /** A new session whose cache starts as a copy of the first `length` rows of `cache`. */
+  forkSession (sessionId: string, cache: KvCache, length: number): LocalSpanSession {
+    const session = this.create(sessionId, cache.maxLength)
+    session.copyFrom(cache, length)
     return session
   }
 
@@ -189,6 +216,22 @@ class LocalSpanSession implements SpanSession {
     const out = this.executor.run(this.cache, hidden, this.length)
     this.length += positions.length
     return out
+  }
+
+  async fork (sessionId: string, options: { signal?: AbortSignal } = {}): Promise<SpanSession> {
+    throwIfAborted(options.signal)
+    if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
+    return this.executor.forkSession(sessionId, this.cache, this.length)
+  }
+
+  /** Copies the first `length` rows of every layer's keys and values from `cache` (a fresh session only). */
+  copyFrom (cache: KvCache, length: number): void {
+    const b = this.executor.backend
+    if (length > 0) {
+      cache.k.forEach((k, l) => b.copyRows(this.cache.k[l]!, 0, k, length))
+      cache.v.forEach((v, l) => b.copyRows(this.cache.v[l]!, 0, v, length))
+    }
+    this.length = length
   }
 
   async rollback (toPosition: number): Promise<void> {

@@ -7,6 +7,7 @@
  * signed with its libp2p key. Every DHT node validates the envelope against the peer id in the key
  * before it stores or returns it, and readers verify again, so nobody can announce for another peer.
  */
+import { setMaxListeners } from 'node:events'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey, PeerId } from '@libp2p/interface'
@@ -166,9 +167,35 @@ export const DEFAULT_MAX_CONNECTIONS = 256
 /** room above the soft limit so that a newcomer is accepted while an idle connection is closed */
 const CONNECTION_HEADROOM = 32
 
+/**
+ * What a failed connection most likely means to someone joining. Peers of a private swarm answer
+ * a peer without their key (or with another one) with bytes its handshake cannot read, so the
+ * dial fails with whatever the reader trips on first ("Message length too long", "Missing
+ * newline", a reset, a timeout); an address nobody listens on is refused instead.
+ */
+export function swarmKeyHint (err: Error, keyed: boolean): string {
+  if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EADDRNOTAVAIL/.test(err.message)) return ''
+  if (keyed) return ' (this node uses a swarm key: the peer may belong to a swarm with another key, or to a public one)'
+  const garbled = /length too long|missing newline|ECONNRESET|unexpected EOF|stream (closed|ended)|invalid|decrypt|nonce/i.test(err.message)
+  return garbled
+    ? ' (the peer is part of a private swarm: pass the swarm\'s key with --swarm-key <file>)'
+    : ' (if the swarm is private, pass its key with --swarm-key <file>)'
+}
+
+/**
+ * A DHT query adds an abort listener to its signal per message in flight (kad-dht's adaptive
+ * timeouts) and removes it after; a server's signal, shared by every announcement, would pass
+ * Node's leak threshold of 10 and print MaxListenersExceededWarning for no leak.
+ */
+function dhtOptions (options: { signal?: AbortSignal }): { signal?: AbortSignal } {
+  if (options.signal !== undefined) setMaxListeners(Infinity, options.signal)
+  return { signal: options.signal }
+}
+
 export class NetNode {
   private bootstrap: readonly string[] = []
   private readonly activity: PeerActivity
+  private keyed = false
 
   private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined, maxConnections: number) {
     this.activity = new PeerActivity(libp2p, maxConnections)
@@ -216,6 +243,7 @@ export class NetNode {
     const node = new NetNode(libp2p, privateKey, rules, maxConnections)
     log('peer %s listening on %o', node.peerId, node.addresses)
     node.bootstrap = options.bootstrap ?? []
+    node.keyed = options.swarmKey !== undefined
     try {
       await node.join(options.signal)
     } catch (err) {
@@ -244,7 +272,8 @@ export class NetNode {
     for (const r of failed) log('bootstrap dial failed: %s', (r.reason as Error).message)
     if (failed.length === this.bootstrap.length) {
       throwIfAborted(signal)
-      throw new NetworkError('PEER_UNREACHABLE', `could not reach any bootstrap peer (${this.bootstrap.join(', ')}): ${(failed[0]!.reason as Error).message}`)
+      const reason = failed[0]!.reason as Error
+      throw new NetworkError('PEER_UNREACHABLE', `could not reach any bootstrap peer (${this.bootstrap.join(', ')}): ${reason.message}${swarmKeyHint(reason, this.keyed)}`)
     }
     // DHT queries go to routing-table peers, which identify adds shortly after the dial
     for (let waited = 0; this.routingTableSize === 0 && waited < 5000; waited += 20) {
@@ -308,7 +337,7 @@ export class NetNode {
     } catch (err) {
       throwIfAborted(options.signal)
       throwIfAborted(d.signal)
-      throw new NetworkError('PEER_UNREACHABLE', `cannot open ${protocol} to ${peer.id.slice(-8)}: ${(err as Error).message}`, { cause: err })
+      throw new NetworkError('PEER_UNREACHABLE', `cannot open ${protocol} to ${peer.id.slice(-8)}: ${(err as Error).message}${swarmKeyHint(err as Error, this.keyed)}`, { cause: err })
     } finally {
       d.clear()
     }
@@ -360,7 +389,7 @@ export class NetNode {
   async putRecord (payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     const value = await this.signRecord(payload)
     await this.ensureRouting(options.signal)
-    await this.drain(this.libp2p.services.dht.put(recordKey(this.peerId), value, { signal: options.signal }), 'put')
+    await this.drain(this.libp2p.services.dht.put(recordKey(this.peerId), value, dhtOptions(options)), 'put')
   }
 
   /** A peer's verified record payload, or undefined if none is found. */
@@ -369,7 +398,7 @@ export class NetNode {
     const found: Uint8Array[] = []
     await this.ensureRouting(options.signal)
     try {
-      for await (const event of this.libp2p.services.dht.get(key, { signal: options.signal })) {
+      for await (const event of this.libp2p.services.dht.get(key, dhtOptions(options))) {
         if (event.name === 'VALUE') {
           try {
             const payload = await verifyRecord(key, event.value)
@@ -391,7 +420,7 @@ export class NetNode {
   /** Announces that this peer provides `topic`. */
   async provide (topic: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.ensureRouting(options.signal)
-    await this.drain(this.libp2p.services.dht.provide(await topicCid(topic), { signal: options.signal }), 'provide')
+    await this.drain(this.libp2p.services.dht.provide(await topicCid(topic), dhtOptions(options)), 'provide')
   }
 
   /** Peers that announced `topic`. */
@@ -399,7 +428,7 @@ export class NetNode {
     const found = new Map<string, Set<string>>()
     await this.ensureRouting(options.signal)
     try {
-      for await (const event of this.libp2p.services.dht.findProviders(await topicCid(topic), { signal: options.signal })) {
+      for await (const event of this.libp2p.services.dht.findProviders(await topicCid(topic), dhtOptions(options))) {
         if (event.name !== 'PROVIDER') continue
         for (const p of event.providers) {
           const addrs = found.get(p.id.toString()) ?? new Set<string>()

@@ -106,6 +106,19 @@ export class SwarmClient {
     again()
   }
 
+  /** Blocks of a model no server (known from the last lookup, not banned) covers; `undefined` before any lookup. */
+  uncovered (model: string, nLayers: number): number[] | undefined {
+    const cached = this.cache.get(model)
+    if (cached === undefined) return undefined
+    const banned = this.banned()
+    const covered = new Uint8Array(nLayers)
+    for (const s of cached.servers) {
+      if (banned.has(s.peer) || s.state === 'offline') continue
+      for (let b = Math.max(0, s.start); b < Math.min(nLayers, s.end); b++) covered[b] = 1
+    }
+    return [...covered.keys()].filter(b => covered[b] === 0)
+  }
+
   server (model: string, peer: string): ServerInfo | undefined {
     return this.cache.get(model)?.servers.find(s => s.peer === peer)
   }

@@ -71,6 +71,16 @@ export class SwarmExecutor implements SpanExecutor {
     this.routes[reason]++
   }
 
+  /** Not ready while some block has no server (as far as the last directory lookup knows). */
+  health (): { ok: boolean, reason?: string } {
+    const missing = this.client.uncovered(this.modelId, this.end)
+    if (missing === undefined) {
+      this.client.servers(this.modelId, this.end).catch(() => {}) // nothing looked up yet: start now
+      return { ok: false, reason: 'looking up the servers of the model' }
+    }
+    return missing.length === 0 ? { ok: true } : { ok: false, reason: `no server for block${missing.length > 1 ? 's' : ''} ${missing.join(', ')}` }
+  }
+
   stats (): ExecutorStats {
     const verification = this.options.watcher?.stats?.()
     return { openSessions: this.sessions, hops: { count: this.hopCount, sumSeconds: this.hopSeconds }, routes: { ...this.routes }, ...(verification !== undefined ? { verification } : {}) }

@@ -36,6 +36,13 @@ export type ErrorCode =
   | 'OVERLOADED'
   | 'UNAUTHORIZED'
   | 'REMOTE_ERROR'
+  // HTTP requests the API will not take, and a server still starting
+  | 'FORBIDDEN'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'REQUEST_TOO_LARGE'
+  | 'NOT_READY'
+  // constrained decoding: the vocabulary cannot continue the output within the grammar
+  | 'CONSTRAINT_FAILED'
   // wire and swarm
   | 'BAD_FRAME'
   | 'FRAME_CHECKSUM'
@@ -290,6 +297,22 @@ export class UnauthorizedError extends GridError {
   constructor (message: string) {
     super('UNAUTHORIZED', message)
     this.name = 'UnauthorizedError'
+  }
+}
+
+/** An HTTP request the API refuses as such: a Host it does not answer, a body that is not JSON or too large. */
+export class RequestRefusedError extends GridError {
+  constructor (code: 'FORBIDDEN' | 'UNSUPPORTED_MEDIA_TYPE' | 'REQUEST_TOO_LARGE', message: string) {
+    super(code, message)
+    this.name = 'RequestRefusedError'
+  }
+}
+
+/** The server cannot generate yet (its model is loading, or a block of it has no server); `retryAfterSeconds` may tell when. */
+export class NotReadyError extends GridError {
+  constructor (message: string) {
+    super('NOT_READY', message)
+    this.name = 'NotReadyError'
   }
 }
 

@@ -89,6 +89,16 @@ describe('gridllm chat', () => {
       await keyed.close()
     }
   })
+
+  test('--api to a server that is not there: says what was unreachable, no stack', async () => {
+    const gone = await startServer(model)
+    const url = gone.url
+    await gone.close()
+    const { code, stderr } = await runCli(['chat', '--api', url], 'hi\n')
+    assert.equal(code, 1)
+    assert.match(stderr, new RegExp(`cannot reach the API server at ${url.replaceAll('.', '\\.')} \\(ECONNREFUSED\\).*\\[PEER_UNREACHABLE\\]`))
+    assert.doesNotMatch(stderr, /unexpected error|fetch failed|\n\s+at /)
+  })
 })
 
 describe('gridllm api', () => {

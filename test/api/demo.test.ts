@@ -49,3 +49,21 @@ test('gridllm demo starts a swarm, answers one API request, and stops cleanly on
   for (let i = 0; i < 50 && children.some(alive); i++) await new Promise(resolve => setTimeout(resolve, 100))
   for (const pid of children) assert.ok(!alive(pid), `process ${pid} is gone`)
 })
+
+test('kill -9 of gridllm demo: its servers and API notice and exit on their own', { timeout: 120_000 }, async () => {
+  const demo = spawn(process.execPath, [BIN, 'demo', '--port', '0', '--servers', '2'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH }, cwd: tmpdir() })
+  let stdout = ''
+  const exited = new Promise<void>(resolve => demo.on('exit', () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    demo.stdout.on('data', d => { stdout += String(d); if (stdout.includes('Ctrl-C stops it')) resolve() })
+    void exited.then(() => reject(new Error(`demo exited:\n${stdout}`)))
+  })
+  const children = descendants(demo.pid!)
+  assert.ok(children.length >= 3, `2 span servers and the API (found ${children.length})`)
+  demo.kill('SIGKILL')
+  await exited
+  for (let i = 0; i < 150 && children.some(alive); i++) await new Promise(resolve => setTimeout(resolve, 100))
+  const left = children.filter(alive)
+  for (const pid of left) process.kill(pid, 'SIGKILL') // leave nothing behind, then fail
+  assert.deepEqual(left, [], 'every child exited within 15 s of its parent')
+})

@@ -91,9 +91,9 @@ describe('Ollama API', () => {
     const bad = await post('/api/generate', { model: MODEL_NAME, prompt: 'x', options: { temperature: 'hot' } })
     assert.equal(bad.status, 400)
     assert.match((await bad.json() as { error: string }).error, /options\.temperature/)
-    const unsupported = await post('/api/generate', { model: MODEL_NAME, prompt: 'x', format: 'json' })
+    const unsupported = await post('/api/generate', { model: MODEL_NAME, prompt: 'x', format: { type: 'string', format: 'email' } })
     assert.equal(unsupported.status, 400)
-    assert.match((await unsupported.json() as { error: string }).error, /format/)
+    assert.match((await unsupported.json() as { error: string }).error, /format: keyword format is not supported/)
   })
 
   test('an empty prompt loads the model (done_reason "load")', async () => {
@@ -101,5 +101,22 @@ describe('Ollama API', () => {
     const body = await res.json() as Record<string, unknown>
     assert.equal(body.done, true)
     assert.equal(body.done_reason, 'load')
+  })
+
+  test('/api/generate on a model without a chat template continues the prompt as written, like raw', async () => {
+    const options = { temperature: 0, num_predict: 20 }
+    const plain = await (await post('/api/generate', { model: MODEL_NAME, prompt: 'Once upon a time', stream: false, options })).json() as { response: string }
+    const raw = await (await post('/api/generate', { model: MODEL_NAME, prompt: 'Once upon a time', raw: true, stream: false, options })).json() as { response: string }
+    assert.equal(plain.response, raw.response)
+    assert.ok(REFERENCE_200.startsWith('Once upon a time' + plain.response))
+  })
+
+  test('/api/chat with tools: a call in the reply comes back as message.tool_calls', async () => {
+    // format makes the reply a Llama 3 style JSON call; with tools offered it is read back as a call
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }]
+    const res = await post('/api/chat', { model: MODEL_NAME, messages: [{ role: 'user', content: 'Weather?' }], tools, stream: false, format: { type: 'object', properties: { name: { const: 'get_weather' }, arguments: { type: 'object', properties: { city: { type: 'string', maxLength: 8 } }, required: ['city'] } }, required: ['name', 'arguments'] }, options: { num_predict: 60 } })
+    const body = await res.json() as { message: { content: string, tool_calls?: Array<{ function: { name: string, arguments: { city: string } } }> } }
+    assert.equal(body.message.tool_calls?.[0]?.function.name, 'get_weather', JSON.stringify(body))
+    assert.equal(typeof body.message.tool_calls![0]!.function.arguments.city, 'string')
   })
 })

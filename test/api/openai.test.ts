@@ -146,9 +146,13 @@ describe('OpenAI API with the openai client', () => {
 
   test('bad requests: 400 naming the field', async () => {
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ n: 2 }, 'n'],
+      [{ n: 17 }, 'n'],
       [{ temperature: 3 }, 'temperature'],
-      [{ tools: [{ type: 'function', function: { name: 'f' } }] }, 'tools'],
+      [{ tools: [{ type: 'retrieval' }] }, 'tools[0].type'],
+      [{ tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', pattern: 'x' } } } } }] }, 'tools[0].function.parameters'],
+      [{ tool_choice: 'required' }, 'tool_choice'],
+      [{ response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'string', format: 'uri' } } } }, 'response_format.json_schema.schema'],
+      [{ top_logprobs: 3 }, 'top_logprobs'],
       [{ max_tokens: -1 }, 'max_tokens'],
       [{ messages: [] }, 'messages'],
       [{ messages: [{ role: 'wizard', content: 'hi' }] }, 'messages[0].role']

@@ -50,5 +50,7 @@ describe('serve --api', () => {
     const metrics = await (await fetch(`${url}/metrics`)).text()
     const hops = /^gridllm_hop_latency_seconds_count (\d+)$/m.exec(metrics)
     assert.ok(hops !== null && Number(hops[1]) > 0, metrics)
+    // every block has a server: healthy
+    assert.deepEqual(await (await fetch(`${url}/health`)).json(), { status: 'ok' })
   })
 })

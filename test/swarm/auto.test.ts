@@ -27,6 +27,7 @@ describe('--blocks auto', () => {
       const auto = await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', '2'], { bootstrap: servers })
       servers.push(auto)
       assert.match(auto.log(), /chose blocks 3:5/)
+      assert.doesNotMatch(auto.log(), /MaxListenersExceededWarning/)
       const after = await swarmStatus(client.directory)
       const m = after.models[0]!
       assert.deepEqual(m.uncovered, [])

@@ -54,7 +54,7 @@ describe('a private swarm', () => {
   }
 
   test('a server without the key cannot join, and says why', async () => {
-    await assert.rejects(startServer(STORIES, ['--blocks', '0:1'], { bootstrap: servers }), /could not reach any bootstrap peer[\s\S]*PEER_UNREACHABLE/)
+    await assert.rejects(startServer(STORIES, ['--blocks', '0:1'], { bootstrap: servers }), /could not reach any bootstrap peer[\s\S]*private[\s\S]*--swarm-key[\s\S]*PEER_UNREACHABLE/)
   })
 
   test('a malformed key file is refused', async () => {

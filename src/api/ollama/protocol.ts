@@ -3,9 +3,10 @@
  * response types after Ollama's API documentation, one validator per endpoint with its explicit
  * unsupported-fields list, and Ollama's sampling defaults.
  */
-import type { ChatMessage, FinishReason, GenerateOptions } from '../../model/index.ts'
+import type { ChatMessage, FinishReason, GenerateOptions, ToolSpec } from '../../model/index.ts'
 import { InvalidArgumentError } from '../../util/errors.ts'
 import { Fields, type UnsupportedFields, isEmptyArray, isEmptyString, isFalse, never } from '../fields.ts'
+import { type OutputFormat, readTools } from '../structured.ts'
 
 // ---- requests
 
@@ -21,11 +22,19 @@ export interface OllamaOptions {
   stop?: string[]
   repeat_penalty?: number
   repeat_last_n?: number
+  presence_penalty?: number
+  frequency_penalty?: number
+}
+
+export interface OllamaToolCall {
+  function: { name: string, arguments: Record<string, unknown> }
 }
 
 export interface OllamaMessage {
   role: 'system' | 'user' | 'assistant' | 'tool'
   content: string
+  tool_calls?: OllamaToolCall[]
+  tool_name?: string
 }
 
 interface OllamaRequestBase {
@@ -33,10 +42,15 @@ interface OllamaRequestBase {
   /** default true */
   stream: boolean
   options: OllamaOptions
+  /** "json" or a JSON schema: constrained decoding */
+  format?: OutputFormat
+  /** alternatives per token; undefined: no logprobs */
+  top_logprobs?: number
 }
 
 export interface OllamaChatRequest extends OllamaRequestBase {
   messages: OllamaMessage[]
+  tools: ToolSpec[]
 }
 
 export interface OllamaGenerateRequest extends OllamaRequestBase {
@@ -63,11 +77,20 @@ interface OllamaPartBase {
   created_at: string
   done: boolean
 }
+export interface OllamaLogprob {
+  token: string
+  logprob: number
+  bytes: number[]
+  top_logprobs?: Array<{ token: string, logprob: number, bytes: number[] }>
+}
+
 export interface OllamaChatPart extends OllamaPartBase {
-  message: { role: 'assistant', content: string }
+  message: { role: 'assistant', content: string, tool_calls?: OllamaToolCall[] }
+  logprobs?: OllamaLogprob[]
 }
 export interface OllamaGeneratePart extends OllamaPartBase {
   response: string
+  logprobs?: OllamaLogprob[]
 }
 export type OllamaDone = Partial<OllamaTiming> & { done: true, done_reason: FinishReason | 'load' }
 
@@ -83,8 +106,6 @@ export interface OllamaTag {
 // ---- validators
 
 const COMMON_UNSUPPORTED: UnsupportedFields = {
-  format: isEmptyString,
-  tools: isEmptyArray,
   think: isFalse,
   images: isEmptyArray
 }
@@ -92,11 +113,12 @@ const COMMON_UNSUPPORTED: UnsupportedFields = {
 export const CHAT_UNSUPPORTED: UnsupportedFields = { ...COMMON_UNSUPPORTED }
 export const GENERATE_UNSUPPORTED: UnsupportedFields = {
   ...COMMON_UNSUPPORTED,
+  tools: isEmptyArray,
   suffix: isEmptyString,
   template: isEmptyString,
   context: isEmptyArray
 }
-const MESSAGE_UNSUPPORTED: UnsupportedFields = { images: isEmptyArray, tool_calls: isEmptyArray, thinking: isEmptyString }
+const MESSAGE_UNSUPPORTED: UnsupportedFields = { images: isEmptyArray, thinking: isEmptyString }
 const OPTIONS_UNSUPPORTED: UnsupportedFields = { mirostat: v => v === 0, tfs_z: v => v === 1, typical_p: v => v === 1, penalize_newline: never }
 
 function options (f: Fields): OllamaOptions {
@@ -111,8 +133,33 @@ function options (f: Fields): OllamaOptions {
     num_predict: o.number('num_predict', { min: -2, integer: true }),
     stop: o.strings('stop', 16),
     repeat_penalty: o.number('repeat_penalty', { min: 0 }),
-    repeat_last_n: o.number('repeat_last_n', { min: -1, integer: true })
+    repeat_last_n: o.number('repeat_last_n', { min: -1, integer: true }),
+    presence_penalty: o.number('presence_penalty', { min: -2, max: 2 }),
+    frequency_penalty: o.number('frequency_penalty', { min: -2, max: 2 })
   }
+}
+
+/** `format`: "json", a JSON schema, or "" (none). */
+function format (f: Fields): OutputFormat | undefined {
+  const v = f.raw('format')
+  if (v === undefined || v === '') return undefined
+  if (v === 'json') return { type: 'json_object' }
+  if (typeof v === 'object' && !Array.isArray(v)) return { type: 'json_schema', schema: v, param: 'format' }
+  throw new InvalidArgumentError('format must be "json" or a JSON schema object', { param: 'format' })
+}
+
+/** logprobs (true/false) and top_logprobs (0-20). */
+function logprobs (f: Fields): number | undefined {
+  const top = f.number('top_logprobs', { min: 0, max: 20, integer: true })
+  return f.boolean('logprobs') === true ? top ?? 0 : undefined
+}
+
+function toolCall (value: unknown, at: string): OllamaToolCall {
+  const fn = new Fields(value, {}, at).object('function')
+  if (fn === undefined) throw new InvalidArgumentError(`${at}.function is required`, { param: `${at}.function` })
+  const args = fn.raw('arguments') ?? {}
+  if (typeof args !== 'object' || Array.isArray(args)) throw new InvalidArgumentError(`${fn.param('arguments')} must be an object`, { param: fn.param('arguments') })
+  return { function: { name: fn.requiredString('name'), arguments: args as Record<string, unknown> } }
 }
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool'])
@@ -123,9 +170,19 @@ export function validateChat (body: unknown): OllamaChatRequest {
     const mf = new Fields(m, MESSAGE_UNSUPPORTED, `messages[${i}]`)
     const role = mf.requiredString('role')
     if (!ROLES.has(role)) throw new InvalidArgumentError(`messages[${i}].role must be one of ${[...ROLES].join(', ')}, got "${role}"`, { param: `messages[${i}].role` })
-    return { role: role as OllamaMessage['role'], content: mf.string('content') ?? '' }
+    const calls = (mf.array('tool_calls') ?? []).map((c, k) => toolCall(c, `messages[${i}].tool_calls[${k}]`))
+    const toolName = mf.string('tool_name')
+    return {
+      role: role as OllamaMessage['role'],
+      content: mf.string('content') ?? '',
+      ...(calls.length > 0 ? { tool_calls: calls } : {}),
+      ...(toolName !== undefined ? { tool_name: toolName } : {})
+    }
   })
-  return { model: f.requiredString('model'), messages, stream: f.boolean('stream') ?? true, options: options(f) }
+  return {
+    model: f.requiredString('model'), messages, stream: f.boolean('stream') ?? true, options: options(f),
+    tools: readTools(f), format: format(f), top_logprobs: logprobs(f)
+  }
 }
 
 export function validateGenerate (body: unknown): OllamaGenerateRequest {
@@ -136,7 +193,9 @@ export function validateGenerate (body: unknown): OllamaGenerateRequest {
     system: f.string('system'),
     raw: f.boolean('raw') ?? false,
     stream: f.boolean('stream') ?? true,
-    options: options(f)
+    options: options(f),
+    format: format(f),
+    top_logprobs: logprobs(f)
   }
 }
 
@@ -153,10 +212,22 @@ export function generateOptions (o: OllamaOptions, extraStop: readonly string[] 
     minP: o.min_p ?? 0,
     repeatPenalty: o.repeat_penalty ?? 1.1,
     repeatLastN: o.repeat_last_n === -1 ? Number.MAX_SAFE_INTEGER : o.repeat_last_n ?? 64, // -1: the whole context
+    presencePenalty: o.presence_penalty ?? 0,
+    frequencyPenalty: o.frequency_penalty ?? 0,
     seed: o.seed,
     maxTokens: n === undefined || n < 0 ? undefined : n,
     stop: stop.length > 0 ? stop : undefined
   }
+}
+
+/** Ollama messages → the model layer's (call ids are made up: Ollama has none). */
+export function chatMessages (messages: readonly OllamaMessage[]): ChatMessage[] {
+  return messages.map((m, i) => ({
+    role: m.role,
+    content: m.content,
+    ...(m.tool_calls !== undefined ? { toolCalls: m.tool_calls.map((c, k) => ({ id: `call_${i}_${k}`, name: c.function.name, arguments: c.function.arguments })) } : {}),
+    ...(m.tool_name !== undefined ? { name: m.tool_name } : {})
+  }))
 }
 
 /** Ollama's /api/generate: the system text and the prompt as a chat, unless `raw`. */

@@ -11,29 +11,37 @@ describe('validateChatCompletion', () => {
       model: 'm', messages, temperature: 0.5, top_p: 0.9, max_tokens: 12, stop: 'x', seed: 7, user: 'ignored', presence_penalty: 0, n: 1, logprobs: null
     })
     assert.deepEqual(req, {
-      model: 'm', messages, temperature: 0.5, top_p: 0.9, max_tokens: 12, stop: ['x'], seed: 7, top_k: undefined, min_p: undefined, repetition_penalty: undefined
+      model: 'm', messages, temperature: 0.5, top_p: 0.9, max_tokens: 12, stop: ['x'], seed: 7, presence_penalty: 0, frequency_penalty: undefined,
+      top_k: undefined, min_p: undefined, repetition_penalty: undefined, n: 1, top_logprobs: undefined, tools: [], tool_choice: undefined, response_format: undefined
     })
+    const full = validateChatCompletion({
+      model: 'm', messages, n: 3, logprobs: true, top_logprobs: 2, presence_penalty: 0.5, frequency_penalty: -1,
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } }, response_format: { type: 'json_object' }, parallel_tool_calls: false
+    })
+    assert.deepEqual([full.n, full.top_logprobs, full.presence_penalty, full.frequency_penalty, full.tools[0]!.name, full.tool_choice, full.response_format],
+      [3, 2, 0.5, -1, 'get_weather', { name: 'get_weather' }, { type: 'json_object' }])
+    assert.equal(validateChatCompletion({ model: 'm', messages, logprobs: true }).top_logprobs, 0)
     assert.equal(validateChatCompletion({ model: 'm', messages, max_completion_tokens: 5 }).max_tokens, 5)
   })
 
   test('stream and stream_options', () => {
     const req = validateChatCompletion({ model: 'm', messages, stream: true, stream_options: { include_usage: true } })
     assert.equal(req.stream, true)
-    assert.deepEqual(req.stream === true && req.stream_options, { include_usage: true })
+    assert.deepEqual(req.stream_options, { include_usage: true })
     assert.throws(() => validateChatCompletion({ model: 'm', messages, stream_options: { include_usage: true } }), bad('stream_options'))
   })
 
   test('every listed unsupported field is refused unless harmless', () => {
     const harmful: Record<string, unknown> = {
-      n: 2, best_of: 3, logprobs: true, top_logprobs: 2, logit_bias: { 1: 5 }, presence_penalty: 0.5, frequency_penalty: 1,
-      tools: [{}], tool_choice: 'auto', functions: [{}], function_call: 'auto', parallel_tool_calls: true,
-      response_format: { type: 'json_object' }, audio: {}, modalities: ['audio'], prediction: {}, web_search_options: {}, reasoning_effort: 'low'
+      best_of: 3, logit_bias: { 1: 5 }, functions: [{}], function_call: 'auto',
+      audio: {}, modalities: ['audio'], prediction: {}, web_search_options: {}, reasoning_effort: 'low'
     }
     assert.deepEqual(Object.keys(harmful).sort(), Object.keys(CHAT_UNSUPPORTED).sort(), 'the test covers the whole list')
     for (const [field, value] of Object.entries(harmful)) {
       assert.throws(() => validateChatCompletion({ model: 'm', messages, [field]: value }), bad(field), field)
     }
-    assert.doesNotThrow(() => validateChatCompletion({ model: 'm', messages, tools: [], response_format: { type: 'text' }, tool_choice: 'none' }))
+    assert.doesNotThrow(() => validateChatCompletion({ model: 'm', messages, tools: [], response_format: { type: 'text' }, tool_choice: 'none', best_of: 1 }))
   })
 
   test('ranges, types and messages', () => {
@@ -48,12 +56,34 @@ describe('validateChatCompletion', () => {
       [{ messages: 'hi' }, 'messages'],
       [{ messages: [{ role: 'user' }] }, 'messages[0].content'],
       [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: {} }] }] }, 'messages[0].content[0].type'],
-      [{ messages: [{ role: 'assistant', content: '', tool_calls: [{}] }] }, 'messages[0].tool_calls']
+      [{ messages: [{ role: 'assistant', content: '', tool_calls: [{}] }] }, 'messages[0].tool_calls[0].function'],
+      [{ messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{x' } }] }] }, 'messages[0].tool_calls[0].function.arguments'],
+      [{ messages: [{ role: 'tool', content: '1' }] }, 'messages[0].tool_call_id'],
+      [{ n: 0 }, 'n'],
+      [{ top_logprobs: 21, logprobs: true }, 'top_logprobs'],
+      [{ presence_penalty: 2.5 }, 'presence_penalty'],
+      [{ tool_choice: 'sometimes' }, 'tool_choice'],
+      [{ response_format: { type: 'xml' } }, 'response_format.type']
     ]
     for (const [fields, param] of cases) {
       assert.throws(() => validateChatCompletion({ model: 'm', messages, ...fields }), bad(param), JSON.stringify(fields))
     }
     assert.throws(() => validateChatCompletion([]), { code: 'INVALID_ARGUMENT' })
+  })
+
+  test('assistant tool calls and tool replies map to the model layer', () => {
+    const req = validateChatCompletion({
+      model: 'm',
+      messages: [
+        { role: 'user', content: 'weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'w', arguments: '{"city":"Oslo"}' } }] },
+        { role: 'tool', tool_call_id: 'call_1', content: 'rain' }
+      ]
+    })
+    assert.deepEqual(chatMessages(req.messages).slice(1), [
+      { role: 'assistant', content: '', toolCalls: [{ id: 'call_1', name: 'w', arguments: { city: 'Oslo' } }] },
+      { role: 'tool', content: 'rain', toolCallId: 'call_1' }
+    ])
   })
 
   test('messages map to the model layer: developer is system, text parts join', () => {
@@ -85,7 +115,9 @@ describe('validateCompletion', () => {
 })
 
 test('generateOptions: OpenAI defaults, extra stops appended', () => {
-  assert.deepEqual(generateOptions({ model: 'm' }), { temperature: 1, topP: 1, topK: 0, minP: 0, repeatPenalty: 1, seed: undefined, maxTokens: undefined, stop: undefined })
+  assert.deepEqual(generateOptions({ model: 'm' }), {
+    temperature: 1, topP: 1, topK: 0, minP: 0, repeatPenalty: 1, presencePenalty: 0, frequencyPenalty: 0, seed: undefined, maxTokens: undefined, stop: undefined
+  })
   const o = generateOptions({ model: 'm', temperature: 0, stop: ['x'], top_k: 5, max_tokens: 3 }, ['\nuser:'])
   assert.deepEqual([o.temperature, o.topK, o.maxTokens, o.stop], [0, 5, 3, ['x', '\nuser:']])
 })

@@ -1,130 +1,30 @@
 /**
- * The part of OpenAI's API we serve: request and response types adapted from the `openai` npm
- * package (openai-node, Apache-2.0), trimmed to the fields we support, and one validator per
- * endpoint with its explicit unsupported-fields list.
+ * Validators for OpenAI's chat and completion requests, each with its explicit unsupported-fields
+ * list, and the mapping of their fields to the model layer.
  */
-import type { ChatMessage, FinishReason, GenerateOptions } from '../../model/index.ts'
+import type { ChatMessage, GenerateOptions } from '../../model/index.ts'
 import { InvalidArgumentError } from '../../util/errors.ts'
-import { Fields, type UnsupportedFields, isEmptyArray, isFalse, isZero, never } from '../fields.ts'
+import { Fields, type UnsupportedFields, isEmptyArray, isFalse, never } from '../fields.ts'
+import { readResponseFormat, readToolChoice, readTools } from '../structured.ts'
+import type { ChatCompletionCreateParams, ChatCompletionMessageParam, CompletionCreateParams, SamplingParams, StreamOptions } from './types.ts'
 
-// ---- requests
+export type * from './types.ts'
 
-export type ChatContentPart = { type: 'text', text: string }
-
-export interface ChatCompletionMessageParam {
-  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool'
-  content: string | ChatContentPart[]
-}
-
-/** Sampling fields shared by /v1/chat/completions and /v1/completions. */
-export interface SamplingParams {
-  model: string
-  temperature?: number
-  top_p?: number
-  max_tokens?: number
-  stop?: string[]
-  seed?: number
-  /** extensions that llama.cpp's server and vLLM accept too */
-  top_k?: number
-  min_p?: number
-  repetition_penalty?: number
-}
-
-export interface StreamOptions {
-  include_usage?: boolean
-}
-
-interface ChatCompletionCreateParamsBase extends SamplingParams {
-  messages: ChatCompletionMessageParam[]
-}
-export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreateParamsBase {
-  stream: true
-  stream_options?: StreamOptions
-}
-export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParamsBase {
-  stream?: false
-}
-export type ChatCompletionCreateParams = ChatCompletionCreateParamsStreaming | ChatCompletionCreateParamsNonStreaming
-
-interface CompletionCreateParamsBase extends SamplingParams {
-  /** one prompt: text or token ids */
-  prompt: string | number[]
-}
-export interface CompletionCreateParamsStreaming extends CompletionCreateParamsBase {
-  stream: true
-  stream_options?: StreamOptions
-}
-export interface CompletionCreateParamsNonStreaming extends CompletionCreateParamsBase {
-  stream?: false
-}
-export type CompletionCreateParams = CompletionCreateParamsStreaming | CompletionCreateParamsNonStreaming
-
-// ---- responses
-
-export interface CompletionUsage {
-  prompt_tokens: number
-  completion_tokens: number
-  total_tokens: number
-}
-
-export interface ChatCompletion {
-  id: string
-  object: 'chat.completion'
-  created: number
-  model: string
-  choices: Array<{ index: 0, message: { role: 'assistant', content: string, refusal: null }, logprobs: null, finish_reason: FinishReason }>
-  usage: CompletionUsage
-}
-
-export interface ChatCompletionChunk {
-  id: string
-  object: 'chat.completion.chunk'
-  created: number
-  model: string
-  choices: Array<{ index: 0, delta: { role?: 'assistant', content?: string }, logprobs: null, finish_reason: FinishReason | null }>
-  usage?: CompletionUsage | null
-}
-
-export interface Completion {
-  id: string
-  object: 'text_completion'
-  created: number
-  model: string
-  choices: Array<{ index: 0, text: string, logprobs: null, finish_reason: FinishReason | null }>
-  usage?: CompletionUsage | null
-}
-
-export interface ModelObject {
-  id: string
-  object: 'model'
-  created: number
-  owned_by: string
-}
-
-// ---- validators
+/** The most choices one request may ask for (each holds its own KV cache). */
+export const MAX_CHOICES = 16
 
 const isOne = (v: unknown): boolean => v === 1
-const isTextFormat = (v: unknown): boolean => typeof v === 'object' && v !== null && (v as { type?: unknown }).type === 'text'
 
 /** Refused unless harmless, for both endpoints. */
 const SAMPLING_UNSUPPORTED: UnsupportedFields = {
-  n: isOne,
   best_of: isOne,
-  logprobs: v => v === false || v === 0,
-  top_logprobs: isZero,
-  logit_bias: v => typeof v === 'object' && v !== null && Object.keys(v).length === 0,
-  presence_penalty: isZero,
-  frequency_penalty: isZero
+  logit_bias: v => typeof v === 'object' && v !== null && Object.keys(v).length === 0
 }
 
 export const CHAT_UNSUPPORTED: UnsupportedFields = {
   ...SAMPLING_UNSUPPORTED,
-  tools: isEmptyArray,
-  tool_choice: v => v === 'none',
   functions: isEmptyArray,
   function_call: v => v === 'none',
-  parallel_tool_calls: never,
-  response_format: isTextFormat,
   audio: never,
   modalities: v => Array.isArray(v) && v.every(m => m === 'text'),
   prediction: never,
@@ -138,14 +38,10 @@ export const COMPLETION_UNSUPPORTED: UnsupportedFields = {
   suffix: v => v === ''
 }
 
-const MESSAGE_UNSUPPORTED: UnsupportedFields = {
-  tool_calls: isEmptyArray,
-  function_call: never,
-  audio: never
-}
+const MESSAGE_UNSUPPORTED: UnsupportedFields = { function_call: never, audio: never }
 
-function sampling (f: Fields): SamplingParams {
-  const maxTokens = f.number('max_tokens', { min: 0, integer: true })
+export function sampling (f: Fields, maxTokensKey = 'max_tokens'): SamplingParams {
+  const maxTokens = f.number(maxTokensKey, { min: 0, integer: true })
   const maxCompletionTokens = f.number('max_completion_tokens', { min: 0, integer: true })
   if (maxTokens !== undefined && maxCompletionTokens !== undefined && maxTokens !== maxCompletionTokens) {
     throw new InvalidArgumentError('max_tokens and max_completion_tokens disagree; send one of them', { param: 'max_completion_tokens' })
@@ -157,13 +53,15 @@ function sampling (f: Fields): SamplingParams {
     max_tokens: maxCompletionTokens ?? maxTokens,
     stop: f.strings('stop', 4),
     seed: f.number('seed', { integer: true }),
+    presence_penalty: f.number('presence_penalty', { min: -2, max: 2 }),
+    frequency_penalty: f.number('frequency_penalty', { min: -2, max: 2 }),
     top_k: f.number('top_k', { min: 0, integer: true }),
     min_p: f.number('min_p', { min: 0, max: 1 }),
     repetition_penalty: f.number('repetition_penalty', { min: 0 })
   }
 }
 
-function streaming (f: Fields): { stream: true, stream_options?: StreamOptions } | { stream?: false } {
+export function streaming (f: Fields): { stream?: boolean, stream_options?: StreamOptions } {
   if (f.boolean('stream') !== true) {
     if (f.raw('stream_options') !== undefined) throw new InvalidArgumentError('stream_options is only allowed with stream: true', { param: 'stream_options' })
     return {}
@@ -172,31 +70,64 @@ function streaming (f: Fields): { stream: true, stream_options?: StreamOptions }
   return { stream: true, stream_options: options === undefined ? undefined : { include_usage: options.boolean('include_usage') } }
 }
 
+const choices = (f: Fields): number => f.number('n', { min: 1, max: MAX_CHOICES, integer: true }) ?? 1
+
 const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool'])
 
 function message (value: unknown, at: string): ChatCompletionMessageParam {
   const f = new Fields(value, MESSAGE_UNSUPPORTED, at)
-  const role = f.requiredString('role')
+  const role = f.requiredString('role') as ChatCompletionMessageParam['role']
   if (!ROLES.has(role)) throw new InvalidArgumentError(`${at}.role must be one of ${[...ROLES].join(', ')}, got "${role}"`, { param: `${at}.role` })
+  const calls = role === 'assistant' ? (f.array('tool_calls') ?? []).map((c, i) => toolCall(c, `${at}.tool_calls[${i}]`)) : []
+  if (role !== 'assistant' && f.raw('tool_calls') !== undefined) throw new InvalidArgumentError(`${at}.tool_calls: only assistant messages make tool calls`, { param: `${at}.tool_calls` })
   const raw = f.raw('content')
-  if (typeof raw === 'string') return { role: role as ChatCompletionMessageParam['role'], content: raw }
+  const extra = {
+    ...(calls.length > 0 ? { tool_calls: calls } : {}),
+    ...(role === 'tool' ? { tool_call_id: f.requiredString('tool_call_id') } : {}),
+    ...(f.string('name') !== undefined ? { name: f.string('name') } : {})
+  }
+  if (typeof raw === 'string') return { role, content: raw, ...extra }
+  if (raw === undefined && calls.length > 0) return { role, content: '', ...extra }
   const parts = f.array('content')
   if (parts === undefined) throw new InvalidArgumentError(`${at}.content is required`, { param: `${at}.content` })
   return {
-    role: role as ChatCompletionMessageParam['role'],
+    role,
     content: parts.map((p, i) => {
       const part = new Fields(p, {}, `${at}.content[${i}]`)
       if (part.string('type') !== 'text') throw new InvalidArgumentError(`${part.param('type')}: only text content is supported`, { param: part.param('type') })
       return { type: 'text', text: part.string('text') ?? '' }
-    })
+    }),
+    ...extra
   }
+}
+
+function toolCall (value: unknown, at: string): NonNullable<ChatCompletionMessageParam['tool_calls']>[number] {
+  const f = new Fields(value, {}, at)
+  const fn = f.object('function')
+  if (fn === undefined) throw new InvalidArgumentError(`${at}.function is required`, { param: `${at}.function` })
+  const args = fn.string('arguments') ?? '{}'
+  try { JSON.parse(args) } catch { throw new InvalidArgumentError(`${fn.param('arguments')} must be a JSON text`, { param: fn.param('arguments') }) }
+  return { id: f.string('id') ?? '', type: 'function', function: { name: fn.requiredString('name'), arguments: args } }
 }
 
 export function validateChatCompletion (body: unknown): ChatCompletionCreateParams {
   const f = new Fields(body, CHAT_UNSUPPORTED)
   const messages = f.array('messages')
   if (messages === undefined || messages.length === 0) throw new InvalidArgumentError('messages must be a non-empty array', { param: 'messages' })
-  return { ...sampling(f), messages: messages.map((m, i) => message(m, `messages[${i}]`)), ...streaming(f) }
+  const logprobs = f.boolean('logprobs') ?? false
+  const top = f.number('top_logprobs', { min: 0, max: 20, integer: true })
+  if (top !== undefined && !logprobs) throw new InvalidArgumentError('top_logprobs needs logprobs: true', { param: 'top_logprobs' })
+  f.boolean('parallel_tool_calls')
+  return {
+    ...sampling(f),
+    messages: messages.map((m, i) => message(m, `messages[${i}]`)),
+    n: choices(f),
+    top_logprobs: logprobs ? top ?? 0 : undefined,
+    tools: readTools(f),
+    tool_choice: readToolChoice(f),
+    response_format: readResponseFormat(f),
+    ...streaming(f)
+  }
 }
 
 export function validateCompletion (body: unknown): CompletionCreateParams {
@@ -208,12 +139,12 @@ export function validateCompletion (body: unknown): CompletionCreateParams {
   if (typeof prompt !== 'string' && !ids) {
     throw new InvalidArgumentError('prompt must be a string or an array of token ids (one prompt; batches are not supported)', { param: 'prompt' })
   }
-  return { ...sampling(f), prompt: prompt as string | number[], ...streaming(f) }
+  return { ...sampling(f), prompt: prompt as string | number[], n: choices(f), logprobs: f.number('logprobs', { min: 0, max: 20, integer: true }), ...streaming(f) }
 }
 
 // ---- mapping to the model layer
 
-/** OpenAI's defaults: temperature 1, top_p 1, no top-k, min-p or repetition penalty. */
+/** OpenAI's defaults: temperature 1, top_p 1, no top-k, min-p, repetition, presence or frequency penalty. */
 export function generateOptions (p: SamplingParams, extraStop: readonly string[] = []): GenerateOptions {
   const stop = [...(p.stop ?? []), ...extraStop]
   return {
@@ -222,16 +153,25 @@ export function generateOptions (p: SamplingParams, extraStop: readonly string[]
     topK: p.top_k ?? 0,
     minP: p.min_p ?? 0,
     repeatPenalty: p.repetition_penalty ?? 1,
+    presencePenalty: p.presence_penalty ?? 0,
+    frequencyPenalty: p.frequency_penalty ?? 0,
     seed: p.seed,
     maxTokens: p.max_tokens,
     stop: stop.length > 0 ? stop : undefined
   }
 }
 
-/** OpenAI messages → the model layer's (developer is system; text parts are joined). */
+function parseArguments (text: string): unknown {
+  try { return JSON.parse(text) } catch { return text }
+}
+
+/** OpenAI messages → the model layer's (developer is system; text parts are joined; call arguments parsed). */
 export function chatMessages (messages: readonly ChatCompletionMessageParam[]): ChatMessage[] {
   return messages.map(m => ({
     role: m.role === 'developer' ? 'system' : m.role,
-    content: typeof m.content === 'string' ? m.content : m.content.map(p => p.text).join('')
+    content: typeof m.content === 'string' ? m.content : m.content.map(p => p.text).join(''),
+    ...(m.tool_calls !== undefined ? { toolCalls: m.tool_calls.map(c => ({ id: c.id, name: c.function.name, arguments: parseArguments(c.function.arguments) })) } : {}),
+    ...(m.tool_call_id !== undefined ? { toolCallId: m.tool_call_id } : {}),
+    ...(m.name !== undefined ? { name: m.name } : {})
   }))
 }

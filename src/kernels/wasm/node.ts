@@ -1,4 +1,5 @@
 /** Node's side of the wasm backend: reads the compiled kernels and starts worker_threads. */
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { setFlagsFromString } from 'node:v8'
@@ -22,6 +23,11 @@ export class KernelsNotBuiltError extends GridError {
     super('INTERNAL', `the WebAssembly kernels are not built (${KERNELS_WASM.pathname}); run \`npm run build:wasm\``, { cause })
     this.name = 'KernelsNotBuiltError'
   }
+}
+
+/** Whether the compiled kernels are there (`auto` falls back to the ref backend without them). */
+export function wasmKernelsBuilt (): boolean {
+  return existsSync(KERNELS_WASM)
 }
 
 const compiled = new Map<boolean, Promise<WebAssembly.Module>>()
