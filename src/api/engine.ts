@@ -3,7 +3,7 @@
  * the model layer's `generate()` (a local Model, or the swarm client later), so the server never
  * cares where the layers run.
  */
-import { type ChatModel, type FinishReason, type GeneratedToken, type GenerateOptions, type ModelConfig, type Model, embed, tokenTable } from '../model/index.ts'
+import { type ChatModel, type FinishReason, type GeneratedToken, type GenerateOptions, type ModelConfig, type Model, type VerificationReport, embed, tokenTable } from '../model/index.ts'
 import { InvalidArgumentError, ModelNotFoundError, NotReadyError } from '../util/errors.ts'
 
 /** The result of generate(): tokens to iterate, then the counts and the finish reason. */
@@ -11,6 +11,8 @@ export interface GenerationLike extends AsyncIterable<GeneratedToken> {
   readonly promptTokens: number
   readonly completionTokens: number
   readonly finishReason: FinishReason | undefined
+  /** what verification did for it (swarm models that verify), once it ended */
+  readonly verification?: VerificationReport | undefined
 }
 
 export interface ServedModel extends ChatModel {

@@ -97,6 +97,22 @@ export class Job {
     this.release()
   }
 
+  /**
+   * What verification did for the request's work, over every choice (the `gridllm` field of a
+   * response): audits of the swarm's steps and how many failed; undefined if nothing verifies it.
+   */
+  get verification (): { audits: number, audit_failures: number } | undefined {
+    const reports = this.choices.flatMap(g => g.verification === undefined ? [] : [g.verification])
+    if (reports.length === 0) return undefined
+    return { audits: reports.reduce((n, r) => n + r.audits, 0), audit_failures: reports.reduce((n, r) => n + r.failures, 0) }
+  }
+
+  /** The response's `gridllm` field as a spreadable object: empty when nothing verified the work. */
+  get extension (): { gridllm?: { audits: number, audit_failures: number } } {
+    const verification = this.verification
+    return verification === undefined ? {} : { gridllm: verification }
+  }
+
   /** OpenAI's usage: the prompt once, the tokens of every choice. */
   get usage (): { prompt_tokens: number, completion_tokens: number, total_tokens: number } {
     const promptTokens = this.generation.promptTokens

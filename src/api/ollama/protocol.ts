@@ -92,7 +92,7 @@ export interface OllamaGeneratePart extends OllamaPartBase {
   response: string
   logprobs?: OllamaLogprob[]
 }
-export type OllamaDone = Partial<OllamaTiming> & { done: true, done_reason: FinishReason | 'load' }
+export type OllamaDone = Partial<OllamaTiming> & { done: true, done_reason: FinishReason | 'load', gridllm?: { audits: number, audit_failures: number } }
 
 export interface OllamaTag {
   name: string

@@ -32,7 +32,8 @@ function done (job: Job, requestStart: number, reason: string): OllamaDone {
     prompt_eval_count: job.generation.promptTokens,
     prompt_eval_duration: ns(first - job.admittedAt),
     eval_count: job.generation.completionTokens,
-    eval_duration: ns(end - first)
+    eval_duration: ns(end - first),
+    ...job.extension
   }
 }
 

@@ -9,7 +9,7 @@ import { GenerationRequest } from '../request.ts'
 import { outputPlan } from '../structured.ts'
 import { chatLogprob } from './format.ts'
 import { chatMessages, generateOptions, validateChatCompletion } from './protocol.ts'
-import type { ChatCompletion, ChatCompletionChunk } from './types.ts'
+import type { ChatCompletion, ChatCompletionChunk, GridllmExtension } from './types.ts'
 import { errorFrame, json, sse } from './sse.ts'
 
 type ChunkChoice = ChatCompletionChunk['choices'][number]
@@ -43,14 +43,15 @@ export async function chatCompletions (c: Context, ctx: ApiContext): Promise<Res
           finish_reason: finish
         }
       }),
-      usage: job.usage
+      usage: job.usage,
+      ...job.extension
     }
     return c.json(body)
   }
 
   const includeUsage = req.stream_options?.include_usage === true
-  const chunk = (choices: ChunkChoice[], usage: ChatCompletionChunk['usage'] = includeUsage ? null : undefined): string =>
-    json({ id, object: 'chat.completion.chunk', created, model: model.name, choices, usage } satisfies ChatCompletionChunk)
+  const chunk = (choices: ChunkChoice[], usage: ChatCompletionChunk['usage'] = includeUsage ? null : undefined, extra: GridllmExtension = {}): string =>
+    json({ id, object: 'chat.completion.chunk', created, model: model.name, choices, usage, ...extra } satisfies ChatCompletionChunk)
   const deltaChunk = (index: number, d: ReplyDelta): string[] => {
     if (d.content === '' && d.logprobs.length === 0 && d.calls.length === 0) return []
     const delta: ChunkChoice['delta'] = {}
@@ -70,7 +71,7 @@ export async function chatCompletions (c: Context, ctx: ApiContext): Promise<Res
         const { delta, finish } = r.finish(j.choices[index]!.finishReason)
         return [...deltaChunk(index, delta), chunk([{ index, delta: {}, logprobs: null, finish_reason: finish }])]
       }),
-      ...(includeUsage ? [chunk([], j.usage)] : []),
+      ...(includeUsage ? [chunk([], j.usage, j.extension)] : []),
       '[DONE]'
     ],
     error: errorFrame

@@ -101,7 +101,8 @@ export async function responses (c: Context, ctx: ApiContext): Promise<Response>
     previous_response_id: null, store: false, metadata: f.raw('metadata') ?? {}, truncation: 'disabled',
     usage: finish === undefined
       ? null
-      : { input_tokens: job.usage.prompt_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: job.usage.completion_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: job.usage.total_tokens }
+      : { input_tokens: job.usage.prompt_tokens, input_tokens_details: { cached_tokens: 0 }, output_tokens: job.usage.completion_tokens, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: job.usage.total_tokens },
+    ...(finish === undefined ? {} : job.extension)
   })
 
   // events (for streaming) as the reply grows; the same bookkeeping builds the final output

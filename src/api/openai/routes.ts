@@ -11,7 +11,7 @@ import { completionLogprobs } from './format.ts'
 import { generateOptions, validateCompletion } from './protocol.ts'
 import { responses } from './responses.ts'
 import { errorFrame, json, sse } from './sse.ts'
-import type { Completion, ModelObject } from './types.ts'
+import type { Completion, GridllmExtension, ModelObject } from './types.ts'
 
 const STARTED = unixNow()
 
@@ -35,8 +35,8 @@ export function openaiRoutes (ctx: ApiContext): Hono {
     const { job } = request
     const id = `cmpl-${randomUUID()}`
     const created = unixNow()
-    const completion = (choices: Completion['choices'], usage?: Completion['usage']): Completion =>
-      ({ id, object: 'text_completion', created, model: model.name, choices, usage })
+    const completion = (choices: Completion['choices'], usage?: Completion['usage'], extra: GridllmExtension = {}): Completion =>
+      ({ id, object: 'text_completion', created, model: model.name, choices, usage, ...extra })
     const tokens = job.choices.map((): TokenLogprob[] => [])
     if (req.stream !== true) {
       const texts = await request.collect(e => { if (e.token.logprob !== undefined) tokens[e.index]!.push(e.token.logprob) })
@@ -45,7 +45,7 @@ export function openaiRoutes (ctx: ApiContext): Hono {
         text,
         logprobs: req.logprobs === undefined ? null : completionLogprobs(model.tokenizer, tokens[index]!),
         finish_reason: job.choices[index]!.finishReason ?? 'stop'
-      })), job.usage))
+      })), job.usage, job.extension))
     }
     const usage = req.stream_options?.include_usage === true ? null : undefined
     const offsets = job.choices.map(() => 0)
@@ -58,7 +58,7 @@ export function openaiRoutes (ctx: ApiContext): Hono {
       },
       end: j => [
         ...j.choices.map((g, index) => json(completion([{ index, text: '', logprobs: null, finish_reason: g.finishReason ?? 'stop' }], usage))),
-        ...(usage === null ? [json(completion([], j.usage))] : []),
+        ...(usage === null ? [json(completion([], j.usage, j.extension))] : []),
         '[DONE]'
       ],
       error: errorFrame

@@ -88,7 +88,12 @@ export interface ChatToolCall {
   function: { name: string, arguments: string }
 }
 
-export interface ChatCompletion {
+/** gridllm's extension on a finished response: what verification did for the swarm's work. */
+export interface GridllmExtension {
+  gridllm?: { audits: number, audit_failures: number }
+}
+
+export interface ChatCompletion extends GridllmExtension {
   id: string
   object: 'chat.completion'
   created: number
@@ -102,7 +107,7 @@ export interface ChatCompletion {
   usage: CompletionUsage
 }
 
-export interface ChatCompletionChunk {
+export interface ChatCompletionChunk extends GridllmExtension {
   id: string
   object: 'chat.completion.chunk'
   created: number
@@ -123,7 +128,7 @@ export interface CompletionLogprobs {
   text_offset: number[]
 }
 
-export interface Completion {
+export interface Completion extends GridllmExtension {
   id: string
   object: 'text_completion'
   created: number
