@@ -8,7 +8,7 @@
  *   verify-false-proofs false proofs against honest servers, and how many convicted anyone
  *   verify-overhead     --verify sample at its default rate vs off, same run: token latency, compute
  *
- *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N]
+ *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N] [--kind <conviction case>]
  * parts: commitment calibration detection conviction false-proofs overhead (default: all)
  */
 import { join } from 'node:path'
@@ -28,7 +28,9 @@ import { median } from './measure.ts'
 const args = process.argv.slice(2)
 const seedsAt = args.indexOf('--seeds')
 const SEEDS = seedsAt >= 0 ? Number(args[seedsAt + 1]) : 10
-const parts = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--seeds')
+const kindAt = args.indexOf('--kind')
+const only = kindAt >= 0 ? args[kindAt + 1] : undefined
+const parts = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--seeds' && args[i - 1] !== '--kind')
 const want = (p: string): boolean => parts.length === 0 || parts.includes(p)
 const out = (line: object): void => { console.log(JSON.stringify(line)) }
 const dir = tempDir()
@@ -101,16 +103,17 @@ try {
   }
 
   if (want('conviction')) {
-    const cases: Array<[string, () => ReturnType<typeof kinds.zeros>]> = [
-      ['zeros', () => kinds.zeros()], ['echo', () => kinds.echo()], ['skip-layer', () => kinds.skipLayer()], ['noise-1e-2', () => kinds.noise(1e-2)],
-      ['noise-1e-4', () => kinds.noise(1e-4)], ['sometimes-f0.1', () => kinds.sometimes(0.1, 1e-2, 3)], ['honest-200-steps-then-noise', () => kinds.later(200, 1e-2)]
+    const cases: Array<[string, (seed: number) => ReturnType<typeof kinds.zeros>, number]> = [
+      ['zeros', () => kinds.zeros(), SEEDS], ['echo', () => kinds.echo(), SEEDS], ['skip-layer', () => kinds.skipLayer(), SEEDS], ['noise-1e-2', () => kinds.noise(1e-2), SEEDS],
+      ['noise-1e-4', () => kinds.noise(1e-4), SEEDS], ['sometimes-f0.1', seed => kinds.sometimes(0.1, 1e-2, seed), 3 * SEEDS], ['honest-200-steps-then-noise', () => kinds.later(200, 1e-2), SEEDS]
     ]
-    for (const [kind, make] of cases) {
+    for (const [kind, make, seeds] of cases) {
+      if (only !== undefined && kind !== only) continue
       const requests: number[] = [] // all requests until conviction
       const served: number[] = [] // of them, those routed through the cheater (the formula's n)
-      for (let seed = 1; seed <= SEEDS; seed++) {
+      for (let seed = 1; seed <= seeds; seed++) {
         const swarm = await TestSwarm.start() // fresh, so no earlier cheater lingers in records or proofs
-        const s = await swarm.suspect(make())
+        const s = await swarm.suspect(make(seed))
         const { model, verifier, routes } = await swarm.client('sample', DEFAULT_POLICY, seed * 7919)
         let n = 0
         let through = 0
@@ -132,8 +135,8 @@ try {
       const throughCaught = served.filter(r => r < Infinity)
       const mean = (xs: number[]): number | null => xs.length > 0 ? +(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(2) : null
       out({
-        bench: 'verify-conviction', model: 'stories260K', kind, seeds: SEEDS, tokens_per_request: TOKENS, policy: DEFAULT_POLICY,
-        convicted_within_100: +(caught.length / SEEDS).toFixed(3), median_requests: caught.length > 0 ? median(caught) : null, max_requests: caught.length > 0 ? Math.max(...caught) : null,
+        bench: 'verify-conviction', model: 'stories260K', kind, seeds, tokens_per_request: TOKENS, policy: DEFAULT_POLICY,
+        convicted_within_100: +(caught.length / seeds).toFixed(3), median_requests: caught.length > 0 ? median(caught) : null, max_requests: caught.length > 0 ? Math.max(...caught) : null,
         mean_requests: mean(caught), mean_requests_through_cheater: mean(throughCaught),
         ...(kind === 'sometimes-f0.1' ? { predicted_mean_requests_through_cheater: +predictedRequests(DEFAULT_POLICY, 0.1, TOKENS).toFixed(2) } : {})
       })
