@@ -6,7 +6,7 @@ import * as ops from './ops.ts'
 /** The plain-TypeScript reference backend: the oracle every other backend is tested against. */
 export class RefBackend implements Backend {
   readonly name = 'ref'
-  readonly weightTypes: readonly DType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0']
+  readonly weightTypes: readonly DType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q5_1', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k']
   private live = 0
 
   fromBytes (dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
