@@ -27,7 +27,7 @@ const SEQ_MASK = (1 << (31 - CHUNK_BITS)) - 1
 const CHUNKS_PER_THREAD = 4
 
 /** Kernels that can run split; a worker calls exports[KERNELS[id]](...args, start, end, tid). */
-export const KERNELS = ['matmulF32', 'matmulQ8', 'matmulQ4', 'attention'] as const
+export const KERNELS = ['matmulF32', 'matmul16', 'mvQ', 'gemmQ', 'attention'] as const
 export type KernelName = typeof KERNELS[number]
 
 export class WorkerError extends GridError {

@@ -2,7 +2,7 @@
 import { basename } from 'node:path'
 import { dtypeFromGgml, byteSize } from '../../tensor/index.ts'
 import { logger } from '../../util/log.ts'
-import { UnsupportedTokenizerError } from '../../util/errors.ts'
+import { ShapeMismatchError, UnsupportedTokenizerError } from '../../util/errors.ts'
 import { type ModelConfig, TensorNames, asArchitecture, validateConfig } from '../config.ts'
 import { type ModelSource, type TensorEntry, type TokenizerData, checkExtents, requireTensors } from '../source.ts'
 import { bpeTokenizerJson } from '../tokenizer/gguf-bpe.ts'
@@ -18,7 +18,14 @@ export function openGguf (path: string): ModelSource {
   for (const info of file.tensors) {
     const dtype = dtypeFromGgml(info.ggmlType, info.name)
     const shape = [...info.ne].reverse()
-    tensors.set(info.name, { name: info.name, dtype, shape, file: path, offset: info.offset, byteLength: byteSize(dtype, shape) })
+    let byteLength: number
+    try {
+      byteLength = byteSize(dtype, shape)
+    } catch (err) {
+      if (err instanceof ShapeMismatchError) throw new ShapeMismatchError(`${path}: tensor "${info.name}": ${err.message}`)
+      throw err
+    }
+    tensors.set(info.name, { name: info.name, dtype, shape, file: path, offset: info.offset, byteLength })
   }
   checkExtents(tensors.values(), new Map([[path, file.fileSize]]))
   const config = ggufConfig(meta, tensors)
