@@ -184,6 +184,15 @@ export function backendConformance (name: string, create: () => Promise<Backend>
       }
     })
 
+    it('rmsnorm per head: rows of the weight\'s length inside longer rows, in place', () => {
+      const [x, xr] = pair(be, ref, [3, 4 * 16], random(3 * 64, 11, 2))
+      const [w, wr] = pair(be, ref, [16], random(16, 12))
+      be.rmsnorm(x, x, w, 3 * 4, 1e-6); ref.rmsnorm(xr, xr, wr, 3 * 4, 1e-6)
+      assertClose(be.read(x), ref.read(xr), F32, 'rmsnorm per head')
+      assert.throws(() => be.rmsnorm(x, x, w, 13, 1e-6), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
+      be.free(x); be.free(w)
+    })
+
     it('siluMul holds at large magnitudes', () => {
       const v = Float32Array.of(-100, -30, -5, -1e-3, 0, 1e-3, 5, 30, 100, 1e4, -1e4)
       const [g, gr] = pair(be, ref, [1, v.length], v)
@@ -207,6 +216,12 @@ export function backendConformance (name: string, create: () => Promise<Backend>
         positions.reverse()
         be.rope(x, n, positions, { ...p, theta: 500000 }); ref.rope(xr, n, positions, { ...p, theta: 500000 })
         assertClose(be.read(x), ref.read(xr), F32, `rope ${style} again`)
+        // Llama 3.x frequency factors, then none again
+        const freqFactors = Array.from({ length: ropeDim / 2 }, (_, k) => 1 + k * 0.75)
+        be.rope(x, n, positions, { ...p, freqFactors }); ref.rope(xr, n, positions, { ...p, freqFactors })
+        assertClose(be.read(x), ref.read(xr), F32, `rope ${style} with frequency factors`)
+        be.rope(x, n, positions, p); ref.rope(xr, n, positions, p)
+        assertClose(be.read(x), ref.read(xr), F32, `rope ${style} without them again`)
         be.free(x)
       }
     })

@@ -294,31 +294,32 @@ export class WasmBackend implements Backend {
     const xs = this.own(x, 'f32')
     const ws = this.own(weight, 'f32')
     const dim = rowLength(ws)
-    this.rows(xs, n, dim, 'rmsnorm input')
-    this.rows(o, n, dim, 'rmsnorm output')
+    for (const [t, what] of [[xs, 'rmsnorm input'], [o, 'rmsnorm output']] as const) {
+      if (rowLength(t) % dim !== 0 || n < 0 || n * dim > t.byteLength / 4) throw new ShapeMismatchError(`${what}: [${t.shape.join(', ')}] cannot hold ${n} rows of ${dim}`)
+    }
     this.k.rmsnorm(o.ptr, xs.ptr, ws.ptr, n, dim, eps)
   }
 
   rope (x: Tensor, n: number, positions: Int32Array, p: RopeParams): void {
     const xs = this.own(x, 'f32')
-    const { nHeads, headDim, ropeDim, theta, style } = p
+    const { nHeads, headDim, ropeDim, theta, style, freqFactors } = p
     this.rows(xs, n, nHeads * headDim, 'rope')
     if (positions.length < n) throw new ShapeMismatchError(`rope: ${n} rows but ${positions.length} positions`)
-    const table = this.ropeCosSin(positions.subarray(0, n), ropeDim, theta)
+    const table = this.ropeCosSin(positions.subarray(0, n), ropeDim, theta, freqFactors)
     const ptr = this.scratch(table.byteLength)
     this.f32(ptr, table.length).set(table)
     this.k.rope(xs.ptr, n, nHeads, headDim, ropeDim, ptr, style === 'interleaved' ? 0 : 1)
   }
 
   /** cos and sin of each position's angle per pair, in f64 as ref computes them; cached (q and k and every layer share it). */
-  private ropeCosSin (positions: Int32Array, ropeDim: number, theta: number): Float32Array {
-    const key = `${ropeDim}|${theta}|${positions.join(',')}`
+  private ropeCosSin (positions: Int32Array, ropeDim: number, theta: number, factors: readonly number[] | undefined): Float32Array {
+    const key = `${ropeDim}|${theta}|${factors?.join(',') ?? ''}|${positions.join(',')}`
     if (key !== this.ropeKey) {
       const half = ropeDim / 2
       const table = new Float32Array(positions.length * ropeDim) // (n, half, 2)
       positions.forEach((pos, i) => {
         for (let k = 0; k < half; k++) {
-          const angle = pos * theta ** (-(2 * k) / ropeDim)
+          const angle = pos * theta ** (-(2 * k) / ropeDim) / (factors?.[k] ?? 1)
           table[(i * half + k) * 2] = Math.cos(angle)
           table[(i * half + k) * 2 + 1] = Math.sin(angle)
         }
