@@ -12,7 +12,7 @@ import { decode, encode, numel } from '../tensor/index.ts'
 import { type ModelSource, type TensorEntry, openModel } from '../model/index.ts'
 import { readGguf } from '../model/gguf/reader.ts'
 import { type GgufValue, ValueType } from '../model/gguf/types.ts'
-import { type MetaValue, type TensorToWrite, meta, writeGguf } from '../model/gguf/writer.ts'
+import { type MetaValue, type TensorToWrite, meta, metaValue, writeGguf } from '../model/gguf/writer.ts'
 import { QUANT_TYPES, type QuantType, RECIPES, tensorTypes } from '../model/gguf/recipe.ts'
 import { ROPE_FREQS } from '../model/gguf/source.ts'
 import { bpeTokenizerJson, supportedPreTokenizers } from '../model/tokenizer/gguf-bpe.ts'
@@ -113,23 +113,6 @@ function copiedMetadata (metadata: ReadonlyMap<string, GgufValue>, types: Readon
   }
   out.push(['general.file_type', meta.u32(RECIPES[type].fileType)], ['general.quantization_version', meta.u32(2)])
   return out
-}
-
-function metaValue (key: string, value: GgufValue, type: ValueType): MetaValue {
-  const scalar: Partial<Record<ValueType, 'u8' | 'i8' | 'u32' | 'i32' | 'f32' | 'u64' | 'f64'>> = {
-    [ValueType.U8]: 'u8', [ValueType.I8]: 'i8', [ValueType.U32]: 'u32', [ValueType.I32]: 'i32', [ValueType.F32]: 'f32', [ValueType.U64]: 'u64', [ValueType.F64]: 'f64'
-  }
-  const s = scalar[type]
-  if (s !== undefined && typeof value === 'number') return { type: s, value }
-  if (type === ValueType.BOOL && typeof value === 'boolean') return meta.bool(value)
-  if (type === ValueType.STRING && typeof value === 'string') return meta.str(value)
-  if (type === ValueType.ARRAY) {
-    if (value instanceof Float32Array) return meta.f32s(value)
-    if (value instanceof Int32Array) return meta.i32s(value)
-    if (value instanceof Uint32Array) return { type: 'array', itemType: 'u32', value }
-    if (Array.isArray(value) && value.every(v => typeof v === 'string')) return meta.strings(value as string[])
-  }
-  throw new BadModelFileError(`metadata "${key}" has a type the GGUF writer does not copy (value type ${type})`)
 }
 
 /** GGUF metadata for a Hugging Face folder: the config's keys and a byte-level BPE tokenizer. */
