@@ -1,6 +1,6 @@
 /**
  * One measured run of one engine on one model, in its own process (bench/decode.ts starts it):
- *   node --import tsx bench/run-engine.ts <gridllm|gridllm-relaxed|llama.cpp> <model.gguf> <threads> <promptTokens> <genTokens>
+ *   node --import tsx bench/run-engine.ts <gridllm|gridllm-relaxed|gridllm-baseline|llama.cpp> <model.gguf> <threads> <promptTokens> <genTokens>
  * Feeds the same prompt ids to either engine, then decodes greedily; prints one JSON line
  * {prefill_tok_s, decode_tok_s}. Prefill = prompt tokens / time to the first generated token.
  */
@@ -18,8 +18,8 @@ export function promptIds (n: number): number[] {
 
 interface Result { prefill_tok_s: number, decode_tok_s: number, tokens: number[] }
 
-async function runGridllm (path: string, threads: number, prompt: number[], gen: number, relaxedSimd = false): Promise<Result> {
-  const backend = await createBackend('wasm', { threads, relaxedSimd })
+async function runGridllm (path: string, threads: number, prompt: number[], gen: number, kernels: string): Promise<Result> {
+  const backend = await createBackend('wasm', { threads, relaxedSimd: kernels === 'relaxed', relaxedDot: kernels !== 'baseline' })
   const model = await Model.load(path, { backend })
   try {
     const { ends, executors, config } = model
@@ -86,6 +86,6 @@ async function runLlamaCpp (path: string, threads: number, prompt: number[], gen
 if (import.meta.url === pathToFileURL(process.argv[1]!).href) {
   const [engine, path, threads, promptLen, gen] = process.argv.slice(2)
   const args = [path!, Number(threads), promptIds(Number(promptLen)), Number(gen)] as const
-  const r = engine === 'llama.cpp' ? await runLlamaCpp(...args) : await runGridllm(...args, engine === 'gridllm-relaxed')
+  const r = engine === 'llama.cpp' ? await runLlamaCpp(...args) : await runGridllm(...args, engine!.replace(/^gridllm-?/, ''))
   process.stdout.write(JSON.stringify(r) + '\n')
 }

@@ -51,6 +51,16 @@ class WasmTensor implements Tensor {
   constructor (readonly dtype: DType, readonly shape: readonly number[], readonly ptr: number, readonly byteLength: number, readonly owner: WasmBackend) {}
 }
 
+/**
+ * Whether a kernels module's relaxed-SIMD dot product gives the standard's results on this engine
+ * (assembly/index.ts relaxedDot: 0 in baseline builds and on engines that compute it otherwise).
+ */
+export function relaxedDotWorks (module: WebAssembly.Module): boolean {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true })
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as { relaxedDot: () => number }
+  return k.relaxedDot() === 1
+}
+
 export interface WasmBackendOptions {
   module: WebAssembly.Module
   memory: WebAssembly.Memory

@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { GridError, InvalidArgumentError } from '../../util/errors.ts'
 import { logger } from '../../util/log.ts'
-import { WasmBackend } from './backend.ts'
+import { WasmBackend, relaxedDotWorks } from './backend.ts'
 import { ARGS_BYTE, CHUNK_BITS, CONTROL_BYTES, Ctl, KERNELS, MAX_ARGS, SPIN, ThreadPool } from './pool.ts'
 
 const log = logger('kernels:wasm')
@@ -50,13 +50,6 @@ async function kernelsModule (build: KernelsBuild): Promise<WebAssembly.Module> 
     compiled.set(build, module)
   }
   return await module
-}
-
-/** Whether the module's relaxed dot product gives the standard's results here (assembly/index.ts relaxedDot). */
-function relaxedDotWorks (module: WebAssembly.Module): boolean {
-  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true })
-  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as { relaxedDot: () => number }
-  return k.relaxedDot() === 1
 }
 
 export interface WasmBackendNodeOptions {

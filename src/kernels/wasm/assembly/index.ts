@@ -5,7 +5,7 @@ export { matmul16, matmul16ScratchBytes, f16Finite, getRows16 } from './matmul-f
 export { quantizeActivations } from './act'
 export { packPlanes } from './planes'
 export { mvQ, gemmQ, gemmScratchBytes, getRowsQ } from './gemm-q'
-export { rmsnorm, rope, attention, siluMul, add, addBias } from './ops'
+export { rmsnorm, rope, attention, siluMul, add, addBias, readProbe } from './ops'
 
 /**
  * 1 when this build has relaxed-SIMD integer dot products (ACT_I8 activations for 4-6 bit formats)
