@@ -67,3 +67,19 @@ export function byteSize (dtype: DType, shape: readonly number[]): number {
 export function isQuantized (dtype: DType): boolean {
   return DTYPES[dtype].blockSize > 1
 }
+
+/** Byte offsets of the f16 scales (and mins) inside one block of each quantized type, as GGUF lays it out. */
+export const BLOCK_SCALES: Partial<Readonly<Record<DType, readonly number[]>>> = {
+  q8_0: [0], q4_0: [0], q5_0: [0], q5_1: [0, 2], q2_k: [80, 82], q3_k: [108], q4_k: [0, 2], q5_k: [0, 2], q6_k: [208]
+}
+
+/** Whether every block scale of quantized `bytes` is finite (llama.cpp refuses rows whose are not). */
+export function finiteScales (dtype: DType, bytes: Uint8Array): boolean {
+  const offsets = BLOCK_SCALES[dtype]
+  if (offsets === undefined) return true
+  const size = DTYPES[dtype].blockBytes
+  for (let o = 0; o < bytes.length; o += size) {
+    for (const s of offsets) if ((bytes[o + s + 1]! & 0x7c) === 0x7c) return false // exponent all ones
+  }
+  return true
+}

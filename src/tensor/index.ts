@@ -1,4 +1,4 @@
-export { type DType, type DTypeInfo, DTYPES, byteSize, numel, isQuantized, dtypeFromGgml, ggmlTypeName } from './dtype.ts'
+export { type DType, type DTypeInfo, DTYPES, BLOCK_SCALES, byteSize, numel, isQuantized, dtypeFromGgml, ggmlTypeName, finiteScales } from './dtype.ts'
 export { f16ToF32, f32ToF16, bf16ToF32, f32ToBf16, encodeF16, decodeF16, roundTripF16 } from './f16.ts'
 export { encode, decode } from './codec.ts'
 export * as q8_0 from './q8_0.ts'

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Backend, RefBackend, type RopeStyle, type Tensor } from '../../src/kernels/index.ts'
-import { DTYPES, type DType, encode, isQuantized } from '../../src/tensor/index.ts'
+import { BLOCK_SCALES, DTYPES, type DType, encode, isQuantized } from '../../src/tensor/index.ts'
 import { GridError } from '../../src/util/errors.ts'
 
 /** Uniform values in [-scale, scale) from a seeded LCG. */
@@ -164,6 +164,17 @@ export function backendConformance (name: string, create: () => Promise<Backend>
       be.matmul(o, x, t, 1); ref.matmul(or, xr, tr, 1)
       assert.deepEqual(be.read(o).map(v => Number.isFinite(v) ? 0 : v), ref.read(or).map(v => Number.isFinite(v) ? 0 : v))
       for (const u of [t, a, x, o]) be.free(u)
+    })
+
+    it('refuses quantized weights with infinite or NaN block scales (as llama.cpp does)', () => {
+      for (const dtype of be.weightTypes.filter(isQuantized)) {
+        const dim = DTYPES[dtype].blockSize
+        const bytes = encode(dtype, random(2 * dim, 8))
+        // the f16 scale of the second block: where each format keeps it
+        const at = DTYPES[dtype].blockBytes + BLOCK_SCALES[dtype]![0]!
+        bytes[at] = 0x00; bytes[at + 1] = 0x7c // +inf
+        assert.throws(() => be.fromBytes(dtype, [2, dim], bytes), (e: unknown) => e instanceof GridError && e.code === 'BAD_MODEL_FILE', dtype)
+      }
     })
 
     it('rmsnorm, add, addBias, siluMul on odd sizes', () => {

@@ -1,4 +1,5 @@
-import { type DType, byteSize } from '../../tensor/index.ts'
+import { type DType, byteSize, finiteScales } from '../../tensor/index.ts'
+import { BadModelFileError } from '../../util/errors.ts'
 import type { Backend, Tensor } from '../backend.ts'
 import { RefTensor, asRef, f32Of } from './tensor.ts'
 import * as ops from './ops.ts'
@@ -10,6 +11,7 @@ export class RefBackend implements Backend {
   private live = 0
 
   fromBytes (dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    if (!finiteScales(dtype, bytes)) throw new BadModelFileError(`a ${dtype} tensor of shape [${shape.join(', ')}] has infinite or NaN block scales`)
     const t = new RefTensor(dtype, shape, bytes)
     this.live += t.bytes.byteLength
     return t

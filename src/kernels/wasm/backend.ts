@@ -4,7 +4,7 @@
  * ThreadPool. No Node API here, so a browser host can construct it too (see node.ts for Node's).
  */
 import { type DType, DTYPES, byteSize, isQuantized } from '../../tensor/index.ts'
-import { ShapeMismatchError, UnsupportedTensorTypeError } from '../../util/errors.ts'
+import { BadModelFileError, ShapeMismatchError, UnsupportedTensorTypeError } from '../../util/errors.ts'
 import type { AttentionParams, Backend, RopeParams, Tensor } from '../backend.ts'
 import { rowCount, rowLength } from '../backend.ts'
 import { Heap } from './heap.ts'
@@ -31,6 +31,12 @@ interface Kernels {
   siluMul (gate: number, up: number, len: number): void
   add (x: number, y: number, len: number): void
   addBias (x: number, b: number, n: number, dim: number): void
+}
+
+/** Where a quantized tensor's f16 scales (BLOCK_SCALES) lie once in planes (assembly/planes.ts): byte offset and count, for `blocks` blocks. */
+const SCALE_PLANES: Partial<Record<DType, (blocks: number) => [number, number]>> = {
+  q8_0: b => [0, b], q4_0: b => [0, b], q5_0: b => [0, b], q5_1: b => [0, 2 * b],
+  q4_k: b => [0, 2 * b], q5_k: b => [0, 2 * b], q6_k: b => [b * (128 + 64 + 16), b]
 }
 
 /** Activation layouts (assembly/act.ts). */
@@ -138,7 +144,7 @@ export class WasmBackend implements Backend {
       this.u8().set(bytes.subarray(r * rowBytes, (r + m) * rowBytes), staging)
       this.packRows(t, r, m, staging)
     }
-    return t
+    return this.checkScales(t)
   }
 
   async fromStream (dtype: DType, shape: readonly number[], read: (dst: Uint8Array) => Promise<void>): Promise<Tensor> {
@@ -160,7 +166,7 @@ export class WasmBackend implements Backend {
       } finally {
         this.heap.release(staging, step * rowBytes)
       }
-      return t
+      return this.checkScales(t)
     } catch (err) {
       this.free(t)
       throw err
@@ -185,6 +191,18 @@ export class WasmBackend implements Backend {
     this.k.getRows16(DTYPES.f16.ggmlType, f.ptr, t.ptr, ids, 1, n) // the whole tensor as one row
     this.free(t)
     return f
+  }
+
+  /**
+   * Refuses a quantized tensor with an infinite or NaN block scale (as llama.cpp's
+   * ggml_validate_row_data does): the kernels widen scales assuming finite values.
+   */
+  private checkScales (t: WasmTensor): WasmTensor {
+    const blocks = (t.byteLength / DTYPES[t.dtype].blockBytes)
+    const [offset, halves] = SCALE_PLANES[t.dtype]!(blocks)
+    if (this.k.f16Finite(t.ptr + offset, halves) === 1) return t
+    this.free(t)
+    throw new BadModelFileError(`a ${t.dtype} tensor of shape [${t.shape.join(', ')}] has infinite or NaN block scales`)
   }
 
   /** Bytes per row of a quantized tensor as stored in GGUF, and rows repacked per step (quantized tensors only). */

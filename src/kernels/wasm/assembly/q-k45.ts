@@ -1,7 +1,7 @@
 // Q4_K and Q5_K: super-blocks of 256 values in 8 sub-blocks of 32 (one activation block each),
 // value = d·sc[j]·q − dmin·m[j] with 6-bit sc, m. Planes: d,dmin | scales (12) | [Q5_K: qh (32)] | qs.
 // Decode rows (one token), the GEMM unpacker, getRows. See src/tensor/q4_k.ts for the bytes.
-import { ACT_I8 } from './act'
+import { ACT_I16, ACT_I8 } from './act'
 import { Q5_K, plane } from './planes'
 import { dotI16, dotI8, reduce4 } from './qdot'
 import { sums4 } from './q-legacy'
@@ -56,6 +56,28 @@ const B8 = i8x16.splat(0x10)
   return dotI16(w0, w1, w2, w3, a)
 }
 
+/**
+ * Sub-blocks 4·half .. 4·half + 3 of super-block g (chunks 2·half, 2·half + 1 of its nibbles at q)
+ * against activation blocks from a0: acc += their sums times d·sc·da, accm += dmin·m·da·Σ q.
+ * `half` is a constant at every call, so the bit positions fold.
+ */
+@inline function quad (q5: bool, half: i32, q: usize, h0: v128, h1: v128, sm: v128, d: v128, dmin: v128, a0: usize, da: usize, sq: usize, j: usize,
+  acc: v128, accm: v128, layout: i32, second: bool): v128 {
+  const aStep: usize = layout == ACT_I8 ? 32 : 64
+  const c0 = 2 * half
+  const o = <usize>c0 << 5
+  const v0 = v128.load(q + o); const v1 = v128.load(q + o, 16)
+  const u0 = v128.load(q + o, 32); const u1 = v128.load(q + o, 48)
+  const dact = v128.load(da + (j << 2))
+  if (second) { // the mins' share
+    const sact = f32x4.mul(dact, f32x4.convert_i32x4_s(sums4(sq + (j << 3))))
+    return madd(f32x4.mul(dmin, quarter(sm, 2 + half)), sact, accm)
+  }
+  const sum = reduce4(subSum(v0, v1, h0, h1, c0, 0, q5, a0, layout), subSum(v0, v1, h0, h1, c0, 1, q5, a0 + aStep, layout),
+    subSum(u0, u1, h0, h1, c0 + 1, 0, q5, a0 + 2 * aStep, layout), subSum(u0, u1, h0, h1, c0 + 1, 1, q5, a0 + 3 * aStep, layout))
+  return madd(f32x4.convert_i32x4_s(sum), f32x4.mul(f32x4.mul(d, quarter(sm, half)), dact), acc)
+}
+
 @inline function rows (q5: bool, out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
   const kind = q5 ? Q5_K : 12
   const nk = <usize>(inDim >> 8)
@@ -76,26 +98,24 @@ const B8 = i8x16.splat(0x10)
       const h0 = q5 ? v128.load(qhp + (g << 5)) : i32x4.splat(0)
       const h1 = q5 ? v128.load(qhp + (g << 5), 16) : i32x4.splat(0)
       const ab = a + (k << 3) * aStep
-      for (let half = 0; half < 2; half++) { // sub-blocks 4 half .. 4 half + 3: chunks 2 half, 2 half + 1
-        const c0 = 2 * half
-        const v0 = v128.load(q + (<usize>c0 << 5)); const v1 = v128.load(q + (<usize>c0 << 5), 16)
-        const u0 = v128.load(q + (<usize>c0 << 5), 32); const u1 = v128.load(q + (<usize>c0 << 5), 48)
-        const a0 = ab + <usize>(4 * half) * aStep
-        const sum = reduce4(subSum(v0, v1, h0, h1, c0, 0, q5, a0, layout), subSum(v0, v1, h0, h1, c0, 1, q5, a0 + aStep, layout),
-          subSum(u0, u1, h0, h1, c0 + 1, 0, q5, a0 + 2 * aStep, layout), subSum(u0, u1, h0, h1, c0 + 1, 1, q5, a0 + 3 * aStep, layout))
-        const j = (k << 3) + <usize>(4 * half) // first activation block
-        const dact = v128.load(da + (j << 2))
-        acc = madd(f32x4.convert_i32x4_s(sum), f32x4.mul(f32x4.mul(d, quarter(sm, half)), dact), acc)
-        const sact = f32x4.mul(dact, f32x4.convert_i32x4_s(sums4(sq + (j << 3))))
-        accm = madd(f32x4.mul(dmin, quarter(sm, 2 + half)), sact, accm)
-      }
+      const j = k << 3 // first activation block of the super-block
+      acc = quad(q5, 0, q, h0, h1, sm, d, dmin, ab, da, sq, j, acc, accm, layout, false)
+      acc = quad(q5, 1, q, h0, h1, sm, d, dmin, ab + 4 * aStep, da, sq, j + 4, acc, accm, layout, false)
+      accm = quad(q5, 0, q, h0, h1, sm, d, dmin, ab, da, sq, j, acc, accm, layout, true)
+      accm = quad(q5, 1, q, h0, h1, sm, d, dmin, ab + 4 * aStep, da, sq, j + 4, acc, accm, layout, true)
     }
     store<f32>(out + (<usize>r << 2), hsum(acc) - hsum(accm))
   }
 }
 
-export function rowsQ4_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(false, out, a, da, sq, w, inDim, outDim, r0, r1, layout) }
-export function rowsQ5_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(true, out, a, da, sq, w, inDim, outDim, r0, r1, layout) }
+export function rowsQ4_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
+  if (RELAXED_DOT && layout == ACT_I8) rows(false, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I8)
+  else rows(false, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16)
+}
+export function rowsQ5_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
+  if (RELAXED_DOT && layout == ACT_I8) rows(true, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I8)
+  else rows(true, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16)
+}
 
 /** GEMM tiles (see unpackLegacy): q as int16, scale d·sc[j], offset −dmin·m[j] per sub-block. */
 export function unpackK45 (q5: bool, wt: usize, st: usize, ot: usize, w: usize, inDim: i32, outDim: i32, r: i32): void {

@@ -3,9 +3,9 @@
 // block k (values 32k..32k+31 of the half, l < 32) takes the low nibbles of ql[l] (k = 0),
 // ql[l + 32] (1), then their high nibbles (2, 3), with bits 2k..2k+1 of qh[l] on top. The two
 // halves of an activation block have their own scales, so sums are taken per 16 values.
-import { ACT_I8 } from './act'
+import { ACT_I16, ACT_I8 } from './act'
 import { Q6_K, plane } from './planes'
-import { dot16I8, reduce4 } from './qdot'
+import { dot16I8 } from './qdot'
 import { f16ToF32, hsum, madd } from './simd'
 
 const LO8 = i8x16.splat(0x0f)
@@ -30,6 +30,20 @@ const HI8 = i8x16.splat(0x30)
   return i32x4.add(i32x4.dot_i16x8_s(odd, v128.load(a)), i32x4.dot_i16x8_s(even, v128.load(a, 16)))
 }
 
+/**
+ * Activation block k of half h: acc += (Σ over its first 16 values of (q − 32)·a)·sc0 + (the same
+ * over the last 16)·sc1, times d·da, lane by lane. (Lane j holds values 4j..4j+3 of each 16 in
+ * either layout, so the sums are the same exact integers in every build.)
+ */
+@inline function group (l: v128, lh: v128, h0: v128, h1: v128, k: i32, ab: usize, s: usize, sc0: i32, sc1: i32, dda: f32, acc: v128, layout: i32): v128 {
+  const second: usize = layout == ACT_I8 ? 16 : 32 // where the block's values 16..31 start
+  const first = half16(l, h0, k, ab, layout)
+  const rest = half16(lh, h1, k, ab + second, layout)
+  const corr = (load<i32>(s) * sc0 + load<i32>(s, 4) * sc1) << 5 // 32 Σ q per half, scaled
+  const t = i32x4.add(i32x4.mul(first, i32x4.splat(sc0)), i32x4.mul(rest, i32x4.splat(sc1)))
+  return madd(f32x4.convert_i32x4_s(i32x4.sub(t, i32x4(corr, 0, 0, 0))), f32x4.splat(dda), acc)
+}
+
 @inline function rows (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
   const nk = <usize>(inDim >> 8)
   const blocks = <usize>outDim * nk
@@ -38,42 +52,37 @@ const HI8 = i8x16.splat(0x30)
   const scp = plane(w, Q6_K, blocks, 2)
   const dp = plane(w, Q6_K, blocks, 3)
   const aStep: usize = layout == ACT_I8 ? 32 : 64
-  const second: usize = layout == ACT_I8 ? 16 : 32 // where the block's values 16..31 start
   for (let r = r0; r < r1; r++) {
     let acc = f32x4.splat(0)
     for (let k: usize = 0; k < nk; k++) {
       const g = <usize>r * nk + k
-      const d = f32x4.splat(f16ToF32(load<u16>(dp + (g << 1))))
-      const sc = v128.load(scp + (g << 4)) // 16 int8 scales
+      const d = f16ToF32(load<u16>(dp + (g << 1)))
+      const sc = scp + (g << 4)
       for (let h = 0; h < 2; h++) {
         const ql = qlp + (g << 7) + (<usize>h << 6)
         const qh = qhp + (g << 6) + (<usize>h << 5)
-        const l0 = v128.load(ql); const l1 = v128.load(ql, 16); const l2 = v128.load(ql, 32); const l3 = v128.load(ql, 48)
         const h0 = v128.load(qh); const h1 = v128.load(qh, 16)
         const j = (k << 3) + (<usize>h << 2) // first activation block of the half
         const ab = a + j * aStep
-        // per block k: first 16 values from (l0 | l2, h0), second from (l1 | l3, h1)
-        const first = reduce4(half16(l0, h0, 0, ab, layout), half16(l2, h0, 1, ab + aStep, layout),
-          half16(l0, h0, 2, ab + 2 * aStep, layout), half16(l2, h0, 3, ab + 3 * aStep, layout))
-        const rest = reduce4(half16(l1, h1, 0, ab + second, layout), half16(l3, h1, 1, ab + aStep + second, layout),
-          half16(l1, h1, 2, ab + 2 * aStep + second, layout), half16(l3, h1, 3, ab + 3 * aStep + second, layout))
-        // the −32: per 16 values, 32 Σ q of the activations
-        const s0 = v128.load(sq + (j << 3)); const s1 = v128.load(sq + (j << 3), 16)
-        const sFirst = v128.shuffle<i32>(s0, s1, 0, 2, 4, 6)
-        const sRest = v128.shuffle<i32>(s0, s1, 1, 3, 5, 7)
-        // scales of this half: 8 bytes from 8h, sub-block 2k (first) and 2k + 1 (rest)
-        const sh = i16x8.extend_low_i8x16_s(h == 0 ? sc : v128.shuffle<u8>(sc, sc, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15))
-        const scFirst = i32x4.shr_s(i32x4.shl(sh, 16), 16)
-        const scRest = i32x4.shr_s(sh, 16)
-        const sum = i32x4.add(i32x4.mul(i32x4.sub(first, i32x4.shl(sFirst, 5)), scFirst), i32x4.mul(i32x4.sub(rest, i32x4.shl(sRest, 5)), scRest))
-        acc = madd(f32x4.convert_i32x4_s(sum), f32x4.mul(d, v128.load(da + (j << 2))), acc)
+        const s = sq + (j << 3)
+        const dj = da + (j << 2)
+        const sh = sc + (<usize>h << 3)
+        const l0 = v128.load(ql); const l1 = v128.load(ql, 16)
+        acc = group(l0, l1, h0, h1, 0, ab, s, load<i8>(sh), load<i8>(sh, 1), d * load<f32>(dj), acc, layout)
+        const l2 = v128.load(ql, 32); const l3 = v128.load(ql, 48)
+        acc = group(l2, l3, h0, h1, 1, ab + aStep, s + 8, load<i8>(sh, 2), load<i8>(sh, 3), d * load<f32>(dj, 4), acc, layout)
+        acc = group(l0, l1, h0, h1, 2, ab + 2 * aStep, s + 16, load<i8>(sh, 4), load<i8>(sh, 5), d * load<f32>(dj, 8), acc, layout)
+        acc = group(l2, l3, h0, h1, 3, ab + 3 * aStep, s + 24, load<i8>(sh, 6), load<i8>(sh, 7), d * load<f32>(dj, 12), acc, layout)
       }
     }
     store<f32>(out + (<usize>r << 2), hsum(acc))
   }
 }
 
-export function rowsQ6_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(out, a, da, sq, w, inDim, outDim, r0, r1, layout) }
+export function rowsQ6_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
+  if (RELAXED_DOT && layout == ACT_I8) rows(out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I8)
+  else rows(out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16)
+}
 
 /** q of value i (0..255) of super-block g (ql at w, qh plane at qhp). */
 @inline function q6 (w: usize, qhp: usize, g: usize, i: i32): i32 {

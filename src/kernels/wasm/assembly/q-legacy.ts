@@ -1,12 +1,10 @@
 // The formats with blocks of 32 and one scale each: Q8_0 (value = d·q), Q4_0 (d·(q − 8)),
 // Q5_0 (d·(q − 16)), Q5_1 (d·q + m). Planes (planes.ts): Q8_0 d | qs; Q4_0 d | qs;
 // Q5_0 d | qh | qs; Q5_1 d,m | qh | qs. Decode rows (one token), the GEMM unpacker, getRows.
-import { ACT_I8 } from './act'
+import { ACT_I16, ACT_I8 } from './act'
 import { Q4_0, Q5_0, Q5_1, Q8_0, plane } from './planes'
-import { ODD_BITS, EVEN_BITS, bits16, dotI16, fifthI8, nibblesI16, nibblesI8, q8I16, reduce4 } from './qdot'
-import { f16ToF32, f16x4ToF32, hsum, madd } from './simd'
-
-const LANES = i32x4(0, 1, 2, 3)
+import { ODD_BITS, EVEN_BITS, bits16, fifthI8, nibblesI16, nibblesI8, q8I16, reduce4 } from './qdot'
+import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
 
 /** Σ q of four blocks from their half-block sums at p. */
 @inline export function sums4 (p: usize): v128 {
@@ -32,54 +30,136 @@ const LANES = i32x4(0, 1, 2, 3)
   return nibblesI16(v, bits16(lo, ODD_BITS), bits16(lo, EVEN_BITS), bits16(hi, ODD_BITS), bits16(hi, EVEN_BITS), a)
 }
 
-/** Four f16 scales of blocks g..g+3 as f32 (Q5_1 keeps d and m interleaved: its d lanes, or m with `second`). */
+/**
+ * Four f16 scales of blocks g..g+3 as f32 (Q5_1 keeps d and m interleaved: its d lanes, or m with
+ * `second`). Scales are finite: the backend refuses tensors whose scales are not.
+ */
 @inline function scales4 (kind: i32, w: usize, g: usize, second: bool): v128 {
-  if (kind != Q5_1) return f16x4ToF32(v128.load64_zero(w + (g << 1)))
+  if (kind != Q5_1) return f16x4Finite(v128.load64_zero(w + (g << 1)))
   const v = v128.load(w + (g << 2))
-  return f16x4ToF32(second ? v128.shuffle<u16>(v, v, 1, 3, 5, 7, 1, 3, 5, 7) : v128.shuffle<u16>(v, v, 0, 2, 4, 6, 0, 2, 4, 6))
+  return f16x4Finite(second ? v128.shuffle<u16>(v, v, 1, 3, 5, 7, 1, 3, 5, 7) : v128.shuffle<u16>(v, v, 0, 2, 4, 6, 0, 2, 4, 6))
+}
+
+/** One row's four blocks from b (g: the row's block index there): exact sums less the zero point. */
+@inline function sums (kind: i32, qsp: usize, qhb: usize, g: usize, ab: usize, s: v128, layout: i32): v128 {
+  const aStep: usize = layout == ACT_I8 ? 32 : 64
+  let sum = reduce4(blockSum(kind, qsp, qhb, g, ab, layout), blockSum(kind, qsp, qhb, g + 1, ab + aStep, layout),
+    blockSum(kind, qsp, qhb, g + 2, ab + 2 * aStep, layout), blockSum(kind, qsp, qhb, g + 3, ab + 3 * aStep, layout))
+  if (kind == Q4_0) sum = i32x4.sub(sum, i32x4.shl(s, 3))
+  if (kind == Q5_0) sum = i32x4.sub(sum, i32x4.shl(s, 4))
+  return sum
 }
 
 /**
  * out[r] for rows [r0, r1) against one token's activations (a: ACT_I16 or ACT_I8 per `layout`,
- * da scales, sq Σ q per half block): Σ over blocks of scale·da·(Σ w·q − zero point·Σ q), blocks in fours.
+ * da scales, sq Σ q per half block): Σ over blocks of d·da·(Σ w·q − zero point·Σ q) (+ m·da·Σ q
+ * for Q5_1), blocks in fours reduced to exact sums first, two rows at a time (activation loads
+ * shared). Every build adds the same exact integers in the same order.
  */
 @inline function rows (kind: i32, out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
   const nb = <usize>(inDim >> 5)
+  const nb4 = nb & ~(<usize>3)
   const blocks = <usize>outDim * nb
   const aStep: usize = layout == ACT_I8 ? 32 : 64
-  const zp = kind == Q4_0 ? 3 : kind == Q5_0 ? 4 : 0 // zero point 8 or 16, as a shift
   const unscale = f32x4.splat(kind == Q8_0 ? <f32>(1.0 / 256) : 1)
   const qsp = plane(w, kind, blocks, kind == Q8_0 || kind == Q4_0 ? 1 : 2)
   const qhb = plane(w, kind, blocks, 1)
-  for (let r = r0; r < r1; r++) {
+  let r = r0
+  for (; r + 2 <= r1; r += 2) {
+    const g0 = <usize>r * nb
+    const g1 = g0 + nb
+    let acc0 = f32x4.splat(0); let acc1 = f32x4.splat(0)
+    let accm0 = f32x4.splat(0); let accm1 = f32x4.splat(0)
+    for (let b: usize = 0; b < nb4; b += 4) {
+      const ab = a + b * aStep
+      const s = sums4(sq + (b << 3))
+      const dact = f32x4.mul(v128.load(da + (b << 2)), unscale)
+      acc0 = madd(f32x4.convert_i32x4_s(sums(kind, qsp, qhb, g0 + b, ab, s, layout)), f32x4.mul(scales4(kind, w, g0 + b, false), dact), acc0)
+      acc1 = madd(f32x4.convert_i32x4_s(sums(kind, qsp, qhb, g1 + b, ab, s, layout)), f32x4.mul(scales4(kind, w, g1 + b, false), dact), acc1)
+      if (kind == Q5_1) {
+        const sa = f32x4.mul(dact, f32x4.convert_i32x4_s(s))
+        accm0 = madd(scales4(kind, w, g0 + b, true), sa, accm0)
+        accm1 = madd(scales4(kind, w, g1 + b, true), sa, accm1)
+      }
+    }
+    if (nb4 < nb) {
+      acc0 = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, acc0, false)
+      acc1 = tail(kind, qsp, qhb, w, g1, a, da, sq, nb4, nb, unscale, layout, acc1, false)
+      if (kind == Q5_1) {
+        accm0 = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, accm0, true)
+        accm1 = tail(kind, qsp, qhb, w, g1, a, da, sq, nb4, nb, unscale, layout, accm1, true)
+      }
+    }
+    store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc0) + hsum(accm0) : hsum(acc0))
+    store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc1) + hsum(accm1) : hsum(acc1), 4)
+  }
+  for (; r < r1; r++) {
     const g0 = <usize>r * nb
     let acc = f32x4.splat(0)
     let accm = f32x4.splat(0)
-    for (let b: usize = 0; b < nb; b += 4) {
-      const cnt = <i32>min<usize>(4, nb - b)
-      const ab = a + b * aStep
-      const g = g0 + b
-      const p0 = blockSum(kind, qsp, qhb, g, ab, layout)
-      const p1 = cnt > 1 ? blockSum(kind, qsp, qhb, g + 1, ab + aStep, layout) : i32x4.splat(0)
-      const p2 = cnt > 2 ? blockSum(kind, qsp, qhb, g + 2, ab + 2 * aStep, layout) : i32x4.splat(0)
-      const p3 = cnt > 3 ? blockSum(kind, qsp, qhb, g + 3, ab + 3 * aStep, layout) : i32x4.splat(0)
-      let sum = reduce4(p0, p1, p2, p3)
+    for (let b: usize = 0; b < nb4; b += 4) {
       const s = sums4(sq + (b << 3))
-      if (zp > 0) sum = i32x4.sub(sum, i32x4.shl(s, zp))
-      const valid = i32x4.lt_s(LANES, i32x4.splat(cnt))
-      const dact = v128.and(v128.load(da + (b << 2)), valid)
-      const c = v128.and(f32x4.mul(f32x4.mul(scales4(kind, w, g, false), dact), unscale), valid)
-      acc = madd(f32x4.convert_i32x4_s(sum), c, acc)
-      if (kind == Q5_1) accm = madd(v128.and(scales4(kind, w, g, true), valid), f32x4.mul(dact, f32x4.convert_i32x4_s(v128.and(s, valid))), accm)
+      const dact = f32x4.mul(v128.load(da + (b << 2)), unscale)
+      acc = madd(f32x4.convert_i32x4_s(sums(kind, qsp, qhb, g0 + b, a + b * aStep, s, layout)), f32x4.mul(scales4(kind, w, g0 + b, false), dact), acc)
+      if (kind == Q5_1) accm = madd(scales4(kind, w, g0 + b, true), f32x4.mul(dact, f32x4.convert_i32x4_s(s)), accm)
+    }
+    if (nb4 < nb) {
+      acc = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, acc, false)
+      if (kind == Q5_1) accm = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, accm, true)
     }
     store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc) + hsum(accm) : hsum(acc))
   }
 }
 
-export function rowsQ8_0 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(Q8_0, out, a, da, sq, w, inDim, outDim, r0, r1, layout) }
-export function rowsQ4_0 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(Q4_0, out, a, da, sq, w, inDim, outDim, r0, r1, layout) }
-export function rowsQ5_0 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(Q5_0, out, a, da, sq, w, inDim, outDim, r0, r1, layout) }
-export function rowsQ5_1 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(Q5_1, out, a, da, sq, w, inDim, outDim, r0, r1, layout) }
+const LANES = i32x4(0, 1, 2, 3)
+
+/**
+ * The last nb − b (1..3) blocks of a row into acc, as the main loop does them (lanes past the end
+ * zero); with `offsets`, Q5_1's m·da·Σ q instead.
+ */
+@inline function tail (kind: i32, qsp: usize, qhb: usize, w: usize, g0: usize, a: usize, da: usize, sq: usize, b: usize, nb: usize,
+  unscale: v128, layout: i32, acc: v128, offsets: bool): v128 {
+  const aStep: usize = layout == ACT_I8 ? 32 : 64
+  const cnt = <i32>(nb - b)
+  const ab = a + b * aStep
+  const g = g0 + b
+  const z = i32x4.splat(0)
+  const valid = i32x4.lt_s(LANES, i32x4.splat(cnt))
+  const s = v128.and(sums4(sq + (b << 3)), valid)
+  const dact = v128.and(f32x4.mul(v128.load(da + (b << 2)), unscale), valid)
+  // scales of the blocks present only: a lane past the row may hold anything
+  const sc = v128.and(scalesTail(kind, w, g, cnt, offsets), valid)
+  if (offsets) return madd(sc, f32x4.mul(dact, f32x4.convert_i32x4_s(s)), acc)
+  let sum = reduce4(blockSum(kind, qsp, qhb, g, ab, layout), cnt > 1 ? blockSum(kind, qsp, qhb, g + 1, ab + aStep, layout) : z,
+    cnt > 2 ? blockSum(kind, qsp, qhb, g + 2, ab + 2 * aStep, layout) : z, z)
+  if (kind == Q4_0) sum = i32x4.sub(sum, i32x4.shl(s, 3))
+  if (kind == Q5_0) sum = i32x4.sub(sum, i32x4.shl(s, 4))
+  return madd(f32x4.convert_i32x4_s(sum), f32x4.mul(sc, dact), acc)
+}
+
+/** The scales (or Q5_1's mins) of the cnt < 4 blocks from g, one at a time (no read past the plane's end). */
+@inline function scalesTail (kind: i32, w: usize, g: usize, cnt: i32, second: bool): v128 {
+  const stride: usize = kind == Q5_1 ? 4 : 2
+  const p = w + g * stride + (second ? 2 : 0)
+  let v = f32x4.splat(f16ToF32(load<u16>(p)))
+  if (cnt > 1) v = f32x4.replace_lane(v, 1, f16ToF32(load<u16>(p + stride)))
+  if (cnt > 2) v = f32x4.replace_lane(v, 2, f16ToF32(load<u16>(p + 2 * stride)))
+  return v
+}
+
+export function rowsQ8_0 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(Q8_0, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16) }
+export function rowsQ4_0 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
+  if (RELAXED_DOT && layout == ACT_I8) rows(Q4_0, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I8)
+  else rows(Q4_0, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16)
+}
+export function rowsQ5_0 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
+  if (RELAXED_DOT && layout == ACT_I8) rows(Q5_0, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I8)
+  else rows(Q5_0, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16)
+}
+export function rowsQ5_1 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
+  if (RELAXED_DOT && layout == ACT_I8) rows(Q5_1, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I8)
+  else rows(Q5_1, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16)
+}
 
 /**
  * GEMM tiles: rows [r, r + 4) as int16 weights with the zero point taken off, in ACT_I16 order,

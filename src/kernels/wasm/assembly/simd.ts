@@ -38,6 +38,11 @@
   return v128.or(f, i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16))
 }
 
+/** Four finite IEEE halves (the low 64 bits of h) → floats, exact: shifts into place, then 2^112 rebiases. */
+@inline export function f16x4Finite (h: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), i32x4.splat(0x8fffe000)), f32x4.splat(5.192296858534828e33))
+}
+
 /** e^x per lane, Cephes' expf polynomial (about 1 ulp on [-87, 88]); clamps outside. */
 @inline export function expv (x: v128): v128 {
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0))
