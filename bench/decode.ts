@@ -9,6 +9,8 @@
  *   {"bench":"prefill",…}  (a 128-token prompt; tok/s = prompt tokens / time to the first token)
  * gb_s is the weight bytes a decode step reads (every matrix once) times tok/s; machine_gb_s the
  * read bandwidth one thread of WebAssembly reaches (bench/bandwidth.ts), measured in the same run.
+ * With 1 thread, cpu_ratio compares the engines by the CPU time each run spent (robust to load
+ * from other work on the machine, which wall-clock ratios are not).
  * Options: --shapes 15M,135M,120M-k --types f32,q8_0,q4_0,q4_k,q5_k,q6_k,q4_k_m --threads 1,2
  *   --reps 3 --gen 100 --prompt 128
  *   --relaxed  also runs gridllm's relaxed-SIMD kernels (lines with "kernels":"relaxed")
@@ -70,7 +72,7 @@ function weightBytes (path: string): number {
   return total
 }
 
-interface Run { prefill_tok_s: number, decode_tok_s: number, tokens: number[] }
+interface Run { prefill_tok_s: number, decode_tok_s: number, cpu_prefill_tok_s: number, cpu_decode_tok_s: number, tokens: number[] }
 
 function runOnce (engine: string, model: string, threads: number, prompt: number, gen: number): Run {
   const r = spawnSync(process.execPath, ['--import', './bin/polyfill.mjs', '--import', 'tsx', 'bench/run-engine.ts', engine, model, String(threads), String(prompt), String(gen)],
@@ -114,9 +116,12 @@ for (const shape of opts.shapes.split(',') as Array<keyof typeof shapes>) {
           const key = bench === 'decode' ? 'decode_tok_s' : 'prefill_tok_s'
           const tokS = median(mine.map(r => r[key]))
           const llama = median(theirs.map(r => r[key]))
+          // the same by CPU time (1 thread): what each engine spent itself, robust to a loaded machine
+          const cpuKey = bench === 'decode' ? 'cpu_decode_tok_s' : 'cpu_prefill_tok_s'
+          const cpuRatio = threads === 1 ? { cpu_ratio: round(median(mine.map(r => r[cpuKey])) / median(theirs.map(r => r[cpuKey]))) } : {}
           process.stdout.write(JSON.stringify({
             bench, model: `${shape}-${dtype}`, threads, kernels: engine === 'gridllm' ? 'default' : engine.slice('gridllm-'.length),
-            tok_s: round(tokS), llama_cpp_tok_s: round(llama), ratio: round(tokS / llama),
+            tok_s: round(tokS), llama_cpp_tok_s: round(llama), ratio: round(tokS / llama), ...cpuRatio,
             ...(bench === 'decode'
               ? { tokens: gen, agree, weights_mb: round(bytes / 1e6), gb_s: round(bytes * tokS / 1e9), llama_cpp_gb_s: round(bytes * llama / 1e9), machine_gb_s: round(machine) }
               : { prompt_tokens: prompt })

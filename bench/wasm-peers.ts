@@ -10,13 +10,11 @@
  * Options: --shapes 135M --types q8_0,q4_0,q4_k_m --threads 1,2 --reps 2 --gen 64 --prompt 128
  * Models are the files bench/decode.ts writes (gridllm quantize's), made here if missing.
  */
-import { createServer } from 'node:http'
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { extname, join, normalize } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { chromium } from 'playwright-core'
 import { quantizeModel } from '../src/cli/quantize.ts'
 import { createTokenizer, decode, openModel } from '../src/model/index.ts'
 import type { QuantType } from '../src/model/gguf/recipe.ts'
@@ -24,6 +22,7 @@ import { SHAPE_135M, SHAPE_15M, writeSyntheticGguf } from '../src/model/syntheti
 import { BROWSER_DIR, bundleHarness } from './browser/bundle.ts'
 import type { HarnessResult, HarnessRun } from './browser/harness.ts'
 import { BENCH_CACHE, ensureBenchPackage } from './llama-cpp.ts'
+import { launchChromium, serveIsolated } from '../test/fixtures/browser.ts'
 import { median } from './measure.ts'
 import { promptIds } from './run-engine.ts'
 
@@ -60,7 +59,6 @@ const routes: Array<[string, string]> = [
   ['/kernels-dot.wasm', `${kernelsDir}build/kernels-dot.wasm`], ['/worker-loop.mjs', `${kernelsDir}worker-loop.mjs`],
   ['/worker.js', fileURLToPath(new URL('./browser/worker.js', import.meta.url))], ['/harness.js', `${BROWSER_DIR}harness.js`]
 ]
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.html': 'text/html', '.gguf': 'application/octet-stream' }
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import { Wllama } from '/wllama/esm/index.js'
 window.gridllmRun = run => new Promise((resolve, reject) => {
@@ -80,22 +78,9 @@ window.wllamaRun = async ({ model, threads, text, promptTokens, gen }) => {
 }
 window.ready = true
 </script>`
-const server = createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://x').pathname
-  const headers = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cache-Control': 'no-store' }
-  if (url === '/') { res.writeHead(200, { ...headers, 'Content-Type': 'text/html' }); res.end(PAGE); return }
-  const route = routes.find(([prefix]) => url === prefix || (prefix.endsWith('/') && url.startsWith(prefix)))
-  const path = route === undefined ? undefined : normalize(route[1] + (route[0].endsWith('/') ? url.slice(route[0].length) : ''))
-  if (path === undefined || (route![0].endsWith('/') && !path.startsWith(route![1])) || !existsSync(path) || !statSync(path).isFile()) { res.writeHead(404, headers); res.end(); return }
-  res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(path)] ?? 'application/octet-stream' })
-  res.end(readFileSync(path))
-})
-await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--js-flags=--max-old-space-size=4096']
-})
+const server = await serveIsolated(PAGE, routes)
+const origin = server.origin
+const browser = await launchChromium()
 
 type Engine = 'gridllm' | 'wllama'
 interface Result { prefill_tok_s: number, decode_tok_s: number, kernels?: string, prompt_tokens?: number }
@@ -144,5 +129,5 @@ try {
   }
 } finally {
   await browser.close()
-  server.close()
+  await server.close()
 }
