@@ -5,7 +5,7 @@ import { ACT_I16, ACT_I8 } from './act'
 import { Q5_K, plane } from './planes'
 import { dotI16, dotI8, reduce4 } from './qdot'
 import { sums4 } from './q-legacy'
-import { f16ToF32, hsum, madd } from './simd'
+import { PREFETCH_ROWS, f16ToF32, hsum, keep, madd, touch } from './simd'
 
 const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
@@ -86,9 +86,15 @@ const B8 = i8x16.splat(0x10)
   const qhp = q5 ? plane(w, kind, blocks, 2) : 0
   const qs = plane(w, kind, blocks, q5 ? 3 : 2)
   const aStep: usize = layout == ACT_I8 ? 32 : 64
+  let touched: i32 = 0
   for (let r = r0; r < r1; r++) {
     let acc = f32x4.splat(0)
     let accm = f32x4.splat(0)
+    if (<usize>r + PREFETCH_ROWS < <usize>r1) { // a row ahead starts on its way from memory
+      const ga = (<usize>r + PREFETCH_ROWS) * nk
+      touched ^= touch(qs + (ga << 7), nk << 7)
+      if (q5) touched ^= touch(qhp + (ga << 5), nk << 5)
+    }
     for (let k: usize = 0; k < nk; k++) {
       const g = <usize>r * nk + k
       const d = f32x4.splat(f16ToF32(load<u16>(w + (g << 2))))
@@ -106,6 +112,7 @@ const B8 = i8x16.splat(0x10)
     }
     store<f32>(out + (<usize>r << 2), hsum(acc) - hsum(accm))
   }
+  keep(touched)
 }
 
 export function rowsQ4_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {

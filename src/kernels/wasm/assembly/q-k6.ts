@@ -6,7 +6,7 @@
 import { ACT_I16, ACT_I8 } from './act'
 import { Q6_K, plane } from './planes'
 import { dot16I8 } from './qdot'
-import { f16ToF32, hsum, madd } from './simd'
+import { PREFETCH_ROWS, f16ToF32, hsum, keep, madd, touch } from './simd'
 
 const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
@@ -52,8 +52,13 @@ const HI8 = i8x16.splat(0x30)
   const scp = plane(w, Q6_K, blocks, 2)
   const dp = plane(w, Q6_K, blocks, 3)
   const aStep: usize = layout == ACT_I8 ? 32 : 64
+  let touched: i32 = 0
   for (let r = r0; r < r1; r++) {
     let acc = f32x4.splat(0)
+    if (<usize>r + PREFETCH_ROWS < <usize>r1) { // a row ahead starts on its way from memory
+      const ga = (<usize>r + PREFETCH_ROWS) * nk
+      touched ^= touch(qlp + (ga << 7), nk << 7) ^ touch(qhp + (ga << 6), nk << 6)
+    }
     for (let k: usize = 0; k < nk; k++) {
       const g = <usize>r * nk + k
       const d = f16ToF32(load<u16>(dp + (g << 1)))
@@ -77,6 +82,7 @@ const HI8 = i8x16.splat(0x30)
     }
     store<f32>(out + (<usize>r << 2), hsum(acc))
   }
+  keep(touched)
 }
 
 export function rowsQ6_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {

@@ -4,7 +4,7 @@
 import { ACT_I16, ACT_I8 } from './act'
 import { Q4_0, Q5_0, Q5_1, Q8_0, plane } from './planes'
 import { ODD_BITS, EVEN_BITS, bits16, fifthI8, nibblesI16, nibblesI8, q8I16, reduce4 } from './qdot'
-import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
+import { PREFETCH_ROWS, f16ToF32, f16x4Finite, hsum, keep, madd, touch } from './simd'
 
 /** Σ q of four blocks from their half-block sums at p. */
 @inline export function sums4 (p: usize): v128 {
@@ -65,9 +65,16 @@ import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
   const qsp = plane(w, kind, blocks, kind == Q8_0 || kind == Q4_0 ? 1 : 2)
   const qhb = plane(w, kind, blocks, 1)
   let r = r0
+  const rowBytes: usize = nb * (kind == Q8_0 ? 32 : 16)
+  let touched: i32 = 0
   for (; r + 2 <= r1; r += 2) {
     const g0 = <usize>r * nb
     const g1 = g0 + nb
+    // the quants (and fifth bits) of rows a few steps ahead start on their way from memory
+    if (<usize>r + PREFETCH_ROWS + 2 <= <usize>r1) {
+      touched ^= touch(qsp + (g0 + PREFETCH_ROWS * nb) * (rowBytes / nb), 2 * rowBytes)
+      if (kind == Q5_0 || kind == Q5_1) touched ^= touch(qhb + ((g0 + PREFETCH_ROWS * nb) << 2), nb << 3)
+    }
     let acc0 = f32x4.splat(0); let acc1 = f32x4.splat(0)
     let accm0 = f32x4.splat(0); let accm1 = f32x4.splat(0)
     for (let b: usize = 0; b < nb4; b += 4) {
@@ -93,6 +100,7 @@ import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
     store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc0) + hsum(accm0) : hsum(acc0))
     store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc1) + hsum(accm1) : hsum(acc1), 4)
   }
+  keep(touched)
   for (; r < r1; r++) {
     const g0 = <usize>r * nb
     let acc = f32x4.splat(0)
