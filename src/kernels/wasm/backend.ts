@@ -17,7 +17,7 @@ interface Kernels {
   matmul16ScratchBytes (inDim: number): number
   f16Finite (p: number, n: number): number
   getRows16 (kind: number, out: number, table: number, ids: number, n: number, dim: number): void
-  quantizeActivations (xq: number, xd: number, xs: number, x: number, n: number, inDim: number, layout: number): void
+  quantizeActivations (xq: number, xd: number, xs: number, x: number, n: number, inDim: number, layout: number, group: number): void
   packPlanes (w: number, src: number, kind: number, blocks: number, first: number, count: number): void
   mvQ (kind: number, out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, layout: number, r0: number, r1: number): void
   gemmQ (kind: number, out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, scratch: number, r0: number, r1: number, tid: number): void
@@ -285,7 +285,7 @@ export class WasmBackend implements Backend {
       return
     }
     if (!isQuantized(wt.dtype)) throw new UnsupportedTensorTypeError(`wasm matmul does not take ${wt.dtype} weights`)
-    // activations quantized per block of 32 (assembly/act.ts): xq (n, inDim) int16 or int8, xd (n, nb)
+    // activations quantized with a scale per 32 (per 256 for K-quants; assembly/act.ts): xq (n, inDim) int16 or int8, xd (n, nb)
     // f32 scales, xs (n, nb, 2) int32 half-block sums; then the GEMM's tiles (per thread) for many tokens
     const gemm = n >= GEMM_MIN_TOKENS
     const layout = !gemm && this.relaxedDot && wt.dtype !== 'q8_0' ? ACT_I8 : ACT_I16
@@ -296,7 +296,7 @@ export class WasmBackend implements Backend {
     const xq = this.scratch(xqBytes + 3 * xdBytes + tileBytes)
     const xd = xq + xqBytes
     const xsum = xd + xdBytes
-    this.k.quantizeActivations(xq, xd, xsum, xs.ptr, n, inDim, layout)
+    this.k.quantizeActivations(xq, xd, xsum, xs.ptr, n, inDim, layout, DTYPES[wt.dtype].blockSize)
     if (gemm) this.split('gemmQ', [kind, o.ptr, xq, xd, xsum, wt.ptr, n, inDim, outDim, xsum + 2 * xdBytes], outDim, work, 16)
     else this.split('mvQ', [kind, o.ptr, xq, xd, xsum, wt.ptr, n, inDim, outDim, layout], outDim, work, 16)
   }

@@ -1,6 +1,8 @@
-// Activations quantized to 8 bits per block of 32, as llama.cpp quantizes them for its integer dot
-// products. For x (n, inDim) f32, inDim % 32 == 0, nb = inDim / 32 blocks per row:
-//   xd (n, nb) f32   the block scales d = max|x| / 127
+// Activations quantized to 8 bits for integer dot products, as llama.cpp quantizes them: one scale
+// per block of 32 for the 32-block formats (its Q8_0), one per 256 for the K-quants (its Q8_K), so
+// their kernels sum whole super-blocks in integers. For x (n, inDim) f32, inDim % group == 0,
+// nb = inDim / 32 blocks per row:
+//   xd (n, nb) f32   each block's scale d = max|x| / 127 over its group (repeated per block of 32)
 //   xs (n, nb, 2) i32  Σ q over each half (16 values) of the block (zero points, offsets, mins)
 //   xq               the quants q = round(x / d) in [-127, 127], in one of two layouts:
 //     ACT_I16 (n, inDim) int16, per block [odd of 0..15, even of 0..15, odd of 16..31, even of
@@ -13,17 +15,27 @@ import { hsumI } from './simd'
 export const ACT_I16: i32 = 0
 export const ACT_I8: i32 = 1
 
-export function quantizeActivations (xq: usize, xd: usize, xs: usize, x: usize, n: i32, inDim: i32, layout: i32): void {
+/** max |x| over the 32 f32 at p, as a vector whose lanes 0 and 1 hold its candidates. */
+@inline function absMax32 (p: usize): v128 {
+  const a = f32x4.max(f32x4.max(f32x4.abs(v128.load(p)), f32x4.abs(v128.load(p, 16))), f32x4.max(f32x4.abs(v128.load(p, 32)), f32x4.abs(v128.load(p, 48))))
+  const b = f32x4.max(f32x4.max(f32x4.abs(v128.load(p, 64)), f32x4.abs(v128.load(p, 80))), f32x4.max(f32x4.abs(v128.load(p, 96)), f32x4.abs(v128.load(p, 112))))
+  const m = f32x4.max(a, b)
+  return f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1))
+}
+
+export function quantizeActivations (xq: usize, xd: usize, xs: usize, x: usize, n: i32, inDim: i32, layout: i32, group: i32): void {
   const nBlocks = n * (inDim >> 5)
+  const per = group >> 5 // blocks per scale
+  let d: f32 = 0
   for (let b = 0; b < nBlocks; b++) {
     const p = x + (<usize>b << 7)
+    if (b % per == 0) {
+      let m = absMax32(p)
+      for (let k = 1; k < per; k++) m = f32x4.max(m, absMax32(p + (<usize>k << 7)))
+      d = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)) / 127
+    }
     const v0 = v128.load(p); const v1 = v128.load(p, 16); const v2 = v128.load(p, 32); const v3 = v128.load(p, 48)
     const v4 = v128.load(p, 64); const v5 = v128.load(p, 80); const v6 = v128.load(p, 96); const v7 = v128.load(p, 112)
-    let m = f32x4.max(f32x4.max(f32x4.max(f32x4.abs(v0), f32x4.abs(v1)), f32x4.max(f32x4.abs(v2), f32x4.abs(v3))),
-      f32x4.max(f32x4.max(f32x4.abs(v4), f32x4.abs(v5)), f32x4.max(f32x4.abs(v6), f32x4.abs(v7))))
-    m = f32x4.max(m, v128.shuffle<f32>(m, m, 2, 3, 0, 1))
-    const amax = max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1))
-    const d: f32 = amax / 127
     const id = f32x4.splat(d != 0 ? 1 / d : 0)
     store<f32>(xd + (<usize>b << 2), d)
     const n0 = i16x8.narrow_i32x4_s(qi(v0, id), qi(v1, id)) // elements 0..7

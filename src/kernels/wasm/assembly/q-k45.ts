@@ -5,7 +5,7 @@ import { ACT_I16, ACT_I8 } from './act'
 import { Q5_K, plane } from './planes'
 import { dotI16, dotI8, reduce4 } from './qdot'
 import { sums4 } from './q-legacy'
-import { PREFETCH_ROWS, f16ToF32, hsum, keep, madd, touch } from './simd'
+import { PREFETCH_ROWS, f16ToF32, hsumI, keep, touch } from './simd'
 
 const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
@@ -20,12 +20,6 @@ const B8 = i8x16.splat(0x10)
     v128.and(i16x8.shr_u(q, 4), i8x16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15)))
   const h = v128.shuffle<u8>(v, i32x4.splat(0), 16, 16, 16, 16, 0, 1, 2, 3, 16, 16, 16, 16, 4, 5, 6, 7)
   return v128.or(low, v128.and(i16x8.shr_u(h, 2), i8x16(0, 0, 0, 0, 48, 48, 48, 48, 0, 0, 0, 0, 48, 48, 48, 48)))
-}
-
-/** Bytes 0..3 (quarter 0), 4..7, 8..11 or 12..15 of sm as four f32. */
-@inline function quarter (sm: v128, k: i32): v128 {
-  const w = k < 2 ? i16x8.extend_low_i8x16_u(sm) : i16x8.extend_high_i8x16_u(sm)
-  return f32x4.convert_i32x4_u((k & 1) == 0 ? i32x4.extend_low_i16x8_u(w) : i32x4.extend_high_i16x8_u(w))
 }
 
 /** Fifth bits (16 or 0) of qh vector h, bit s, for ACT_I16 even (low byte) and odd (high byte) lanes, and ACT_I8. */
@@ -56,28 +50,33 @@ const B8 = i8x16.splat(0x10)
   return dotI16(w0, w1, w2, w3, a)
 }
 
+/** Bytes 0..3 (quarter 0), 4..7, 8..11 or 12..15 of sm as four int32. */
+@inline function quarterI (sm: v128, k: i32): v128 {
+  const w = k < 2 ? i16x8.extend_low_i8x16_u(sm) : i16x8.extend_high_i8x16_u(sm)
+  return (k & 1) == 0 ? i32x4.extend_low_i16x8_u(w) : i32x4.extend_high_i16x8_u(w)
+}
+
 /**
- * Sub-blocks 4·half .. 4·half + 3 of super-block g (chunks 2·half, 2·half + 1 of its nibbles at q)
- * against activation blocks from a0: acc += their sums times d·sc·da, accm += dmin·m·da·Σ q.
+ * Sub-blocks 4·half .. 4·half + 3 (chunks 2·half, 2·half + 1 of the nibbles at q) against the
+ * activation blocks from a0: their exact sums times their 6-bit scales, added to acc (int32).
  * `half` is a constant at every call, so the bit positions fold.
  */
-@inline function quad (q5: bool, half: i32, q: usize, h0: v128, h1: v128, sm: v128, d: v128, dmin: v128, a0: usize, da: usize, sq: usize, j: usize,
-  acc: v128, accm: v128, layout: i32, second: bool): v128 {
+@inline function quad (q5: bool, half: i32, q: usize, h0: v128, h1: v128, sm: v128, a0: usize, acc: v128, layout: i32): v128 {
   const aStep: usize = layout == ACT_I8 ? 32 : 64
   const c0 = 2 * half
   const o = <usize>c0 << 5
   const v0 = v128.load(q + o); const v1 = v128.load(q + o, 16)
   const u0 = v128.load(q + o, 32); const u1 = v128.load(q + o, 48)
-  const dact = v128.load(da + (j << 2))
-  if (second) { // the mins' share
-    const sact = f32x4.mul(dact, f32x4.convert_i32x4_s(sums4(sq + (j << 3))))
-    return madd(f32x4.mul(dmin, quarter(sm, 2 + half)), sact, accm)
-  }
   const sum = reduce4(subSum(v0, v1, h0, h1, c0, 0, q5, a0, layout), subSum(v0, v1, h0, h1, c0, 1, q5, a0 + aStep, layout),
     subSum(u0, u1, h0, h1, c0 + 1, 0, q5, a0 + 2 * aStep, layout), subSum(u0, u1, h0, h1, c0 + 1, 1, q5, a0 + 3 * aStep, layout))
-  return madd(f32x4.convert_i32x4_s(sum), f32x4.mul(f32x4.mul(d, quarter(sm, half)), dact), acc)
+  return i32x4.add(acc, i32x4.mul(sum, quarterI(sm, half)))
 }
 
+/**
+ * out[r] for rows [r0, r1) against one token's activations (one scale per super-block, act.ts):
+ * per super-block the integer Σ sc[j]·(Σ q·a over sub-block j) and Σ m[j]·(Σ a over it), exact,
+ * then d·da times the first less dmin·da times the second.
+ */
 @inline function rows (q5: bool, out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
   const kind = q5 ? Q5_K : 12
   const nk = <usize>(inDim >> 8)
@@ -88,8 +87,7 @@ const B8 = i8x16.splat(0x10)
   const aStep: usize = layout == ACT_I8 ? 32 : 64
   let touched: i32 = 0
   for (let r = r0; r < r1; r++) {
-    let acc = f32x4.splat(0)
-    let accm = f32x4.splat(0)
+    let acc: f32 = 0
     if (<usize>r + PREFETCH_ROWS < <usize>r1) { // a row ahead starts on its way from memory
       const ga = (<usize>r + PREFETCH_ROWS) * nk
       touched ^= touch(qs + (ga << 7), nk << 7)
@@ -97,20 +95,19 @@ const B8 = i8x16.splat(0x10)
     }
     for (let k: usize = 0; k < nk; k++) {
       const g = <usize>r * nk + k
-      const d = f32x4.splat(f16ToF32(load<u16>(w + (g << 2))))
-      const dmin = f32x4.splat(f16ToF32(load<u16>(w + (g << 2), 2)))
       const sm = scalesMins(sc + g * 12)
       const q = qs + (g << 7)
       const h0 = q5 ? v128.load(qhp + (g << 5)) : i32x4.splat(0)
       const h1 = q5 ? v128.load(qhp + (g << 5), 16) : i32x4.splat(0)
       const ab = a + (k << 3) * aStep
-      const j = k << 3 // first activation block of the super-block
-      acc = quad(q5, 0, q, h0, h1, sm, d, dmin, ab, da, sq, j, acc, accm, layout, false)
-      acc = quad(q5, 1, q, h0, h1, sm, d, dmin, ab + 4 * aStep, da, sq, j + 4, acc, accm, layout, false)
-      accm = quad(q5, 0, q, h0, h1, sm, d, dmin, ab, da, sq, j, acc, accm, layout, true)
-      accm = quad(q5, 1, q, h0, h1, sm, d, dmin, ab + 4 * aStep, da, sq, j + 4, acc, accm, layout, true)
+      const t = quad(q5, 1, q, h0, h1, sm, ab + 4 * aStep, quad(q5, 0, q, h0, h1, sm, ab, i32x4.splat(0), layout), layout)
+      // the mins: Σ m[j]·(Σ q of the activations over sub-block j)
+      const s = sq + (k << 6)
+      const mins = i32x4.add(i32x4.mul(sums4(s), quarterI(sm, 2)), i32x4.mul(sums4(s + 32), quarterI(sm, 3)))
+      const dact = load<f32>(da + (k << 5))
+      acc += f16ToF32(load<u16>(w + (g << 2))) * dact * <f32>hsumI(t) - f16ToF32(load<u16>(w + (g << 2), 2)) * dact * <f32>hsumI(mins)
     }
-    store<f32>(out + (<usize>r << 2), hsum(acc) - hsum(accm))
+    store<f32>(out + (<usize>r << 2), acc)
   }
   keep(touched)
 }

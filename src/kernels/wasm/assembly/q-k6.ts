@@ -6,44 +6,31 @@
 import { ACT_I16, ACT_I8 } from './act'
 import { Q6_K, plane } from './planes'
 import { dot16I8 } from './qdot'
-import { PREFETCH_ROWS, f16ToF32, hsum, keep, madd, touch } from './simd'
+import { PREFETCH_ROWS, f16ToF32, hsumI, keep, touch } from './simd'
 
 const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
 const HI16 = i16x8.splat(0x30)
 const HI8 = i8x16.splat(0x30)
 
-/** Block k's q (ACT_I8, 16 values) from ql bytes `l` and qh bytes `h` (the same 16 positions). */
-@inline function qI8 (l: v128, h: v128, k: i32): v128 {
-  const low = v128.and(k < 2 ? l : i16x8.shr_u(l, 4), LO8)
-  const top = k == 0 ? i16x8.shl(h, 4) : k == 1 ? i16x8.shl(h, 2) : k == 2 ? h : i16x8.shr_u(h, 2)
-  return v128.or(low, v128.and(top, HI8))
-}
-
-/** Exact Σ q·a over 16 values (ACT_I16: the odd and even vectors at a, a + 16 of its half). */
-@inline function half16 (l: v128, h: v128, k: i32, a: usize, layout: i32): v128 {
-  if (layout == ACT_I8) return dot16I8(qI8(l, h, k), a)
-  // low byte of each int16 lane: the even value, high byte: the odd one
-  const shift = 2 * k
-  const even = v128.or(v128.and(k < 2 ? l : i16x8.shr_u(l, 4), LO16), v128.and(shift <= 4 ? i16x8.shl(h, 4 - shift) : i16x8.shr_u(h, shift - 4), HI16))
-  const odd = v128.or(k < 2 ? v128.and(i16x8.shr_u(l, 8), LO16) : i16x8.shr_u(l, 12), v128.and(i16x8.shr_u(h, 4 + shift), HI16))
+/**
+ * Σ q·a over 16 values whose low nibbles (nib = 0) or high nibbles (nib = 4) are in l and whose top
+ * two bits are bits 0-1 of hk (qh already shifted), exact; lane j holds values 4j..4j+3 in either
+ * layout, so every build adds the same integers.
+ */
+@inline function sum16 (l: v128, hk: v128, nib: i32, a: usize, layout: i32): v128 {
+  const low = i16x8.shr_u(l, nib)
+  if (layout == ACT_I8) return dot16I8(v128.or(v128.and(low, LO8), v128.and(i16x8.shl(hk, 4), HI8)), a)
+  const even = v128.or(v128.and(low, LO16), v128.and(i16x8.shl(hk, 4), HI16)) // low byte of each int16 lane
+  const odd = v128.or(v128.and(i16x8.shr_u(low, 8), LO16), v128.and(i16x8.shr_u(hk, 4), HI16)) // high byte
   return i32x4.add(i32x4.dot_i16x8_s(odd, v128.load(a)), i32x4.dot_i16x8_s(even, v128.load(a, 16)))
 }
 
 /**
- * Activation block k of half h: acc += (Σ over its first 16 values of (q − 32)·a)·sc0 + (the same
- * over the last 16)·sc1, times d·da, lane by lane. (Lane j holds values 4j..4j+3 of each 16 in
- * either layout, so the sums are the same exact integers in every build.)
+ * out[r] for rows [r0, r1) against one token's activations (one scale per super-block):
+ * d·da·Σ over the 16 sub-blocks of sc·(Σ q·a − 32 Σ a), the sum exact in integers. One activation
+ * block per loop step (a rolled loop keeps V8 from hoisting every block's work and spilling it).
  */
-@inline function group (l: v128, lh: v128, h0: v128, h1: v128, k: i32, ab: usize, s: usize, sc0: i32, sc1: i32, dda: f32, acc: v128, layout: i32): v128 {
-  const second: usize = layout == ACT_I8 ? 16 : 32 // where the block's values 16..31 start
-  const first = half16(l, h0, k, ab, layout)
-  const rest = half16(lh, h1, k, ab + second, layout)
-  const corr = (load<i32>(s) * sc0 + load<i32>(s, 4) * sc1) << 5 // 32 Σ q per half, scaled
-  const t = i32x4.add(i32x4.mul(first, i32x4.splat(sc0)), i32x4.mul(rest, i32x4.splat(sc1)))
-  return madd(f32x4.convert_i32x4_s(i32x4.sub(t, i32x4(corr, 0, 0, 0))), f32x4.splat(dda), acc)
-}
-
 @inline function rows (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
   const nk = <usize>(inDim >> 8)
   const blocks = <usize>outDim * nk
@@ -52,35 +39,39 @@ const HI8 = i8x16.splat(0x30)
   const scp = plane(w, Q6_K, blocks, 2)
   const dp = plane(w, Q6_K, blocks, 3)
   const aStep: usize = layout == ACT_I8 ? 32 : 64
+  const second: usize = layout == ACT_I8 ? 16 : 32 // where a block's values 16..31 start
   let touched: i32 = 0
   for (let r = r0; r < r1; r++) {
-    let acc = f32x4.splat(0)
+    let acc: f32 = 0
     if (<usize>r + PREFETCH_ROWS < <usize>r1) { // a row ahead starts on its way from memory
       const ga = (<usize>r + PREFETCH_ROWS) * nk
       touched ^= touch(qlp + (ga << 7), nk << 7) ^ touch(qhp + (ga << 6), nk << 6)
     }
+    let ql = qlp + ((<usize>r * nk) << 7)
+    let qh = qhp + ((<usize>r * nk) << 6)
+    let sc = scp + ((<usize>r * nk) << 4)
+    let ab = a
+    let s = sq
     for (let k: usize = 0; k < nk; k++) {
-      const g = <usize>r * nk + k
-      const d = f16ToF32(load<u16>(dp + (g << 1)))
-      const sc = scp + (g << 4)
-      for (let h = 0; h < 2; h++) {
-        const ql = qlp + (g << 7) + (<usize>h << 6)
-        const qh = qhp + (g << 6) + (<usize>h << 5)
-        const h0 = v128.load(qh); const h1 = v128.load(qh, 16)
-        const j = (k << 3) + (<usize>h << 2) // first activation block of the half
-        const ab = a + j * aStep
-        const s = sq + (j << 3)
-        const dj = da + (j << 2)
-        const sh = sc + (<usize>h << 3)
-        const l0 = v128.load(ql); const l1 = v128.load(ql, 16)
-        acc = group(l0, l1, h0, h1, 0, ab, s, load<i8>(sh), load<i8>(sh, 1), d * load<f32>(dj), acc, layout)
-        const l2 = v128.load(ql, 32); const l3 = v128.load(ql, 48)
-        acc = group(l2, l3, h0, h1, 1, ab + aStep, s + 8, load<i8>(sh, 2), load<i8>(sh, 3), d * load<f32>(dj, 4), acc, layout)
-        acc = group(l0, l1, h0, h1, 2, ab + 2 * aStep, s + 16, load<i8>(sh, 4), load<i8>(sh, 5), d * load<f32>(dj, 8), acc, layout)
-        acc = group(l2, l3, h0, h1, 3, ab + 3 * aStep, s + 24, load<i8>(sh, 6), load<i8>(sh, 7), d * load<f32>(dj, 12), acc, layout)
+      let t = i32x4.splat(0)
+      let corr: i32 = 0
+      for (let b = 0; b < 8; b++) { // activation block b: half b / 4, group b % 4
+        const grp = b & 3
+        const q = ql + (<usize>(grp & 1) << 5)
+        const shift = 2 * grp
+        const nib = (grp >> 1) << 2
+        const sc0 = <i32>load<i8>(sc)
+        const sc1 = <i32>load<i8>(sc, 1)
+        const first = sum16(v128.load(q), i16x8.shr_u(v128.load(qh), shift), nib, ab, layout)
+        const rest = sum16(v128.load(q, 16), i16x8.shr_u(v128.load(qh, 16), shift), nib, ab + second, layout)
+        t = i32x4.add(t, i32x4.add(i32x4.mul(first, i32x4.splat(sc0)), i32x4.mul(rest, i32x4.splat(sc1))))
+        corr += load<i32>(s) * sc0 + load<i32>(s, 4) * sc1
+        ab += aStep; s += 8; sc += 2
+        if (grp == 3) { ql += 64; qh += 32 }
       }
+      acc += f16ToF32(load<u16>(dp + ((<usize>r * nk + k) << 1))) * load<f32>(da + (k << 5)) * <f32>(hsumI(t) - (corr << 5))
     }
-    store<f32>(out + (<usize>r << 2), hsum(acc))
+    store<f32>(out + (<usize>r << 2), acc)
   }
   keep(touched)
 }
