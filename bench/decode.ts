@@ -1,59 +1,78 @@
 /**
  * Decode and prefill speed of gridllm against llama.cpp (through node-llama-cpp) on the same
- * random-weight GGUF files: 15M and 135M shapes in F32, Q8_0 and Q4_0, 1 and 2 threads each,
- * runs alternating between the engines, each run in a fresh process. One JSON line per case:
- *   {"bench":"decode","model":"135M-q8_0","threads":1,"tok_s":…,"llama_cpp_tok_s":…,"ratio":…}
+ * random-weight GGUF files: the 15M and 135M shapes (and 120M-k, whose rows all fit K-quants'
+ * 256-blocks), F32 and quantized as `gridllm quantize` writes them (q4_k etc. on the 135M shape
+ * take llama.cpp's fallbacks for rows of 576), runs alternating between the engines, each in a
+ * fresh process. One JSON line per case:
+ *   {"bench":"decode","model":"135M-q8_0","threads":1,"tok_s":…,"llama_cpp_tok_s":…,"ratio":…,
+ *    "weights_mb":…,"gb_s":…,"llama_cpp_gb_s":…,"machine_gb_s":…}
  *   {"bench":"prefill",…}  (a 128-token prompt; tok/s = prompt tokens / time to the first token)
- * Options: --shapes 15M,135M --types f32,q8_0,q4_0 --threads 1,2 --reps 3 --gen 100 --prompt 128
+ * gb_s is the weight bytes a decode step reads (every matrix once) times tok/s; machine_gb_s the
+ * read bandwidth one thread of WebAssembly reaches (bench/bandwidth.ts), measured in the same run.
+ * With 1 thread, cpu_ratio compares the engines by the CPU time each run spent (robust to load
+ * from other work on the machine, which wall-clock ratios are not).
+ * Options: --shapes 15M,135M,120M-k --types f32,q8_0,q4_0,q4_k,q5_k,q6_k,q4_k_m --threads 1,2
+ *   --reps 3 --gen 100 --prompt 128
  *   --relaxed  also runs gridllm's relaxed-SIMD kernels (lines with "kernels":"relaxed")
+ *   --baseline also runs gridllm without relaxed-SIMD dot products (lines with "kernels":"baseline")
  * node-llama-cpp (~700 MB) is not a dependency: it is installed on first use into bench/.cache.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { type DType } from '../src/tensor/index.ts'
-import { SHAPE_135M, SHAPE_15M, writeSyntheticGguf } from '../src/model/synthetic.ts'
+import { quantizeModel } from '../src/cli/quantize.ts'
+import { QUANT_TYPES, type QuantType } from '../src/model/gguf/recipe.ts'
+import { readGguf } from '../src/model/gguf/reader.ts'
+import { type ModelShape, SHAPE_135M, SHAPE_15M, writeSyntheticGguf } from '../src/model/synthetic.ts'
+import { readBandwidthGBs } from './bandwidth.ts'
+import { BENCH_CACHE, ensureLlamaCpp } from './llama-cpp.ts'
 import { median } from './measure.ts'
 
-const LLAMA_PACKAGE = 'node-llama-cpp@3.22.1'
-const cache = fileURLToPath(new URL('./.cache/', import.meta.url))
+const cache = BENCH_CACHE
 const root = fileURLToPath(new URL('..', import.meta.url))
-const shapes = { '15M': SHAPE_15M, '135M': SHAPE_135M }
+/** 120M-k: the 135M shape with dim 512 (8 heads of 64, 4 kv heads), every row a multiple of 256 */
+const SHAPE_120M_K: ModelShape = { dim: 512, hiddenDim: 1536, nLayers: 30, nHeads: 8, nKvHeads: 4, vocabSize: 49152, contextLength: 2048, tied: true }
+const shapes: Record<string, ModelShape> = { '15M': SHAPE_15M, '135M': SHAPE_135M, '120M-k': SHAPE_120M_K }
 
 const { values: opts } = parseArgs({
   options: {
-    shapes: { type: 'string', default: '15M,135M' },
-    types: { type: 'string', default: 'f32,q8_0,q4_0' },
+    shapes: { type: 'string', default: '15M,135M,120M-k' },
+    types: { type: 'string', default: 'f32,q8_0,q4_0,q4_k,q5_k,q6_k,q4_k_m' },
     threads: { type: 'string', default: '1,2' },
     reps: { type: 'string', default: '3' },
     gen: { type: 'string', default: '100' },
     prompt: { type: 'string', default: '128' },
-    relaxed: { type: 'boolean', default: false }
+    relaxed: { type: 'boolean', default: false },
+    baseline: { type: 'boolean', default: false }
   }
 })
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
 
-function ensureLlamaCpp (): void {
-  if (existsSync(`${cache}node_modules/node-llama-cpp/package.json`)) return
-  log(`installing ${LLAMA_PACKAGE} into ${cache} (about 700 MB, once; it is not a project dependency)`)
-  mkdirSync(cache, { recursive: true })
-  if (!existsSync(`${cache}package.json`)) writeFileSync(`${cache}package.json`, '{ "name": "gridllm-bench-cache", "private": true }\n')
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', LLAMA_PACKAGE], { cwd: cache, stdio: ['ignore', 'inherit', 'inherit'] })
-  if (r.status !== 0) throw new Error(`npm install ${LLAMA_PACKAGE} failed`)
-}
-
-function ensureModel (shape: keyof typeof shapes, dtype: DType): string {
-  const path = `${cache}models/${shape}-${dtype}.gguf`
-  if (!existsSync(path)) {
-    log(`writing ${path}`)
-    mkdirSync(`${cache}models`, { recursive: true })
-    writeSyntheticGguf(path, shapes[shape], { dtype, seed: 1 })
-  }
+/** The shape's F32 model, or `gridllm quantize`'s file of it. */
+async function ensureModel (shape: string, type: 'f32' | QuantType): Promise<string> {
+  const path = `${cache}models/${shape}-${type}.gguf`
+  if (existsSync(path)) return path
+  mkdirSync(`${cache}models`, { recursive: true })
+  const f32 = `${cache}models/${shape}-f32.gguf`
+  if (!existsSync(f32)) { log(`writing ${f32}`); writeSyntheticGguf(f32, shapes[shape]!, { dtype: 'f32', seed: 1 }) }
+  if (type !== 'f32') { log(`quantizing ${path}`); await quantizeModel(f32, path, type) }
   return path
 }
 
-interface Run { prefill_tok_s: number, decode_tok_s: number, tokens: number[] }
+/** Bytes of weights a decode step reads: every matrix once (the embedding too when it is the head). */
+function weightBytes (path: string): number {
+  const g = readGguf(path)
+  const tied = !g.tensors.some(t => t.name === 'output.weight')
+  let total = 0
+  g.tensors.forEach((t, i) => {
+    if (t.ne.length < 2 || (t.name === 'token_embd.weight' && !tied)) return
+    total += (g.tensors[i + 1]?.offset ?? g.fileSize) - t.offset // up to the next tensor: its bytes and at most 31 of padding
+  })
+  return total
+}
+
+interface Run { prefill_tok_s: number, decode_tok_s: number, cpu_prefill_tok_s: number, cpu_decode_tok_s: number, tokens: number[] }
 
 function runOnce (engine: string, model: string, threads: number, prompt: number, gen: number): Run {
   const r = spawnSync(process.execPath, ['--import', './bin/polyfill.mjs', '--import', 'tsx', 'bench/run-engine.ts', engine, model, String(threads), String(prompt), String(gen)],
@@ -65,14 +84,16 @@ function runOnce (engine: string, model: string, threads: number, prompt: number
 const round = (x: number): number => Math.round(x * 100) / 100
 
 ensureLlamaCpp()
+for (const t of opts.types.split(',')) if (t !== 'f32' && !(QUANT_TYPES as readonly string[]).includes(t)) throw new Error(`unknown type ${t}`)
 const reps = Number(opts.reps)
 const gen = Number(opts.gen)
 const prompt = Number(opts.prompt)
 for (const shape of opts.shapes.split(',') as Array<keyof typeof shapes>) {
-  for (const dtype of opts.types.split(',') as DType[]) {
-    const model = ensureModel(shape, dtype)
+  for (const dtype of opts.types.split(',') as Array<'f32' | QuantType>) {
+    const model = await ensureModel(shape, dtype)
+    const bytes = weightBytes(model)
     for (const threads of opts.threads.split(',').map(Number)) {
-      const ours = opts.relaxed ? ['gridllm', 'gridllm-relaxed'] : ['gridllm']
+      const ours = ['gridllm', ...(opts.relaxed ? ['gridllm-relaxed'] : []), ...(opts.baseline ? ['gridllm-baseline'] : [])]
       const engines = [...ours, 'llama.cpp']
       const runs: Record<string, Run[]> = Object.fromEntries(engines.map(e => [e, []]))
       for (let rep = 0; rep < reps; rep++) {
@@ -82,6 +103,7 @@ for (const shape of opts.shapes.split(',') as Array<keyof typeof shapes>) {
           runs[engine]!.push(r)
         }
       }
+      const machine = await readBandwidthGBs()
       const theirs = runs['llama.cpp']!
       for (const engine of ours) {
         const mine = runs[engine]!
@@ -94,10 +116,15 @@ for (const shape of opts.shapes.split(',') as Array<keyof typeof shapes>) {
           const key = bench === 'decode' ? 'decode_tok_s' : 'prefill_tok_s'
           const tokS = median(mine.map(r => r[key]))
           const llama = median(theirs.map(r => r[key]))
+          // the same by CPU time (1 thread): what each engine spent itself, robust to a loaded machine
+          const cpuKey = bench === 'decode' ? 'cpu_decode_tok_s' : 'cpu_prefill_tok_s'
+          const cpuRatio = threads === 1 ? { cpu_ratio: round(median(mine.map(r => r[cpuKey])) / median(theirs.map(r => r[cpuKey]))) } : {}
           process.stdout.write(JSON.stringify({
-            bench, model: `${shape}-${dtype}`, threads, kernels: engine === 'gridllm' ? 'baseline' : 'relaxed',
-            tok_s: round(tokS), llama_cpp_tok_s: round(llama), ratio: round(tokS / llama),
-            ...(bench === 'decode' ? { tokens: gen, agree } : { prompt_tokens: prompt })
+            bench, model: `${shape}-${dtype}`, threads, kernels: engine === 'gridllm' ? 'default' : engine.slice('gridllm-'.length),
+            tok_s: round(tokS), llama_cpp_tok_s: round(llama), ratio: round(tokS / llama), ...cpuRatio,
+            ...(bench === 'decode'
+              ? { tokens: gen, agree, weights_mb: round(bytes / 1e6), gb_s: round(bytes * tokS / 1e9), llama_cpp_gb_s: round(bytes * llama / 1e9), machine_gb_s: round(machine) }
+              : { prompt_tokens: prompt })
           }) + '\n')
         }
       }

@@ -64,14 +64,17 @@ test('unsupported tensor type names the type and the tensor', async () => {
   const spec = syntheticGgufSpec(SMALL, { dtype: 'q8_0' })
   const path = file('q4k.gguf')
   writeGguf(path, spec.metadata, spec.tensors)
-  // turn blk.1.ffn_up.weight's type from Q8_0 (8) into Q4_K (12)
+  // turn blk.1.ffn_up.weight's type from Q8_0 (8) into IQ4_NL (20), then Q4_K (12), whose 256-blocks do not fit its rows of 64
   const buf = readFileSync(path)
   const name = Buffer.from('blk.1.ffn_up.weight')
   const at = buf.indexOf(name) + name.length
   const nDims = buf.readUInt32LE(at)
+  buf.writeUInt32LE(20, at + 4 + 8 * nDims)
+  writeFileSync(path, buf)
+  await assert.rejects(openModel(path), { code: 'UNSUPPORTED_TENSOR_TYPE', message: /"blk\.1\.ffn_up\.weight" has type IQ4_NL/ })
   buf.writeUInt32LE(12, at + 4 + 8 * nDims)
   writeFileSync(path, buf)
-  await assert.rejects(openModel(path), { code: 'UNSUPPORTED_TENSOR_TYPE', message: /"blk\.1\.ffn_up\.weight" has type Q4_K/ })
+  await assert.rejects(openModel(path), { code: 'SHAPE_MISMATCH', message: /"blk\.1\.ffn_up\.weight": a q4_k row must be a multiple of 256 elements, got 64/ })
 })
 
 test('unsupported architecture names it', async () => {

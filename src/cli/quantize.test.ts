@@ -6,7 +6,9 @@ import { after, describe, it } from 'node:test'
 import { RefBackend } from '../kernels/index.ts'
 import { type ModelSource, ModelEnds, LocalSpanExecutor, loadWeights, openModel } from '../model/index.ts'
 import { readGguf } from '../model/gguf/reader.ts'
-import { randomF32 } from '../model/synthetic.ts'
+import { randomF32, writeSyntheticGguf } from '../model/synthetic.ts'
+import { RECIPES, tensorTypes } from '../model/gguf/recipe.ts'
+import { writeTinyPair } from '../../test/fixtures/hf-model.ts'
 import { encode } from '../tensor/index.ts'
 import { STORIES_GGUF } from '../../test/fixtures/stories.ts'
 import { quantizeModel } from './quantize.ts'
@@ -73,6 +75,43 @@ describe('gridllm quantize', () => {
     const ids = [3, 70, 71, 72, 101, 33, 7]
     const c = cosine(await logits(converted, ids), await logits(source, ids))
     assert.ok(c > 0.999, `logits cosine ${c}`)
+  })
+
+  for (const [type, minCosine] of [['q4_k_m', 0.98], ['q5_k_m', 0.99], ['q6_k', 0.998]] as const) {
+    it(`writes ${type} with llama.cpp's per-tensor types; it predicts like the original`, async () => {
+      const input = join(dir, 'k-shape.gguf')
+      writeSyntheticGguf(input, { dim: 256, hiddenDim: 512, nLayers: 8, nHeads: 4, nKvHeads: 2, vocabSize: 320, contextLength: 64, tied: false }, { seed: 3 })
+      const out = join(dir, `k-shape-${type}.gguf`)
+      const r = await quantizeModel(input, out, type)
+      const original = await openModel(input)
+      const quantized = await openModel(out)
+      const want = tensorTypes([...original.tensors.values()], type, 8)
+      for (const t of quantized.tensors.values()) assert.equal(t.dtype, want.get(t.name), t.name)
+      assert.equal(quantized.tensors.get('output.weight')!.dtype, 'q6_k')
+      assert.equal(r.types.q6_k! > 0, true)
+      assert.equal(readGguf(out).metadata.get('general.file_type'), RECIPES[type].fileType)
+      const prompt = [1, 40, 41, 42, 43]
+      const c = cosine(await logits(quantized, prompt), await logits(original, prompt))
+      assert.ok(c > minCosine, `logits cosine ${c}`)
+    })
+  }
+
+  it('converts Llama 3 RoPE scaling and Qwen3 folders: rope_freqs.weight, per-head norms', async () => {
+    for (const arch of ['llama', 'qwen3'] as const) {
+      const pair = writeTinyPair(join(dir, `tiny-${arch}`), arch, arch === 'llama'
+        ? { ropeScaling: { config: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 }, ropeFreqs: [] } }
+        : {})
+      const out = join(dir, `tiny-${arch}-q8.gguf`)
+      await quantizeModel(pair.hfDir, out, 'q8_0')
+      const source = await openModel(pair.hfDir)
+      const converted = await openModel(out)
+      assert.deepEqual(converted.config.ropeFreqFactors, source.config.ropeFreqFactors)
+      assert.equal(converted.config.qkNorm, source.config.qkNorm)
+      assert.equal(converted.config.architecture, arch)
+      const ids = [3, 70, 71, 72, 101, 33, 7]
+      const c = cosine(await logits(converted, ids), await logits(source, ids))
+      assert.ok(c > 0.999, `${arch} logits cosine ${c}`)
+    }
   })
 
   it('refuses a llama2.c checkpoint', async () => {

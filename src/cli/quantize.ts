@@ -1,8 +1,9 @@
 /**
- * `gridllm quantize`: rewrites a GGUF file or a Hugging Face folder as a Q8_0 or Q4_0 GGUF that
- * llama.cpp loads too. Matrices whose rows are a multiple of 32 are quantized; vectors (norms,
- * biases) and other matrices keep their type, as llama.cpp's quantizer does. Every tensor is
- * read, converted and written one at a time, so a model never sits in memory whole.
+ * `gridllm quantize`: rewrites a GGUF file or a Hugging Face folder as a quantized GGUF that
+ * llama.cpp loads too, each tensor's type chosen as llama-quantize chooses it (src/model/gguf/
+ * recipe.ts): the K-quant mixes Q4_K_M, Q5_K_M and Q6_K, or one type for every matrix. Vectors
+ * (norms, biases) keep their type. Every tensor is read, converted and written one at a time, so
+ * a model never sits in memory whole.
  */
 import { closeSync, openSync, readSync } from 'node:fs'
 import { logger } from '../util/log.ts'
@@ -11,25 +12,21 @@ import { decode, encode, numel } from '../tensor/index.ts'
 import { type ModelSource, type TensorEntry, openModel } from '../model/index.ts'
 import { readGguf } from '../model/gguf/reader.ts'
 import { type GgufValue, ValueType } from '../model/gguf/types.ts'
-import { type MetaValue, type TensorToWrite, meta, writeGguf } from '../model/gguf/writer.ts'
+import { type MetaValue, type TensorToWrite, meta, metaValue, writeGguf } from '../model/gguf/writer.ts'
+import { QUANT_TYPES, type QuantType, RECIPES, tensorTypes } from '../model/gguf/recipe.ts'
+import { ROPE_FREQS } from '../model/gguf/source.ts'
 import { bpeTokenizerJson, supportedPreTokenizers } from '../model/tokenizer/gguf-bpe.ts'
 import { type Command, type CommandContext, UsageError, parse } from './command.ts'
 
 const log = logger('cli:quantize')
 
-export type QuantType = 'q8_0' | 'q4_0'
-
-/** llama.cpp's llama_ftype for "mostly" this type. */
-const FILE_TYPE: Readonly<Record<QuantType, number>> = { q8_0: 7, q4_0: 2 }
+export { type QuantType } from '../model/gguf/recipe.ts'
 
 export interface QuantizeResult {
   tensors: number
   quantized: number
-}
-
-/** Matrices whose rows split into whole 32-blocks; everything else keeps its type. */
-function quantizable (entry: TensorEntry): boolean {
-  return entry.shape.length === 2 && entry.shape[1]! % 32 === 0
+  /** tensors per type written */
+  types: Record<string, number>
 }
 
 export async function quantizeModel (input: string, output: string, type: QuantType, options: { signal?: AbortSignal } = {}): Promise<QuantizeResult> {
@@ -42,31 +39,41 @@ export async function quantizeModel (input: string, output: string, type: QuantT
   // are permuted the way llama.cpp's converter does (qwen2 keeps halves in GGUF too).
   const permute = fromHf && source.config.architecture === 'llama'
   const fds = new Map<string, number>()
+  const entries = [...source.tensors.values()]
+  const types = tensorTypes(entries, type, source.config.nLayers)
   let quantized = 0
-  const tensors = [...source.tensors.values()].map((entry): TensorToWrite => {
-    const q = quantizable(entry)
-    if (q) quantized++
+  const counts: Record<string, number> = {}
+  const tensors = entries.map((entry): TensorToWrite => {
+    const dtype = types.get(entry.name)!
+    if (dtype !== entry.dtype) quantized++
+    counts[dtype] = (counts[dtype] ?? 0) + 1
     const heads = !permute ? 0 : /attn_q\.(weight|bias)$/.test(entry.name) ? source.config.nHeads : /attn_k\.(weight|bias)$/.test(entry.name) ? source.config.nKvHeads : 0
     return {
       name: entry.name,
-      dtype: q ? type : entry.dtype,
+      dtype,
       shape: entry.shape,
       data: () => {
         const raw = readTensor(entry, fds)
-        if (!q && heads === 0) return raw
+        if (dtype === entry.dtype && heads === 0) return raw
         let values = decode(entry.dtype, raw, numel(entry.shape))
         if (heads > 0) values = permuteRows(values, entry.shape, heads)
-        return encode(q ? type : entry.dtype, values)
+        return encode(dtype, values)
       }
     }
   })
+  // Llama 3.x scaling from a Hugging Face config: llama.cpp's converter writes the factors as a tensor
+  const factors = source.config.ropeFreqFactors
+  if (fromHf && factors !== undefined && factors.some(f => f !== factors[0]) && !source.tensors.has(ROPE_FREQS)) {
+    tensors.push({ name: ROPE_FREQS, dtype: 'f32', shape: [factors.length], data: encode('f32', Float32Array.from(factors)) })
+    counts.f32 = (counts.f32 ?? 0) + 1
+  }
   try {
     writeGguf(output, metadata, tensors, gguf?.alignment)
   } finally {
     for (const fd of fds.values()) closeSync(fd)
   }
-  log('%s → %s: %d tensors, %d quantized to %s', input, output, tensors.length, quantized, type)
-  return { tensors: tensors.length, quantized }
+  log('%s → %s: %d tensors, %d quantized to %s: %o', input, output, tensors.length, quantized, type, counts)
+  return { tensors: tensors.length, quantized, types: counts }
 }
 
 function readTensor (t: TensorEntry, fds: Map<string, number>): Uint8Array {
@@ -104,25 +111,8 @@ function copiedMetadata (metadata: ReadonlyMap<string, GgufValue>, types: Readon
     if (key === 'general.alignment' || key === 'general.file_type' || key === 'general.quantization_version') continue
     out.push([key, metaValue(key, value, types.get(key)!)])
   }
-  out.push(['general.file_type', meta.u32(FILE_TYPE[type])], ['general.quantization_version', meta.u32(2)])
+  out.push(['general.file_type', meta.u32(RECIPES[type].fileType)], ['general.quantization_version', meta.u32(2)])
   return out
-}
-
-function metaValue (key: string, value: GgufValue, type: ValueType): MetaValue {
-  const scalar: Partial<Record<ValueType, 'u8' | 'i8' | 'u32' | 'i32' | 'f32' | 'u64' | 'f64'>> = {
-    [ValueType.U8]: 'u8', [ValueType.I8]: 'i8', [ValueType.U32]: 'u32', [ValueType.I32]: 'i32', [ValueType.F32]: 'f32', [ValueType.U64]: 'u64', [ValueType.F64]: 'f64'
-  }
-  const s = scalar[type]
-  if (s !== undefined && typeof value === 'number') return { type: s, value }
-  if (type === ValueType.BOOL && typeof value === 'boolean') return meta.bool(value)
-  if (type === ValueType.STRING && typeof value === 'string') return meta.str(value)
-  if (type === ValueType.ARRAY) {
-    if (value instanceof Float32Array) return meta.f32s(value)
-    if (value instanceof Int32Array) return meta.i32s(value)
-    if (value instanceof Uint32Array) return { type: 'array', itemType: 'u32', value }
-    if (Array.isArray(value) && value.every(v => typeof v === 'string')) return meta.strings(value as string[])
-  }
-  throw new BadModelFileError(`metadata "${key}" has a type the GGUF writer does not copy (value type ${type})`)
 }
 
 /** GGUF metadata for a Hugging Face folder: the config's keys and a byte-level BPE tokenizer. */
@@ -132,7 +122,7 @@ function hfMetadata (source: ModelSource, type: QuantType): Array<readonly [stri
   const out: Array<readonly [string, MetaValue]> = [
     ['general.architecture', meta.str(arch)],
     ['general.name', meta.str(source.name)],
-    ['general.file_type', meta.u32(FILE_TYPE[type])],
+    ['general.file_type', meta.u32(RECIPES[type].fileType)],
     ['general.quantization_version', meta.u32(2)],
     [`${arch}.context_length`, meta.u32(c.contextLength)],
     [`${arch}.embedding_length`, meta.u32(c.dim)],
@@ -145,6 +135,9 @@ function hfMetadata (source: ModelSource, type: QuantType): Array<readonly [stri
     [`${arch}.attention.layer_norm_rms_epsilon`, meta.f32(c.normEps)]
   ]
   if (c.headDim * c.nHeads !== c.dim) out.push([`${arch}.attention.key_length`, meta.u32(c.headDim)], [`${arch}.attention.value_length`, meta.u32(c.headDim)])
+  const factors = c.ropeFreqFactors
+  // linear scaling has one factor for every pair; Llama 3.x's factors go into rope_freqs.weight
+  if (factors !== undefined && factors.every(f => f === factors[0])) out.push([`${arch}.rope.scaling.type`, meta.str('linear')], [`${arch}.rope.scaling.factor`, meta.f32(factors[0]!)])
   const tok = source.tokenizer
   const json = tok?.kind === 'hf' ? tok.tokenizerJson : undefined
   const model = json?.model as { type?: string, vocab?: Record<string, number>, merges?: Array<string | [string, string]> } | undefined
@@ -183,33 +176,39 @@ function preTokenizerName (preTokenizer: unknown, where: string): string {
   return name ?? 'default'
 }
 
-const usage = `Usage: gridllm quantize <in.gguf | hf-folder> <out.gguf> --type q8_0|q4_0
+const usage = `Usage: gridllm quantize <in.gguf | hf-folder> <out.gguf> --type <type>
 
-Writes a quantized GGUF file (loadable by llama.cpp too). Matrices whose rows are a multiple of
-32 are quantized; norms, biases and other tensors keep their type. Every matrix gets the same
-type (llama.cpp's --pure). Reads GGUF (F32, F16, BF16, Q8_0, Q4_0) and Hugging Face folders
-(safetensors with a byte-level BPE tokenizer.json).
+Writes a quantized GGUF file that llama.cpp loads too, choosing each tensor's type as
+llama-quantize does. Types:
+  q4_k_m, q5_k_m, q6_k   llama.cpp's K-quant mixes (the output, attention-V and feed-forward-down
+                         matrices get more bits in some layers)
+  q8_0, q4_0, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k
+                         one type for every matrix (llama.cpp's --pure)
+Matrices whose rows the type's blocks do not divide fall back as in llama.cpp (Q4_K to Q5_0,
+Q5_K to Q5_1, Q6_K to Q8_0; then F16); norms and biases keep their type. Reads GGUF (any type
+gridllm reads) and Hugging Face folders (safetensors with a byte-level BPE tokenizer.json).
 
 Options:
-      --type <q8_0|q4_0>   the quantization (required)
-  -h, --help               show this help
+      --type <type>   the quantization (required)
+  -h, --help          show this help
 `
 
 export const quantizeCommand: Command = {
   name: 'quantize',
-  summary: 'write a Q8_0 or Q4_0 GGUF from a GGUF file or Hugging Face folder',
+  summary: 'write a quantized GGUF (Q4_K_M, Q5_K_M, Q6_K, Q8_0, ...) from a GGUF file or Hugging Face folder',
   usage,
   async run (argv: string[], ctx: CommandContext): Promise<number> {
     const { values: v, positionals } = parse(argv, { type: { type: 'string' } }, usage, true)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     if (positionals.length !== 2) throw new UsageError('expected an input model and an output file', usage)
-    const type = v.type
-    if (type !== 'q8_0' && type !== 'q4_0') throw new UsageError(`--type must be q8_0 or q4_0${type === undefined ? '' : `, got "${type}"`}`, usage)
+    const type = v.type?.toLowerCase()
+    if (!(QUANT_TYPES as readonly string[]).includes(type ?? '')) throw new UsageError(`--type must be one of ${QUANT_TYPES.join(', ')}${type === undefined ? '' : `, got "${v.type}"`}`, usage)
     const [input, output] = positionals as [string, string]
     if (input === output) throw new UsageError('the output must be another file than the input', usage)
     const t0 = performance.now()
-    const r = await quantizeModel(input, output, type, { signal: ctx.signal })
-    ctx.stderr.write(`${output}: ${r.quantized} of ${r.tensors} tensors quantized to ${type} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
+    const r = await quantizeModel(input, output, type as QuantType, { signal: ctx.signal })
+    const mix = Object.entries(r.types).map(([t, n]) => `${n} ${t}`).join(', ')
+    ctx.stderr.write(`${output}: ${r.quantized} of ${r.tensors} tensors quantized to ${type} (${mix}) in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`)
     return 0
   }
 }

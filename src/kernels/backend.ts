@@ -25,6 +25,8 @@ export interface RopeParams {
   readonly ropeDim: number
   readonly theta: number
   readonly style: RopeStyle
+  /** per pair k < ropeDim / 2, a factor its frequency is divided by (Llama 3.x scaling); absent: 1 */
+  readonly freqFactors?: readonly number[]
 }
 
 export interface AttentionParams {
@@ -63,7 +65,10 @@ export interface Backend {
   addBias (x: Tensor, b: Tensor, n: number): void
   /** x[i] += y[i].  x, y (n, dim) */
   add (x: Tensor, y: Tensor, n: number): void
-  /** out[i] = x[i] / sqrt(mean(x[i]²) + eps) * weight.  out, x (n, dim), weight (dim) */
+  /**
+   * out[i] = x[i] / sqrt(mean(x[i]²) + eps) * weight.  out, x (n, dim), weight (dim). The tensors'
+   * rows may hold several rows of dim (per-head norms: n = tokens · heads rows of headDim).
+   */
   rmsnorm (out: Tensor, x: Tensor, weight: Tensor, n: number, eps: number): void
   /** Rotates x in place; row i is at position positions[i].  x (n, nHeads * headDim) */
   rope (x: Tensor, n: number, positions: Int32Array, p: RopeParams): void

@@ -16,6 +16,8 @@ export interface CreateBackendOptions {
   threads?: number
   /** wasm: fused multiply-adds through relaxed SIMD where available (faster, not bit-reproducible across machines) */
   relaxedSimd?: boolean
+  /** wasm: relaxed-SIMD integer dot products where available (default true; results identical to the baseline kernels) */
+  relaxedDot?: boolean
 }
 
 /** Creates a backend by name; `auto` picks the fastest available. */

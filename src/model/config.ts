@@ -1,7 +1,7 @@
 import type { RopeStyle } from '../kernels/index.ts'
 import { BadModelFileError, ShapeMismatchError, UnsupportedArchitectureError } from '../util/errors.ts'
 
-export const ARCHITECTURES = ['llama', 'qwen2'] as const
+export const ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const
 export type Architecture = typeof ARCHITECTURES[number]
 
 /** Everything the forward pass needs to know about a Llama-family model. */
@@ -24,6 +24,13 @@ export interface ModelConfig {
   readonly tiedEmbeddings: boolean
   /** Q, K and V projections have biases (qwen2) */
   readonly qkvBias: boolean
+  /** each head's queries and keys are RMS-normed before RoPE (qwen3); absent: no */
+  readonly qkNorm?: true
+  /**
+   * per rotated pair, the factor its RoPE frequency is divided by (Llama 3.x long-context scaling,
+   * GGUF's rope_freqs.weight; linear scaling: all equal); ropeDim / 2 values, absent: none
+   */
+  readonly ropeFreqFactors?: readonly number[]
 }
 
 export function kvDim (c: ModelConfig): number {
@@ -44,7 +51,31 @@ export function validateConfig (c: ModelConfig, where: string): ModelConfig {
   if (c.nHeads % c.nKvHeads !== 0) throw new BadModelFileError(`${where}: ${c.nHeads} heads cannot be grouped over ${c.nKvHeads} kv heads`)
   if (c.ropeDim % 2 !== 0 || c.ropeDim > c.headDim) throw new BadModelFileError(`${where}: rope dimension ${c.ropeDim} must be even and at most the head size ${c.headDim}`)
   if (!(c.normEps > 0) || !(c.ropeTheta > 0)) throw new BadModelFileError(`${where}: norm epsilon and rope theta must be positive`)
+  const f = c.ropeFreqFactors
+  if (f !== undefined && (f.length !== c.ropeDim / 2 || f.some(v => !(v > 0) || !Number.isFinite(v)))) {
+    throw new BadModelFileError(`${where}: RoPE frequency factors must be ${c.ropeDim / 2} positive numbers, got ${f.length}`)
+  }
   return c
+}
+
+/**
+ * Llama 3.x RoPE scaling ("rope_type": "llama3"): per pair of a head of ropeDim, the factor its
+ * frequency θ^(-2i/ropeDim) is divided by (what llama.cpp's converter writes as rope_freqs.weight).
+ */
+export function llama3RopeFactors (ropeDim: number, theta: number, s: { factor: number, lowFreqFactor: number, highFreqFactor: number, originalContext: number }): number[] {
+  const lowWavelen = s.originalContext / s.lowFreqFactor
+  const highWavelen = s.originalContext / s.highFreqFactor
+  const out: number[] = []
+  for (let i = 0; i < ropeDim; i += 2) {
+    const wavelen = 2 * Math.PI * theta ** (i / ropeDim)
+    if (wavelen < highWavelen) out.push(1)
+    else if (wavelen > lowWavelen) out.push(s.factor)
+    else {
+      const smooth = (s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor)
+      out.push(1 / ((1 - smooth) / s.factor + smooth))
+    }
+  }
+  return out.map(Math.fround)
 }
 
 /** Canonical tensor names (GGUF's). Every loader maps its own names onto these. */
@@ -58,12 +89,14 @@ export const TensorNames = {
 export type LayerPart =
   | 'attn_norm.weight' | 'attn_q.weight' | 'attn_k.weight' | 'attn_v.weight' | 'attn_output.weight'
   | 'attn_q.bias' | 'attn_k.bias' | 'attn_v.bias'
+  | 'attn_q_norm.weight' | 'attn_k_norm.weight'
   | 'ffn_norm.weight' | 'ffn_gate.weight' | 'ffn_up.weight' | 'ffn_down.weight'
 
 /** The parts of one transformer block, in the order they are used. */
 export function layerParts (c: ModelConfig): LayerPart[] {
   const parts: LayerPart[] = ['attn_norm.weight', 'attn_q.weight', 'attn_k.weight', 'attn_v.weight']
   if (c.qkvBias) parts.push('attn_q.bias', 'attn_k.bias', 'attn_v.bias')
+  if (c.qkNorm === true) parts.push('attn_q_norm.weight', 'attn_k_norm.weight')
   parts.push('attn_output.weight', 'ffn_norm.weight', 'ffn_gate.weight', 'ffn_up.weight', 'ffn_down.weight')
   return parts
 }
@@ -81,6 +114,7 @@ export function expectedShape (c: ModelConfig, name: string): number[] {
     case 'attn_norm.weight': case 'ffn_norm.weight': return [c.dim]
     case 'attn_q.weight': return [q, c.dim]
     case 'attn_k.weight': case 'attn_v.weight': return [kv, c.dim]
+    case 'attn_q_norm.weight': case 'attn_k_norm.weight': return [c.headDim]
     case 'attn_q.bias': return [q]
     case 'attn_k.bias': case 'attn_v.bias': return [kv]
     case 'attn_output.weight': return [c.dim, q]

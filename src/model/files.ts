@@ -19,14 +19,18 @@ export function fileError (path: string, err: unknown): Error {
   return new BadModelFileError(`cannot read ${path}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
 }
 
-/** Parses a JSON file; a missing file is FileNotFoundError, bad JSON is BadModelFileError. */
-export function readJsonFile (path: string): Record<string, unknown> {
-  let text: string
+/** A text file's contents; a missing file is FileNotFoundError. */
+export function readTextFile (path: string): string {
   try {
-    text = readFileSync(path, 'utf8')
+    return readFileSync(path, 'utf8')
   } catch (err) {
     throw fileError(path, err)
   }
+}
+
+/** Parses a JSON file; a missing file is FileNotFoundError, bad JSON is BadModelFileError. */
+export function readJsonFile (path: string): Record<string, unknown> {
+  const text = readTextFile(path)
   try {
     return JSON.parse(text) as Record<string, unknown>
   } catch (err) {

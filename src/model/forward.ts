@@ -58,7 +58,7 @@ export class SpanForward {
   private chunk (cache: KvCache, n: number, pos0: number): void {
     const { backend: b, config: c, x, xb, q, k, v, att, hb, hb2 } = this
     for (let i = 0; i < n; i++) this.positions[i] = pos0 + i
-    const rope = { nHeads: c.nHeads, headDim: c.headDim, ropeDim: c.ropeDim, theta: c.ropeTheta, style: c.ropeStyle }
+    const rope = { nHeads: c.nHeads, headDim: c.headDim, ropeDim: c.ropeDim, theta: c.ropeTheta, style: c.ropeStyle, freqFactors: c.ropeFreqFactors }
     const ropeK = { ...rope, nHeads: c.nKvHeads }
     const attn = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }
 
@@ -71,6 +71,8 @@ export class SpanForward {
       if (w.bq !== undefined) b.addBias(q, w.bq, n)
       if (w.bk !== undefined) b.addBias(k, w.bk, n)
       if (w.bv !== undefined) b.addBias(v, w.bv, n)
+      if (w.qNorm !== undefined) b.rmsnorm(q, q, w.qNorm, n * c.nHeads, c.normEps) // per head (qwen3)
+      if (w.kNorm !== undefined) b.rmsnorm(k, k, w.kNorm, n * c.nKvHeads, c.normEps)
       b.rope(q, n, this.positions, rope)
       b.rope(k, n, this.positions, ropeK)
       b.copyRows(cache.k[l]!, pos0, k, n)

@@ -8,17 +8,19 @@ import { basename, join } from 'node:path'
 import type { DType } from '../tensor/index.ts'
 import { BadModelFileError, UnsupportedArchitectureError, UnsupportedTensorTypeError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
-import { type Architecture, type ModelConfig, TensorNames, validateConfig } from './config.ts'
+import { type Architecture, type ModelConfig, TensorNames, llama3RopeFactors, validateConfig } from './config.ts'
 import { openOrThrow, readJsonFile } from './files.ts'
 import { type ModelSource, type TensorEntry, checkExtents, requireTensors } from './source.ts'
 import { hfTokenizerData } from './tokenizer/hf-files.ts'
 
 const log = logger('model:safetensors')
 
-const ARCHITECTURES: Readonly<Record<string, Architecture>> = {
-  LlamaForCausalLM: 'llama',
+/** Hugging Face architectures (config.json "architectures") this runtime runs, and their GGUF names. */
+export const HF_ARCHITECTURES: Readonly<Record<string, Architecture>> = {
+  LlamaForCausalLM: 'llama', // Llama 2/3.x, SmolLM/SmolLM2, TinyLlama
   MistralForCausalLM: 'llama',
-  Qwen2ForCausalLM: 'qwen2'
+  Qwen2ForCausalLM: 'qwen2', // Qwen2, Qwen2.5
+  Qwen3ForCausalLM: 'qwen3'
 }
 
 const DTYPES: Readonly<Record<string, DType>> = { F32: 'f32', F16: 'f16', BF16: 'bf16' }
@@ -32,6 +34,8 @@ const LAYER_NAMES: Readonly<Record<string, string>> = {
   'self_attn.k_proj.bias': 'attn_k.bias',
   'self_attn.v_proj.bias': 'attn_v.bias',
   'self_attn.o_proj.weight': 'attn_output.weight',
+  'self_attn.q_norm.weight': 'attn_q_norm.weight',
+  'self_attn.k_norm.weight': 'attn_k_norm.weight',
   'post_attention_layernorm.weight': 'ffn_norm.weight',
   'mlp.gate_proj.weight': 'ffn_gate.weight',
   'mlp.up_proj.weight': 'ffn_up.weight',
@@ -52,13 +56,13 @@ type Json = Record<string, unknown>
 
 export function openSafetensorsDir (dir: string): ModelSource {
   const hfConfig = readJsonFile(join(dir, 'config.json'))
-  const arch = ((hfConfig.architectures ?? []) as string[]).find(a => ARCHITECTURES[a] !== undefined)
-  if (arch === undefined) throw new UnsupportedArchitectureError(String(hfConfig.architectures ?? hfConfig.model_type), Object.keys(ARCHITECTURES))
+  const arch = ((hfConfig.architectures ?? []) as string[]).find(a => HF_ARCHITECTURES[a] !== undefined)
+  if (arch === undefined) throw new UnsupportedArchitectureError(String(hfConfig.architectures ?? hfConfig.model_type), Object.keys(HF_ARCHITECTURES))
   const tensors = new Map<string, TensorEntry>()
   const sizes = new Map<string, number>()
   for (const file of shardFiles(dir)) readHeader(file, tensors, sizes)
   checkExtents(tensors.values(), sizes)
-  const config = hfModelConfig(hfConfig, ARCHITECTURES[arch]!, tensors, dir)
+  const config = hfModelConfig(hfConfig, HF_ARCHITECTURES[arch]!, tensors, dir)
   requireTensors(config, tensors, dir)
   const tok = hfTokenizerData(dir, hfConfig)
   return { path: dir, format: 'safetensors', name: basename(dir), config, tensors, tokenizer: tok?.data, chatTemplate: tok?.chatTemplate }
@@ -110,10 +114,14 @@ function hfModelConfig (c: Json, architecture: Architecture, tensors: ReadonlyMa
     if (typeof v !== 'number') throw new BadModelFileError(`${where}/config.json: "${key}" is missing or not a number`)
     return v
   }
-  if (c.rope_scaling !== undefined && c.rope_scaling !== null) log('warning: %s uses rope_scaling, which is ignored', where)
   const dim = num('hidden_size')
   const nHeads = num('num_attention_heads')
-  const headDim = num('head_dim', dim / nHeads)
+  const headDim = typeof c.head_dim === 'number' ? c.head_dim : dim / nHeads
+  const ropeTheta = num('rope_theta', 10000)
+  const ropeFreqFactors = hfRopeFactors(c.rope_scaling as Json | null | undefined, headDim, ropeTheta, architecture, where)
+  if (typeof c.sliding_window === 'number' && c.use_sliding_window !== false && c.max_position_embeddings as number > c.sliding_window) {
+    log('warning: %s: sliding-window attention (%d) is not applied; prompts up to that length are exact', where, c.sliding_window)
+  }
   return validateConfig({
     architecture,
     dim,
@@ -125,10 +133,31 @@ function hfModelConfig (c: Json, architecture: Architecture, tensors: ReadonlyMa
     vocabSize: num('vocab_size'),
     contextLength: num('max_position_embeddings'),
     normEps: num('rms_norm_eps', 1e-6),
-    ropeTheta: num('rope_theta', 10000),
+    ropeTheta,
     ropeDim: headDim,
     ropeStyle: 'neox',
     tiedEmbeddings: !tensors.has(TensorNames.output),
-    qkvBias: tensors.has(TensorNames.layer(0, 'attn_q.bias'))
+    qkvBias: tensors.has(TensorNames.layer(0, 'attn_q.bias')),
+    ...(tensors.has(TensorNames.layer(0, 'attn_q_norm.weight')) ? { qkNorm: true as const } : {}),
+    ...(ropeFreqFactors !== undefined ? { ropeFreqFactors } : {})
   }, `${where}/config.json`)
+}
+
+/** config.json's rope_scaling as per-pair frequency factors: Llama 3.x ("llama3") and linear; others are refused. */
+function hfRopeFactors (s: Json | null | undefined, ropeDim: number, theta: number, arch: Architecture, where: string): number[] | undefined {
+  if (s === null || s === undefined) return undefined
+  const type = String(s.rope_type ?? s.type ?? 'default')
+  const num = (key: string, fallback?: number): number => {
+    const v = s[key] ?? fallback
+    if (typeof v !== 'number' || !(v > 0)) throw new BadModelFileError(`${where}/config.json: rope_scaling.${key} is missing or not a positive number`)
+    return v
+  }
+  if (type === 'default') return undefined
+  if (type === 'linear') return new Array<number>(ropeDim / 2).fill(num('factor'))
+  if (type === 'llama3') {
+    return llama3RopeFactors(ropeDim, theta, {
+      factor: num('factor'), lowFreqFactor: num('low_freq_factor', 1), highFreqFactor: num('high_freq_factor', 4), originalContext: num('original_max_position_embeddings', 8192)
+    })
+  }
+  throw new UnsupportedArchitectureError(`${arch} with ${type} RoPE scaling`, Object.values(HF_ARCHITECTURES).filter((a, i, all) => all.indexOf(a) === i).map(a => `${a} (RoPE unscaled, linear or llama3)`))
 }

@@ -18,6 +18,8 @@ export interface LayerWeights {
   readonly bq?: Tensor // (nHeads * headDim)
   readonly bk?: Tensor // (kvDim)
   readonly bv?: Tensor // (kvDim)
+  readonly qNorm?: Tensor // (headDim)
+  readonly kNorm?: Tensor // (headDim)
   readonly wo: Tensor // (dim, nHeads * headDim)
   readonly ffnNorm: Tensor // (dim)
   readonly wGate: Tensor // (hiddenDim, dim)
@@ -55,6 +57,7 @@ export interface LoadedWeights {
 const PART_KEYS: Readonly<Record<LayerPart, keyof LayerWeights>> = {
   'attn_norm.weight': 'attnNorm', 'attn_q.weight': 'wq', 'attn_k.weight': 'wk', 'attn_v.weight': 'wv',
   'attn_q.bias': 'bq', 'attn_k.bias': 'bk', 'attn_v.bias': 'bv', 'attn_output.weight': 'wo',
+  'attn_q_norm.weight': 'qNorm', 'attn_k_norm.weight': 'kNorm',
   'ffn_norm.weight': 'ffnNorm', 'ffn_gate.weight': 'wGate', 'ffn_up.weight': 'wUp', 'ffn_down.weight': 'wDown'
 }
 

@@ -3,6 +3,16 @@ import { type DType, byteSize } from './dtype.ts'
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './f16.ts'
 import * as q8_0 from './q8_0.ts'
 import * as q4_0 from './q4_0.ts'
+import * as q5_0 from './q5_0.ts'
+import * as q5_1 from './q5_1.ts'
+import * as q2_k from './q2_k.ts'
+import * as q3_k from './q3_k.ts'
+import * as q4_k from './q4_k.ts'
+import * as q5_k from './q5_k.ts'
+import * as q6_k from './q6_k.ts'
+
+/** The block formats' reference quantizers and dequantizers. */
+const BLOCK_CODECS = { q8_0, q4_0, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k } as const
 
 /** Encodes f32 values as `dtype` bytes (quantizing if needed). */
 export function encode (dtype: DType, src: Float32Array): Uint8Array {
@@ -18,8 +28,7 @@ export function encode (dtype: DType, src: Float32Array): Uint8Array {
       for (let i = 0; i < src.length; i++) out[i] = f32ToBf16(src[i]!)
       return new Uint8Array(out.buffer)
     }
-    case 'q8_0': byteSize(dtype, [src.length]); return q8_0.quantizeRef(src)
-    case 'q4_0': byteSize(dtype, [src.length]); return q4_0.quantizeRef(src)
+    default: byteSize(dtype, [src.length]); return BLOCK_CODECS[dtype].quantizeRef(src)
   }
 }
 
@@ -38,7 +47,6 @@ export function decode (dtype: DType, bytes: Uint8Array, n: number, dst: Float32
       for (let i = 0; i < n; i++) dst[i] = conv(view.getUint16(i * 2, true))
       return dst
     }
-    case 'q8_0': return q8_0.dequantizeRef(bytes, n, dst)
-    case 'q4_0': return q4_0.dequantizeRef(bytes, n, dst)
+    default: return BLOCK_CODECS[dtype].dequantizeRef(bytes, n, dst)
   }
 }

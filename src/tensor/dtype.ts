@@ -1,7 +1,7 @@
 import { UnsupportedTensorTypeError, ShapeMismatchError } from '../util/errors.ts'
 
 /** Element types gridllm stores. Quantized types are GGUF's block formats, byte for byte. */
-export type DType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0'
+export type DType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q5_0' | 'q5_1' | 'q2_k' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k'
 
 export interface DTypeInfo {
   /** elements per block (1 for plain floats) */
@@ -16,7 +16,14 @@ export const DTYPES: Readonly<Record<DType, DTypeInfo>> = {
   f32: { blockSize: 1, blockBytes: 4, ggmlType: 0 },
   f16: { blockSize: 1, blockBytes: 2, ggmlType: 1 },
   q4_0: { blockSize: 32, blockBytes: 18, ggmlType: 2 },
+  q5_0: { blockSize: 32, blockBytes: 22, ggmlType: 6 },
+  q5_1: { blockSize: 32, blockBytes: 24, ggmlType: 7 },
   q8_0: { blockSize: 32, blockBytes: 34, ggmlType: 8 },
+  q2_k: { blockSize: 256, blockBytes: 84, ggmlType: 10 },
+  q3_k: { blockSize: 256, blockBytes: 110, ggmlType: 11 },
+  q4_k: { blockSize: 256, blockBytes: 144, ggmlType: 12 },
+  q5_k: { blockSize: 256, blockBytes: 176, ggmlType: 13 },
+  q6_k: { blockSize: 256, blockBytes: 210, ggmlType: 14 },
   bf16: { blockSize: 1, blockBytes: 2, ggmlType: 30 }
 }
 
@@ -59,4 +66,20 @@ export function byteSize (dtype: DType, shape: readonly number[]): number {
 
 export function isQuantized (dtype: DType): boolean {
   return DTYPES[dtype].blockSize > 1
+}
+
+/** Byte offsets of the f16 scales (and mins) inside one block of each quantized type, as GGUF lays it out. */
+export const BLOCK_SCALES: Partial<Readonly<Record<DType, readonly number[]>>> = {
+  q8_0: [0], q4_0: [0], q5_0: [0], q5_1: [0, 2], q2_k: [80, 82], q3_k: [108], q4_k: [0, 2], q5_k: [0, 2], q6_k: [208]
+}
+
+/** Whether every block scale of quantized `bytes` is finite (llama.cpp refuses rows whose are not). */
+export function finiteScales (dtype: DType, bytes: Uint8Array): boolean {
+  const offsets = BLOCK_SCALES[dtype]
+  if (offsets === undefined) return true
+  const size = DTYPES[dtype].blockBytes
+  for (let o = 0; o < bytes.length; o += size) {
+    for (const s of offsets) if ((bytes[o + s + 1]! & 0x7c) === 0x7c) return false // exponent all ones
+  }
+  return true
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { type Backend, RefBackend, type RopeStyle, type Tensor } from '../../src/kernels/index.ts'
-import { type DType, encode } from '../../src/tensor/index.ts'
+import { BLOCK_SCALES, DTYPES, type DType, encode, isQuantized } from '../../src/tensor/index.ts'
 import { GridError } from '../../src/util/errors.ts'
 
 /** Uniform values in [-scale, scale) from a seeded LCG. */
@@ -73,8 +73,9 @@ export function backendConformance (name: string, create: () => Promise<Backend>
     })
 
     it('refuses quantized rows that are not a multiple of the block size, and wrong byte counts', () => {
-      for (const dtype of be.weightTypes.filter(d => d === 'q8_0' || d === 'q4_0')) {
+      for (const dtype of be.weightTypes.filter(isQuantized)) {
         assert.throws(() => be.fromBytes(dtype, [2, 33], new Uint8Array(100)), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
+        assert.throws(() => be.fromBytes(dtype, [2, 256], new Uint8Array(100)), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
       }
       assert.throws(() => be.fromBytes('f32', [2, 3], new Uint8Array(20)), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
     })
@@ -83,12 +84,16 @@ export function backendConformance (name: string, create: () => Promise<Backend>
     // (tokens n, outDim, inDim); quantized types need inDim % 32 == 0. The last ones are large
     // enough for a threaded backend to split them.
     const f32Shapes: Array<[number, number, number]> = [[1, 1, 1], [1, 7, 5], [3, 17, 37], [2, 9, 172], [5, 33, 64], [4, 13, 7], [9, 130, 96], [1, 999, 288], [17, 64, 288]]
-    const qShapes: Array<[number, number, number]> = [[1, 1, 32], [1, 7, 64], [3, 17, 96], [2, 33, 288], [5, 130, 64], [9, 64, 160], [1, 999, 288], [21, 300, 96]]
+    const qShapes: Array<[number, number, number]> = [[1, 1, 32], [1, 7, 64], [3, 17, 96], [2, 33, 288], [5, 130, 64], [9, 64, 160], [1, 999, 288], [21, 300, 96], [4, 5, 32]]
+    // K-quants: super-blocks of 256
+    const kShapes: Array<[number, number, number]> = [[1, 1, 256], [1, 7, 512], [3, 17, 256], [2, 33, 768], [5, 130, 256], [9, 66, 512], [1, 999, 256], [21, 300, 256], [4, 3, 256]]
+    const shapesOf = (dtype: DType): Array<[number, number, number]> => !isQuantized(dtype) ? f32Shapes : DTYPES[dtype].blockSize === 256 ? kShapes : qShapes
+    /** A table's row length for the dtype's block size. */
+    const dimOf = (dtype: DType, plain: number, blocks: number): number => isQuantized(dtype) ? DTYPES[dtype].blockSize * blocks : plain
 
     it('matmul over every weight type, odd sizes, one token and many', () => {
       for (const dtype of weightTypes()) {
-        const quantized = dtype === 'q8_0' || dtype === 'q4_0'
-        for (const [n, outDim, inDim] of quantized ? qShapes : f32Shapes) {
+        for (const [n, outDim, inDim] of shapesOf(dtype)) {
           const seed = n * 1000 + outDim * 10 + inDim
           const wBytes = encode(dtype, random(outDim * inDim, seed, 1 / Math.sqrt(inDim)))
           const w = be.fromBytes(dtype, [outDim, inDim], wBytes)
@@ -100,7 +105,7 @@ export function backendConformance (name: string, create: () => Promise<Backend>
           ref.write(outRef, Float32Array.from({ length: (n + 1) * outDim }, () => 7))
           be.matmul(out, x, w, n)
           ref.matmul(outRef, xr, wr, n)
-          assertClose(be.read(out), ref.read(outRef), dtype === 'f32' ? F32 : dtype === 'f16' || dtype === 'bf16' ? F32 : Q_ACT, `${dtype} matmul n=${n} ${outDim}x${inDim}`)
+          assertClose(be.read(out), ref.read(outRef), isQuantized(dtype) ? Q_ACT : F32, `${dtype} matmul n=${n} ${outDim}x${inDim}`)
           for (const t of [w, x, out]) be.free(t)
         }
       }
@@ -108,7 +113,7 @@ export function backendConformance (name: string, create: () => Promise<Backend>
 
     it('getRows over every weight type', () => {
       for (const dtype of weightTypes()) {
-        const [rows, dim] = dtype === 'f32' ? [11, 37] : [11, 96]
+        const [rows, dim] = [11, dimOf(dtype, 37, 3)]
         const values = random(rows * dim, 5, 2)
         for (let j = 0; j < dim; j++) { values[dim + j]! *= 1e-7; values[2 * dim + j]! *= 3e4 } // f16 subnormal and large block scales
         const bytes = encode(dtype, values)
@@ -127,7 +132,7 @@ export function backendConformance (name: string, create: () => Promise<Backend>
     it('fromStream, where offered, stores what fromBytes stores', async () => {
       if (be.fromStream === undefined) return
       for (const dtype of weightTypes()) {
-        const [rows, dim] = dtype === 'f32' ? [300, 37] : [3000, 96] // several pieces for the larger ones
+        const [rows, dim] = isQuantized(dtype) ? [DTYPES[dtype].blockSize === 256 ? 1200 : 3000, dimOf(dtype, 0, 3)] : [300, 37] // several pieces for the larger ones
         const bytes = encode(dtype, random(rows * dim, 9, 2))
         let offset = 0
         const streamed = await be.fromStream(dtype, [rows, dim], async dst => { dst.set(bytes.subarray(offset, offset + dst.length)); offset += dst.length })
@@ -140,6 +145,35 @@ export function backendConformance (name: string, create: () => Promise<Backend>
         be.getRows(b, whole, ids)
         assert.deepEqual(be.read(a), be.read(b), `${dtype} fromStream`)
         for (const t of [streamed, whole, a, b]) be.free(t)
+      }
+    })
+
+    it('f16 tables with infinities and NaN read back exactly, and their products match ref', () => {
+      if (!be.weightTypes.includes('f16')) return
+      const values = random(4 * 40, 3)
+      values[5] = Infinity; values[47] = -Infinity; values[90] = NaN; values[100] = 6e-8 // a subnormal
+      const bytes = encode('f16', values)
+      const t = be.fromBytes('f16', [4, 40], bytes)
+      const tr = ref.fromBytes('f16', [4, 40], bytes.slice())
+      const ids = Int32Array.of(0, 1, 2, 3)
+      const [a, ar] = pair(be, ref, [4, 40], new Float32Array(160))
+      be.getRows(a, t, ids); ref.getRows(ar, tr, ids)
+      assert.deepEqual(be.read(a), ref.read(ar))
+      const [x, xr] = pair(be, ref, [1, 40], random(40, 4))
+      const [o, or] = pair(be, ref, [1, 4], new Float32Array(4))
+      be.matmul(o, x, t, 1); ref.matmul(or, xr, tr, 1)
+      assert.deepEqual(be.read(o).map(v => Number.isFinite(v) ? 0 : v), ref.read(or).map(v => Number.isFinite(v) ? 0 : v))
+      for (const u of [t, a, x, o]) be.free(u)
+    })
+
+    it('refuses quantized weights with infinite or NaN block scales (as llama.cpp does)', () => {
+      for (const dtype of be.weightTypes.filter(isQuantized)) {
+        const dim = DTYPES[dtype].blockSize
+        const bytes = encode(dtype, random(2 * dim, 8))
+        // the f16 scale of the second block: where each format keeps it
+        const at = DTYPES[dtype].blockBytes + BLOCK_SCALES[dtype]![0]!
+        bytes[at] = 0x00; bytes[at + 1] = 0x7c // +inf
+        assert.throws(() => be.fromBytes(dtype, [2, dim], bytes), (e: unknown) => e instanceof GridError && e.code === 'BAD_MODEL_FILE', dtype)
       }
     })
 
@@ -159,6 +193,15 @@ export function backendConformance (name: string, create: () => Promise<Backend>
         assertClose(be.read(x), ref.read(xr), F32, `addBias ${n}x${dim}`)
         for (const t of [x, y, w, o]) be.free(t)
       }
+    })
+
+    it('rmsnorm per head: rows of the weight\'s length inside longer rows, in place', () => {
+      const [x, xr] = pair(be, ref, [3, 4 * 16], random(3 * 64, 11, 2))
+      const [w, wr] = pair(be, ref, [16], random(16, 12))
+      be.rmsnorm(x, x, w, 3 * 4, 1e-6); ref.rmsnorm(xr, xr, wr, 3 * 4, 1e-6)
+      assertClose(be.read(x), ref.read(xr), F32, 'rmsnorm per head')
+      assert.throws(() => be.rmsnorm(x, x, w, 13, 1e-6), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
+      be.free(x); be.free(w)
     })
 
     it('siluMul holds at large magnitudes', () => {
@@ -184,6 +227,12 @@ export function backendConformance (name: string, create: () => Promise<Backend>
         positions.reverse()
         be.rope(x, n, positions, { ...p, theta: 500000 }); ref.rope(xr, n, positions, { ...p, theta: 500000 })
         assertClose(be.read(x), ref.read(xr), F32, `rope ${style} again`)
+        // Llama 3.x frequency factors, then none again
+        const freqFactors = Array.from({ length: ropeDim / 2 }, (_, k) => 1 + k * 0.75)
+        be.rope(x, n, positions, { ...p, freqFactors }); ref.rope(xr, n, positions, { ...p, freqFactors })
+        assertClose(be.read(x), ref.read(xr), F32, `rope ${style} with frequency factors`)
+        be.rope(x, n, positions, p); ref.rope(xr, n, positions, p)
+        assertClose(be.read(x), ref.read(xr), F32, `rope ${style} without them again`)
         be.free(x)
       }
     })

@@ -1,4 +1,5 @@
-import { type DType, byteSize } from '../../tensor/index.ts'
+import { type DType, byteSize, finiteScales } from '../../tensor/index.ts'
+import { BadModelFileError } from '../../util/errors.ts'
 import type { Backend, Tensor } from '../backend.ts'
 import { RefTensor, asRef, f32Of } from './tensor.ts'
 import * as ops from './ops.ts'
@@ -6,10 +7,11 @@ import * as ops from './ops.ts'
 /** The plain-TypeScript reference backend: the oracle every other backend is tested against. */
 export class RefBackend implements Backend {
   readonly name = 'ref'
-  readonly weightTypes: readonly DType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0']
+  readonly weightTypes: readonly DType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q5_1', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k']
   private live = 0
 
   fromBytes (dtype: DType, shape: readonly number[], bytes: Uint8Array): Tensor {
+    if (!finiteScales(dtype, bytes)) throw new BadModelFileError(`a ${dtype} tensor of shape [${shape.join(', ')}] has infinite or NaN block scales`)
     const t = new RefTensor(dtype, shape, bytes)
     this.live += t.bytes.byteLength
     return t

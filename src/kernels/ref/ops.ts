@@ -5,6 +5,7 @@
 import { decode, DTYPES } from '../../tensor/index.ts'
 import type { AttentionParams, RopeParams, Tensor } from '../backend.ts'
 import { rowLength } from '../backend.ts'
+import { ShapeMismatchError } from '../../util/errors.ts'
 import { asRef, f32Of } from './tensor.ts'
 
 /** Decodes row `r` of a weight tensor of any dtype into `dst` (rowLen f32). */
@@ -52,6 +53,7 @@ export function rmsnorm (out: Tensor, x: Tensor, weight: Tensor, n: number, eps:
   const xs = f32Of(x)
   const w = f32Of(weight)
   const dim = w.length
+  if (n * dim > xs.length || n * dim > o.length) throw new ShapeMismatchError(`rmsnorm: ${n} rows of ${dim} do not fit [${x.shape.join(', ')}]`)
   for (let i = 0; i < n; i++) {
     let ss = 0
     for (let j = 0; j < dim; j++) ss += xs[i * dim + j]! ** 2
@@ -62,14 +64,14 @@ export function rmsnorm (out: Tensor, x: Tensor, weight: Tensor, n: number, eps:
 
 export function rope (x: Tensor, n: number, positions: Int32Array, p: RopeParams): void {
   const xs = f32Of(x)
-  const { nHeads, headDim, ropeDim, theta, style } = p
+  const { nHeads, headDim, ropeDim, theta, style, freqFactors } = p
   const half = ropeDim / 2
   for (let i = 0; i < n; i++) {
     const pos = positions[i]!
     for (let h = 0; h < nHeads; h++) {
       const base = i * nHeads * headDim + h * headDim
       for (let k = 0; k < half; k++) {
-        const angle = pos * theta ** (-(2 * k) / ropeDim)
+        const angle = pos * theta ** (-(2 * k) / ropeDim) / (freqFactors?.[k] ?? 1)
         const cos = Math.cos(angle)
         const sin = Math.sin(angle)
         // interleaved pairs (2k, 2k+1); neox pairs (k, k + half)

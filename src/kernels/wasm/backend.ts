@@ -4,7 +4,7 @@
  * ThreadPool. No Node API here, so a browser host can construct it too (see node.ts for Node's).
  */
 import { type DType, DTYPES, byteSize, isQuantized } from '../../tensor/index.ts'
-import { ShapeMismatchError, UnsupportedTensorTypeError } from '../../util/errors.ts'
+import { BadModelFileError, ShapeMismatchError, UnsupportedTensorTypeError } from '../../util/errors.ts'
 import type { AttentionParams, Backend, RopeParams, Tensor } from '../backend.ts'
 import { rowCount, rowLength } from '../backend.ts'
 import { Heap } from './heap.ts'
@@ -13,12 +13,17 @@ import { type KernelName, ThreadPool } from './pool.ts'
 /** The kernel exports (assembly/index.ts); pointers are byte offsets into the memory. */
 interface Kernels {
   matmulF32 (out: number, x: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
-  quantizeActivations (xq: number, xd: number, xs: number, x: number, n: number, inDim: number): void
-  packQ8 (dst: number, src: number, rows: number, nb: number): void
-  packQ4 (dst: number, src: number, rows: number, nb: number): void
-  matmulQ8 (out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
-  matmulQ4 (out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, r0: number, r1: number): void
-  getRows (out: number, table: number, rows: number, ids: number, n: number, dim: number, kind: number): void
+  matmul16 (kind: number, out: number, x: number, w: number, n: number, inDim: number, outDim: number, scratch: number, r0: number, r1: number, tid: number): void
+  matmul16ScratchBytes (inDim: number): number
+  f16Finite (p: number, n: number): number
+  getRows16 (kind: number, out: number, table: number, ids: number, n: number, dim: number): void
+  quantizeActivations (xq: number, xd: number, xs: number, x: number, n: number, inDim: number, layout: number, group: number): void
+  packPlanes (w: number, src: number, kind: number, blocks: number, first: number, count: number): void
+  mvQ (kind: number, out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, layout: number, r0: number, r1: number): void
+  gemmQ (kind: number, out: number, xq: number, xd: number, xs: number, w: number, n: number, inDim: number, outDim: number, scratch: number, r0: number, r1: number, tid: number): void
+  gemmScratchBytes (inDim: number): number
+  getRowsQ (kind: number, out: number, table: number, rows: number, ids: number, n: number, dim: number): void
+  relaxedDot (): number
   rmsnorm (out: number, x: number, weight: number, n: number, dim: number, eps: number): void
   rope (x: number, n: number, nHeads: number, headDim: number, ropeDim: number, table: number, style: number): void
   attention (out: number, q: number, kc: number, vc: number, n: number, pos0: number, nHeads: number, nKvHeads: number,
@@ -27,6 +32,20 @@ interface Kernels {
   add (x: number, y: number, len: number): void
   addBias (x: number, b: number, n: number, dim: number): void
 }
+
+/** Where a quantized tensor's f16 scales (BLOCK_SCALES) lie once in planes (assembly/planes.ts): byte offset and count, for `blocks` blocks. */
+const SCALE_PLANES: Partial<Record<DType, (blocks: number) => [number, number]>> = {
+  q8_0: b => [0, b], q4_0: b => [0, b], q5_0: b => [0, b], q5_1: b => [0, 2 * b],
+  q4_k: b => [0, 2 * b], q5_k: b => [0, 2 * b], q6_k: b => [b * (128 + 64 + 16), b]
+}
+
+/** Activation layouts (assembly/act.ts). */
+const ACT_I16 = 0
+const ACT_I8 = 1
+/** Tokens from which quantized products run as a GEMM over unpacked tiles (assembly/gemm-q.ts). */
+const GEMM_MIN_TOKENS = 4
+/** Bytes kernels may read past a quantized tensor's end (16-byte loads of 12-byte fields). */
+const SLACK = 16
 
 /** Multiply-adds below which a product runs on the calling thread alone (waking a worker costs more). */
 const PARALLEL_MIN_WORK = 1 << 18
@@ -38,6 +57,16 @@ class WasmTensor implements Tensor {
   constructor (readonly dtype: DType, readonly shape: readonly number[], readonly ptr: number, readonly byteLength: number, readonly owner: WasmBackend) {}
 }
 
+/**
+ * Whether a kernels module's relaxed-SIMD dot product gives the standard's results on this engine
+ * (assembly/index.ts relaxedDot: 0 in baseline builds and on engines that compute it otherwise).
+ */
+export function relaxedDotWorks (module: WebAssembly.Module): boolean {
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true })
+  const k = new WebAssembly.Instance(module, { env: { memory } }).exports as { relaxedDot: () => number }
+  return k.relaxedDot() === 1
+}
+
 export interface WasmBackendOptions {
   module: WebAssembly.Module
   memory: WebAssembly.Memory
@@ -47,11 +76,13 @@ export interface WasmBackendOptions {
 
 export class WasmBackend implements Backend {
   readonly name = 'wasm'
-  readonly weightTypes: readonly DType[] = ['f32', 'q8_0', 'q4_0']
+  readonly weightTypes: readonly DType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k']
   private readonly k: Kernels
   private readonly memory: WebAssembly.Memory
   private readonly heap: Heap
   private readonly pool: ThreadPool | undefined
+  /** this build's quantized kernels take ACT_I8 activations (relaxed-SIMD dot products) */
+  readonly relaxedDot: boolean
   private scratchPtr = 0
   private scratchBytes = 0
   private ropeKey = ''
@@ -62,6 +93,7 @@ export class WasmBackend implements Backend {
     this.k = new WebAssembly.Instance(options.module, { env: { memory: options.memory } }).exports as unknown as Kernels
     this.heap = new Heap(options.memory)
     this.pool = options.pool
+    this.relaxedDot = this.k.relaxedDot() === 1
   }
 
   /** Threads taking part in products (1 without a pool). */
@@ -82,7 +114,7 @@ export class WasmBackend implements Backend {
 
   private alloc (dtype: DType, shape: readonly number[]): WasmTensor {
     const bytes = byteSize(dtype, shape)
-    return new WasmTensor(dtype, [...shape], this.heap.alloc(bytes), bytes, this)
+    return new WasmTensor(dtype, [...shape], this.heap.alloc(bytes + (isQuantized(dtype) ? SLACK : 0)), bytes, this)
   }
 
   /** A scratch area of at least `bytes`, valid until the next call. */
@@ -103,16 +135,16 @@ export class WasmBackend implements Backend {
     const t = this.allocWeight(dtype, shape)
     if (!isQuantized(dtype)) {
       this.u8().set(bytes, t.ptr)
-      return t
+      return this.finished(t)
     }
     const { rowBytes, step } = this.packing(t)
     for (let r = 0; r < rowCount(t); r += step) {
       const m = Math.min(step, rowCount(t) - r)
-      const staging = this.scratch(2 * m * rowBytes)
+      const staging = this.scratch(m * rowBytes)
       this.u8().set(bytes.subarray(r * rowBytes, (r + m) * rowBytes), staging)
       this.packRows(t, r, m, staging)
     }
-    return t
+    return this.checkScales(t)
   }
 
   async fromStream (dtype: DType, shape: readonly number[], read: (dst: Uint8Array) => Promise<void>): Promise<Tensor> {
@@ -120,11 +152,11 @@ export class WasmBackend implements Backend {
     try {
       if (!isQuantized(dtype)) {
         for (let off = 0; off < t.byteLength; off += PACK_CHUNK) await read(new Uint8Array(this.memory.buffer, t.ptr + off, Math.min(PACK_CHUNK, t.byteLength - off)))
-        return t
+        return this.finished(t)
       }
       // a staging block of its own, not the scratch area: other ops may run while a read is pending
       const { rowBytes, step } = this.packing(t)
-      const staging = this.heap.alloc(2 * step * rowBytes)
+      const staging = this.heap.alloc(step * rowBytes)
       try {
         for (let r = 0; r < rowCount(t); r += step) {
           const m = Math.min(step, rowCount(t) - r)
@@ -132,9 +164,9 @@ export class WasmBackend implements Backend {
           this.packRows(t, r, m, staging)
         }
       } finally {
-        this.heap.release(staging, 2 * step * rowBytes)
+        this.heap.release(staging, step * rowBytes)
       }
-      return t
+      return this.checkScales(t)
     } catch (err) {
       this.free(t)
       throw err
@@ -146,25 +178,44 @@ export class WasmBackend implements Backend {
     return this.alloc(dtype, shape)
   }
 
-  /** Bytes per row of a quantized tensor as stored in GGUF, and rows repacked per step (quantized tensors only). */
-  private packing (t: WasmTensor): { rowBytes: number, step: number } {
-    const rowBytes = (rowLength(t) / 32) * DTYPES[t.dtype].blockBytes
-    return { rowBytes, step: Math.max(1, Math.floor(PACK_CHUNK / rowBytes)) }
+  /**
+   * An f16 tensor with infinities or NaNs becomes an f32 one: the f16 kernels widen finite values
+   * only (assembly/matmul-f16.ts). Other tensors are returned as they are.
+   */
+  private finished (t: WasmTensor): WasmTensor {
+    if (t.dtype !== 'f16' || this.k.f16Finite(t.ptr, t.byteLength / 2) === 1) return t
+    const f = this.alloc('f32', t.shape)
+    const n = t.byteLength / 2
+    const ids = this.scratch(4)
+    new Int32Array(this.memory.buffer, ids, 1)[0] = 0
+    this.k.getRows16(DTYPES.f16.ggmlType, f.ptr, t.ptr, ids, 1, n) // the whole tensor as one row
+    this.free(t)
+    return f
   }
 
   /**
-   * Repacks rows [r, r + m) of GGUF blocks at `staging` (which has room for twice their bytes)
-   * into t: f16 scales (rows, nb) apart from quants (rows, nb, quantBytes); see assembly/matmul-q.ts.
+   * Refuses a quantized tensor with an infinite or NaN block scale (as llama.cpp's
+   * ggml_validate_row_data does): the kernels widen scales assuming finite values.
    */
+  private checkScales (t: WasmTensor): WasmTensor {
+    const blocks = (t.byteLength / DTYPES[t.dtype].blockBytes)
+    const [offset, halves] = SCALE_PLANES[t.dtype]!(blocks)
+    if (this.k.f16Finite(t.ptr + offset, halves) === 1) return t
+    this.free(t)
+    throw new BadModelFileError(`a ${t.dtype} tensor of shape [${t.shape.join(', ')}] has infinite or NaN block scales`)
+  }
+
+  /** Bytes per row of a quantized tensor as stored in GGUF, and rows repacked per step (quantized tensors only). */
+  private packing (t: WasmTensor): { rowBytes: number, step: number } {
+    const { blockSize, blockBytes } = DTYPES[t.dtype]
+    const rowBytes = (rowLength(t) / blockSize) * blockBytes
+    return { rowBytes, step: Math.max(1, Math.floor(PACK_CHUNK / rowBytes)) }
+  }
+
+  /** Rows [r, r + m) of GGUF blocks at `staging` into t's planes (assembly/planes.ts). */
   private packRows (t: WasmTensor, r: number, m: number, staging: number): void {
-    const nb = rowLength(t) / 32
-    const { rowBytes } = this.packing(t)
-    const quantBytes = DTYPES[t.dtype].blockBytes - 2
-    const tmp = staging + m * rowBytes
-    ;(t.dtype === 'q8_0' ? this.k.packQ8 : this.k.packQ4)(tmp, staging, m, nb)
-    const u8 = this.u8()
-    u8.copyWithin(t.ptr + r * nb * 2, tmp, tmp + m * nb * 2)
-    u8.copyWithin(t.ptr + rowCount(t) * nb * 2 + r * nb * quantBytes, tmp + m * nb * 2, tmp + m * rowBytes)
+    const nb = rowLength(t) / DTYPES[t.dtype].blockSize
+    this.k.packPlanes(t.ptr, staging, DTYPES[t.dtype].ggmlType, rowCount(t) * nb, r * nb, m * nb)
   }
 
   zeros (shape: readonly number[]): Tensor {
@@ -188,7 +239,7 @@ export class WasmBackend implements Backend {
   free (t: Tensor): void {
     const w = this.own(t)
     w.freed = true
-    this.heap.release(w.ptr, w.byteLength)
+    this.heap.release(w.ptr, w.byteLength + (isQuantized(w.dtype) ? SLACK : 0))
   }
 
   allocatedBytes (): number {
@@ -223,20 +274,31 @@ export class WasmBackend implements Backend {
     this.rows(xs, n, inDim, 'matmul input')
     this.rows(o, n, outDim, 'matmul output')
     const work = n * outDim * inDim
+    const kind = DTYPES[wt.dtype].ggmlType
     if (wt.dtype === 'f32') {
       this.split('matmulF32', [o.ptr, xs.ptr, wt.ptr, n, inDim, outDim], outDim, work, 16)
       return
     }
-    if (wt.dtype !== 'q8_0' && wt.dtype !== 'q4_0') throw new UnsupportedTensorTypeError(`wasm matmul does not take ${wt.dtype} weights`)
-    // activations quantized to 8 bits per block (assembly/matmul-q.ts): (n, inDim) int16 values,
-    // (n, inDim / 32) f32 scales and (n, inDim / 32) int32 sums
-    const xqBytes = Math.ceil(n * inDim * 2 / 64) * 64
-    const xdBytes = Math.ceil(n * inDim / 32 * 4 / 64) * 64
-    const xq = this.scratch(xqBytes + 2 * xdBytes)
+    if (wt.dtype === 'f16' || wt.dtype === 'bf16') {
+      const scratch = n < 4 ? 0 : this.scratch(this.k.matmul16ScratchBytes(inDim) * this.threads)
+      this.split('matmul16', [kind, o.ptr, xs.ptr, wt.ptr, n, inDim, outDim, scratch], outDim, work, 16)
+      return
+    }
+    if (!isQuantized(wt.dtype)) throw new UnsupportedTensorTypeError(`wasm matmul does not take ${wt.dtype} weights`)
+    // activations quantized with a scale per 32 (per 256 for K-quants; assembly/act.ts): xq (n, inDim) int16 or int8, xd (n, nb)
+    // f32 scales, xs (n, nb, 2) int32 half-block sums; then the GEMM's tiles (per thread) for many tokens
+    const gemm = n >= GEMM_MIN_TOKENS
+    const layout = !gemm && this.relaxedDot && wt.dtype !== 'q8_0' ? ACT_I8 : ACT_I16
+    const nb = inDim / 32
+    const xqBytes = align64(n * inDim * (layout === ACT_I8 ? 1 : 2))
+    const xdBytes = align64(n * nb * 4)
+    const tileBytes = gemm ? this.k.gemmScratchBytes(inDim) * this.threads : 0
+    const xq = this.scratch(xqBytes + 3 * xdBytes + tileBytes)
     const xd = xq + xqBytes
     const xsum = xd + xdBytes
-    this.k.quantizeActivations(xq, xd, xsum, xs.ptr, n, inDim)
-    this.split(wt.dtype === 'q8_0' ? 'matmulQ8' : 'matmulQ4', [o.ptr, xq, xd, xsum, wt.ptr, n, inDim, outDim], outDim, work, 16)
+    this.k.quantizeActivations(xq, xd, xsum, xs.ptr, n, inDim, layout, DTYPES[wt.dtype].blockSize)
+    if (gemm) this.split('gemmQ', [kind, o.ptr, xq, xd, xsum, wt.ptr, n, inDim, outDim, xsum + 2 * xdBytes], outDim, work, 16)
+    else this.split('mvQ', [kind, o.ptr, xq, xd, xsum, wt.ptr, n, inDim, outDim, layout], outDim, work, 16)
   }
 
   addBias (x: Tensor, b: Tensor, n: number): void {
@@ -260,31 +322,32 @@ export class WasmBackend implements Backend {
     const xs = this.own(x, 'f32')
     const ws = this.own(weight, 'f32')
     const dim = rowLength(ws)
-    this.rows(xs, n, dim, 'rmsnorm input')
-    this.rows(o, n, dim, 'rmsnorm output')
+    for (const [t, what] of [[xs, 'rmsnorm input'], [o, 'rmsnorm output']] as const) {
+      if (rowLength(t) % dim !== 0 || n < 0 || n * dim > t.byteLength / 4) throw new ShapeMismatchError(`${what}: [${t.shape.join(', ')}] cannot hold ${n} rows of ${dim}`)
+    }
     this.k.rmsnorm(o.ptr, xs.ptr, ws.ptr, n, dim, eps)
   }
 
   rope (x: Tensor, n: number, positions: Int32Array, p: RopeParams): void {
     const xs = this.own(x, 'f32')
-    const { nHeads, headDim, ropeDim, theta, style } = p
+    const { nHeads, headDim, ropeDim, theta, style, freqFactors } = p
     this.rows(xs, n, nHeads * headDim, 'rope')
     if (positions.length < n) throw new ShapeMismatchError(`rope: ${n} rows but ${positions.length} positions`)
-    const table = this.ropeCosSin(positions.subarray(0, n), ropeDim, theta)
+    const table = this.ropeCosSin(positions.subarray(0, n), ropeDim, theta, freqFactors)
     const ptr = this.scratch(table.byteLength)
     this.f32(ptr, table.length).set(table)
     this.k.rope(xs.ptr, n, nHeads, headDim, ropeDim, ptr, style === 'interleaved' ? 0 : 1)
   }
 
   /** cos and sin of each position's angle per pair, in f64 as ref computes them; cached (q and k and every layer share it). */
-  private ropeCosSin (positions: Int32Array, ropeDim: number, theta: number): Float32Array {
-    const key = `${ropeDim}|${theta}|${positions.join(',')}`
+  private ropeCosSin (positions: Int32Array, ropeDim: number, theta: number, factors: readonly number[] | undefined): Float32Array {
+    const key = `${ropeDim}|${theta}|${factors?.join(',') ?? ''}|${positions.join(',')}`
     if (key !== this.ropeKey) {
       const half = ropeDim / 2
       const table = new Float32Array(positions.length * ropeDim) // (n, half, 2)
       positions.forEach((pos, i) => {
         for (let k = 0; k < half; k++) {
-          const angle = pos * theta ** (-(2 * k) / ropeDim)
+          const angle = pos * theta ** (-(2 * k) / ropeDim) / (factors?.[k] ?? 1)
           table[(i * half + k) * 2] = Math.cos(angle)
           table[(i * half + k) * 2 + 1] = Math.sin(angle)
         }
@@ -336,8 +399,19 @@ export class WasmBackend implements Backend {
     this.rows(o, ids.length, dim, 'getRows output')
     for (const id of ids) if (!(id >= 0 && id < rows)) throw new ShapeMismatchError(`getRows: row ${id} is outside a table of ${rows}`)
     if (!this.weightTypes.includes(t.dtype)) throw new UnsupportedTensorTypeError(`wasm getRows does not take ${t.dtype} tables`)
+    if (t.dtype === 'f32') {
+      const u8 = this.u8()
+      ids.forEach((id, i) => u8.copyWithin(o.ptr + i * dim * 4, t.ptr + id * dim * 4, t.ptr + (id + 1) * dim * 4))
+      return
+    }
     const ptr = this.scratch(ids.byteLength)
     new Int32Array(this.memory.buffer, ptr, ids.length).set(ids)
-    this.k.getRows(o.ptr, t.ptr, rows, ptr, ids.length, dim, DTYPES[t.dtype].ggmlType)
+    const kind = DTYPES[t.dtype].ggmlType
+    if (t.dtype === 'f16' || t.dtype === 'bf16') this.k.getRows16(kind, o.ptr, t.ptr, ptr, ids.length, dim)
+    else this.k.getRowsQ(kind, o.ptr, t.ptr, rows, ptr, ids.length, dim)
   }
+}
+
+function align64 (n: number): number {
+  return Math.ceil(n / 64) * 64
 }

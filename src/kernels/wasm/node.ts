@@ -6,13 +6,15 @@ import { setFlagsFromString } from 'node:v8'
 import { Worker } from 'node:worker_threads'
 import { GridError, InvalidArgumentError } from '../../util/errors.ts'
 import { logger } from '../../util/log.ts'
-import { WasmBackend } from './backend.ts'
+import { WasmBackend, relaxedDotWorks } from './backend.ts'
 import { ARGS_BYTE, CHUNK_BITS, CONTROL_BYTES, Ctl, KERNELS, MAX_ARGS, SPIN, ThreadPool } from './pool.ts'
 
 const log = logger('kernels:wasm')
 
 export const KERNELS_WASM = new URL('./build/kernels.wasm', import.meta.url)
-/** The same kernels with relaxed-SIMD fused multiply-adds, for engines that have them. */
+/** The kernels with relaxed-SIMD integer dot products: bit-identical results to the baseline build, faster. */
+export const KERNELS_DOT_WASM = new URL('./build/kernels-dot.wasm', import.meta.url)
+/** Relaxed-SIMD dot products and fused multiply-adds (last-bit results may differ between machines). */
 export const KERNELS_RELAXED_WASM = new URL('./build/kernels-relaxed.wasm', import.meta.url)
 const WORKER = new URL('./worker.mjs', import.meta.url)
 /** 4 GiB, the most a wasm32 memory addresses; only touched pages take RAM. */
@@ -30,23 +32,28 @@ export function wasmKernelsBuilt (): boolean {
   return existsSync(KERNELS_WASM)
 }
 
-const compiled = new Map<boolean, Promise<WebAssembly.Module>>()
+export type KernelsBuild = 'baseline' | 'dot' | 'relaxed'
 
-/** The relaxed-SIMD build when asked for and this engine validates it, else the baseline build. */
-async function kernelsModule (relaxed: boolean): Promise<WebAssembly.Module> {
-  let module = compiled.get(relaxed)
+const compiled = new Map<KernelsBuild, Promise<WebAssembly.Module>>()
+
+/** The build asked for when this engine validates it (relaxed SIMD), else the baseline build. */
+async function kernelsModule (build: KernelsBuild): Promise<WebAssembly.Module> {
+  let module = compiled.get(build)
   if (module === undefined) {
     module = (async () => {
       const read = async (url: URL): Promise<Uint8Array> => await readFile(url).catch((err: unknown) => { throw new KernelsNotBuiltError(err) })
-      const bytes = relaxed ? await read(KERNELS_RELAXED_WASM) : undefined
+      const bytes = build === 'baseline' ? undefined : await read(build === 'dot' ? KERNELS_DOT_WASM : KERNELS_RELAXED_WASM)
       // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22); it applies to modules compiled later
       if (bytes !== undefined && !WebAssembly.validate(bytes)) setFlagsFromString('--experimental-wasm-relaxed-simd')
-      if (bytes !== undefined && WebAssembly.validate(bytes)) return await WebAssembly.compile(bytes)
-      if (relaxed) log('relaxed SIMD is not available; using the baseline kernels')
+      if (bytes !== undefined && WebAssembly.validate(bytes)) {
+        const module = await WebAssembly.compile(bytes)
+        if (relaxedDotWorks(module)) return module
+        log('this engine computes relaxed-SIMD dot products wrongly; using the baseline kernels')
+      } else if (bytes !== undefined) log('relaxed SIMD is not available; using the baseline kernels')
       return await WebAssembly.compile(await read(KERNELS_WASM))
     })()
-    module.catch(() => compiled.delete(relaxed))
-    compiled.set(relaxed, module)
+    module.catch(() => compiled.delete(build))
+    compiled.set(build, module)
   }
   return await module
 }
@@ -55,16 +62,21 @@ export interface WasmBackendNodeOptions {
   /** threads taking part in products, the caller included; default: the number of cores */
   threads?: number
   /**
-   * use relaxed-SIMD kernels (fused multiply-adds: faster, last-bit results may differ between
+   * use relaxed-SIMD kernels with fused multiply-adds (faster, last-bit results may differ between
    * machines, so peers cannot compare them bit for bit) when the engine has them; default false
    */
   relaxedSimd?: boolean
+  /**
+   * use relaxed-SIMD integer dot products where the engine has them (results bit-identical to the
+   * baseline kernels); default true. false forces the baseline SIMD128 kernels.
+   */
+  relaxedDot?: boolean
 }
 
 export async function createWasmBackend (options: WasmBackendNodeOptions = {}): Promise<WasmBackend> {
   const threads = options.threads ?? availableParallelism()
   if (!Number.isInteger(threads) || threads < 1) throw new InvalidArgumentError(`threads must be a positive integer, got ${threads}`)
-  const module = await kernelsModule(options.relaxedSimd === true)
+  const module = await kernelsModule(options.relaxedSimd === true ? 'relaxed' : options.relaxedDot === false ? 'baseline' : 'dot')
   const memory = new WebAssembly.Memory({ initial: 2, maximum: MAX_PAGES, shared: true })
   if (threads === 1) return new WasmBackend({ module, memory })
 

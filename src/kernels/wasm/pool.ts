@@ -5,7 +5,7 @@
  * counter, so a worker the OS has not scheduled yet costs nothing: the caller takes its chunks.
  * Workers spin briefly, then sleep in Atomics.wait; the caller blocks until every chunk is done,
  * so each op stays synchronous. No Node API here: a browser host can drive the same protocol with
- * Web Workers (worker.mjs is the worker side; keep the two in sync).
+ * Web Workers (worker-loop.mjs is the worker side, for either host; keep the two in sync).
  */
 import { GridError } from '../../util/errors.ts'
 
@@ -27,7 +27,7 @@ const SEQ_MASK = (1 << (31 - CHUNK_BITS)) - 1
 const CHUNKS_PER_THREAD = 4
 
 /** Kernels that can run split; a worker calls exports[KERNELS[id]](...args, start, end, tid). */
-export const KERNELS = ['matmulF32', 'matmulQ8', 'matmulQ4', 'attention'] as const
+export const KERNELS = ['matmulF32', 'matmul16', 'mvQ', 'gemmQ', 'attention'] as const
 export type KernelName = typeof KERNELS[number]
 
 export class WorkerError extends GridError {

@@ -1,15 +1,13 @@
 /** A GGUF file as a ModelSource: config from `<arch>.*` metadata, tensors under their own names. */
+import { closeSync, openSync, readSync } from 'node:fs'
 import { basename } from 'node:path'
 import { dtypeFromGgml, byteSize } from '../../tensor/index.ts'
-import { logger } from '../../util/log.ts'
-import { UnsupportedTokenizerError } from '../../util/errors.ts'
-import { type ModelConfig, TensorNames, asArchitecture, validateConfig } from '../config.ts'
+import { BadModelFileError, ShapeMismatchError, UnsupportedArchitectureError, UnsupportedTokenizerError } from '../../util/errors.ts'
+import { ARCHITECTURES, type ModelConfig, TensorNames, asArchitecture, validateConfig } from '../config.ts'
 import { type ModelSource, type TensorEntry, type TokenizerData, checkExtents, requireTensors } from '../source.ts'
 import { bpeTokenizerJson } from '../tokenizer/gguf-bpe.ts'
 import { Metadata } from './metadata.ts'
 import { readGguf } from './reader.ts'
-
-const log = logger('model:gguf')
 
 export function openGguf (path: string): ModelSource {
   const file = readGguf(path)
@@ -18,12 +16,18 @@ export function openGguf (path: string): ModelSource {
   for (const info of file.tensors) {
     const dtype = dtypeFromGgml(info.ggmlType, info.name)
     const shape = [...info.ne].reverse()
-    tensors.set(info.name, { name: info.name, dtype, shape, file: path, offset: info.offset, byteLength: byteSize(dtype, shape) })
+    let byteLength: number
+    try {
+      byteLength = byteSize(dtype, shape)
+    } catch (err) {
+      if (err instanceof ShapeMismatchError) throw new ShapeMismatchError(`${path}: tensor "${info.name}": ${err.message}`)
+      throw err
+    }
+    tensors.set(info.name, { name: info.name, dtype, shape, file: path, offset: info.offset, byteLength })
   }
   checkExtents(tensors.values(), new Map([[path, file.fileSize]]))
-  const config = ggufConfig(meta, tensors)
+  const config = ggufConfig(meta, tensors, path)
   requireTensors(config, tensors, path)
-  if (tensors.has('rope_freqs.weight')) log('warning: %s has rope_freqs.weight (Llama 3.1 long-context scaling); it is ignored', path)
   return {
     path,
     format: 'gguf',
@@ -35,7 +39,29 @@ export function openGguf (path: string): ModelSource {
   }
 }
 
-function ggufConfig (meta: Metadata, tensors: ReadonlyMap<string, TensorEntry>): ModelConfig {
+/** Per-pair RoPE frequency factors: the rope_freqs.weight tensor (Llama 3.x), or linear scaling's factor. */
+function ropeFactors (meta: Metadata, tensors: ReadonlyMap<string, TensorEntry>, arch: string, ropeDim: number, path: string): number[] | undefined {
+  const scaling = meta.string(`${arch}.rope.scaling.type`, undefined)
+  if (scaling !== undefined && scaling !== 'none' && scaling !== 'linear') {
+    throw new UnsupportedArchitectureError(`${arch} with ${scaling} RoPE scaling`, ARCHITECTURES.map(a => `${a} (RoPE unscaled, linear or Llama 3)`))
+  }
+  const freqs = tensors.get(ROPE_FREQS)
+  if (freqs !== undefined) {
+    if (freqs.dtype !== 'f32' || freqs.shape.length !== 1) throw new BadModelFileError(`${path}: ${ROPE_FREQS} must be an f32 vector`)
+    const bytes = Buffer.alloc(freqs.byteLength)
+    const fd = openSync(path, 'r')
+    try { readSync(fd, bytes, 0, bytes.length, freqs.offset) } finally { closeSync(fd) }
+    return Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4))
+  }
+  const factor = meta.optionalNumber(`${arch}.rope.scaling.factor`)
+  if (scaling === 'linear' && factor !== undefined && factor !== 1) return new Array<number>(ropeDim / 2).fill(factor)
+  return undefined
+}
+
+/** Llama 3.x's per-pair RoPE frequency factors, as llama.cpp's converter writes them. */
+export const ROPE_FREQS = 'rope_freqs.weight'
+
+function ggufConfig (meta: Metadata, tensors: ReadonlyMap<string, TensorEntry>, path: string): ModelConfig {
   const architecture = asArchitecture(meta.string('general.architecture'))
   const k = (key: string): string => `${architecture}.${key}`
   const dim = meta.number(k('embedding_length'))
@@ -43,6 +69,8 @@ function ggufConfig (meta: Metadata, tensors: ReadonlyMap<string, TensorEntry>):
   const headDim = meta.optionalNumber(k('attention.key_length')) ?? dim / nHeads
   const embedding = tensors.get(TensorNames.embedding)
   const vocabSize = meta.optionalNumber(k('vocab_size')) ?? meta.strings('tokenizer.ggml.tokens')?.length ?? embedding?.shape[0] ?? 0
+  const ropeDim = meta.number(k('rope.dimension_count'), headDim)
+  const ropeFreqFactors = ropeFactors(meta, tensors, architecture, ropeDim, path)
   return validateConfig({
     architecture,
     dim,
@@ -55,11 +83,13 @@ function ggufConfig (meta: Metadata, tensors: ReadonlyMap<string, TensorEntry>):
     contextLength: meta.number(k('context_length')),
     normEps: meta.number(k('attention.layer_norm_rms_epsilon'), 1e-5),
     ropeTheta: meta.number(k('rope.freq_base'), 10000),
-    ropeDim: meta.number(k('rope.dimension_count'), headDim),
-    // llama.cpp's converter permutes llama's Q/K rows to rotate adjacent pairs; qwen2 keeps HF's halves
-    ropeStyle: architecture === 'qwen2' ? 'neox' : 'interleaved',
+    ropeDim,
+    // llama.cpp's converter permutes llama's Q/K rows to rotate adjacent pairs; qwen2 and qwen3 keep HF's halves
+    ropeStyle: architecture === 'llama' ? 'interleaved' : 'neox',
     tiedEmbeddings: !tensors.has(TensorNames.output),
-    qkvBias: tensors.has(TensorNames.layer(0, 'attn_q.bias'))
+    qkvBias: tensors.has(TensorNames.layer(0, 'attn_q.bias')),
+    ...(tensors.has(TensorNames.layer(0, 'attn_q_norm.weight')) ? { qkNorm: true as const } : {}),
+    ...(ropeFreqFactors !== undefined ? { ropeFreqFactors } : {})
   }, meta.where)
 }
 

@@ -6,7 +6,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs'
 import { type DType, DTYPES, byteSize } from '../../tensor/index.ts'
 import { InvalidArgumentError } from '../../util/errors.ts'
-import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, ValueType } from './types.ts'
+import { BadModelFileError } from '../../util/errors.ts'
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, type GgufValue, ValueType } from './types.ts'
 
 export type MetaValue =
   | { type: 'u32' | 'i32' | 'f32' | 'u64' | 'f64' | 'u8' | 'i8', value: number }
@@ -125,4 +126,22 @@ export function writeGguf (path: string, metadata: ReadonlyArray<readonly [strin
 
 function align (n: number, a: number): number {
   return Math.ceil(n / a) * a
+}
+
+/** A metadata value as read (reader.ts) back into a MetaValue of the same GGUF type. */
+export function metaValue (key: string, value: GgufValue, type: ValueType): MetaValue {
+  const scalar: Partial<Record<ValueType, 'u8' | 'i8' | 'u32' | 'i32' | 'f32' | 'u64' | 'f64'>> = {
+    [ValueType.U8]: 'u8', [ValueType.I8]: 'i8', [ValueType.U32]: 'u32', [ValueType.I32]: 'i32', [ValueType.F32]: 'f32', [ValueType.U64]: 'u64', [ValueType.F64]: 'f64'
+  }
+  const s = scalar[type]
+  if (s !== undefined && typeof value === 'number') return { type: s, value }
+  if (type === ValueType.BOOL && typeof value === 'boolean') return meta.bool(value)
+  if (type === ValueType.STRING && typeof value === 'string') return meta.str(value)
+  if (type === ValueType.ARRAY) {
+    if (value instanceof Float32Array) return meta.f32s(value)
+    if (value instanceof Int32Array) return meta.i32s(value)
+    if (value instanceof Uint32Array) return { type: 'array', itemType: 'u32', value }
+    if (Array.isArray(value) && value.every(v => typeof v === 'string')) return meta.strings(value as string[])
+  }
+  throw new BadModelFileError(`metadata "${key}" has a type the GGUF writer does not copy (value type ${type})`)
 }

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { FileNotFoundError } from '../../util/errors.ts'
-import { readJsonFile } from '../files.ts'
+import { readJsonFile, readTextFile } from '../files.ts'
 import type { HfTokenizerData } from '../source.ts'
 
 type Json = Record<string, unknown>
@@ -52,7 +52,9 @@ export function hfTokenizerData (dir: string, modelConfig: Json, tokenizerPath =
     ...[tokenId(tokenizerJson, tokenizerConfig.eos_token)].filter((v): v is number => v !== undefined)
   ])
   const addBos = typeof tokenizerConfig.add_bos_token === 'boolean' ? tokenizerConfig.add_bos_token : postProcessorAddsBos(tokenizerJson)
-  let chatTemplate = tokenizerConfig.chat_template as string | Array<{ name: string, template: string }> | undefined
+  // newer checkpoints keep the template in its own file, which takes precedence (as in transformers)
+  const jinja = join(dir, 'chat_template.jinja')
+  let chatTemplate = existsSync(jinja) ? readTextFile(jinja) : tokenizerConfig.chat_template as string | Array<{ name: string, template: string }> | undefined
   if (Array.isArray(chatTemplate)) chatTemplate = (chatTemplate.find(t => t.name === 'default') ?? chatTemplate[0])?.template
   return { data: { kind: 'hf', tokenizerJson, tokenizerConfig, bos, eos: [...eos], addBos }, chatTemplate }
 }

@@ -165,3 +165,15 @@ export function add (x: usize, y: usize, len: i32): void {
 export function addBias (x: usize, b: usize, n: i32, dim: i32): void {
   for (let i = 0; i < n; i++) add(x + ((<usize>i * <usize>dim) << 2), b, dim)
 }
+
+/** Σ of the bytes [p, p + len) as int32 lanes (wrapping), 64 bytes a step: a memory read-bandwidth probe for the benchmarks. */
+export function readProbe (p: usize, len: i32): i32 {
+  let a = i32x4.splat(0); let b = a; let c = a; let d = a
+  for (let i = 0; i + 64 <= len; i += 64) {
+    const q = p + <usize>i
+    a = i32x4.add(a, v128.load(q)); b = i32x4.add(b, v128.load(q, 16))
+    c = i32x4.add(c, v128.load(q, 32)); d = i32x4.add(d, v128.load(q, 48))
+  }
+  const s = i32x4.add(i32x4.add(a, b), i32x4.add(c, d))
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3)
+}
