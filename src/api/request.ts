@@ -26,6 +26,9 @@ export class GenerationRequest {
   private clientGone = false
   /** set by admit(), the only way to make one */
   job!: Job
+  /** the text pieces, once begin() started them, and the first one */
+  private pieces: AsyncIterator<string> | undefined
+  private first: IteratorResult<string> | undefined
 
   private constructor (c: Context, private readonly ctx: ApiContext) {
     const client = c.req.raw.signal
@@ -69,12 +72,28 @@ export class GenerationRequest {
     }
   }
 
+  /**
+   * Runs the generation up to its first piece of text (or its end) before a streamed answer sends
+   * its status, so that a request failing before that (no route to a span, a full swarm) gets its
+   * own HTTP status and error body rather than 200 and then an error frame.
+   */
+  async begin (): Promise<void> {
+    this.pieces = this.job.texts()
+    try {
+      this.first = await this.pieces.next()
+    } catch (err) {
+      this.done()
+      throw err
+    }
+  }
+
   /** Writes a frame per piece, then the closing frames, or an error frame if it fails midway. */
   async stream (write: (frame: string) => Promise<void>, frames: StreamFrames): Promise<void> {
     try {
       for (const frame of frames.start ?? []) await write(frame)
       // when the client leaves, the generation throws AbortError at its next step
-      for await (const text of this.job.texts()) await write(frames.piece(text))
+      const pieces = this.pieces ?? this.job.texts()
+      for (let r = this.first ?? await pieces.next(); r.done !== true; r = await pieces.next()) await write(frames.piece(r.value))
       for (const frame of frames.end(this.job)) await write(frame)
     } catch (err) {
       if (!this.clientGone) await write(frames.error(err))

@@ -5,7 +5,8 @@ import { readSwarmKey } from './swarm-key.ts'
 const usage = `Usage: gridllm status --bootstrap <multiaddr> [options]
 
 Prints the swarm as a client sees it: models, servers with their blocks, throughput and free
-cache, the servers of each block, and blocks nobody serves.
+cache, the servers of each block, and blocks nobody serves. Every server is pinged: one that
+does not answer within 3 s is shown offline and covers nothing.
 
 Options:
       --bootstrap <multiaddr> a peer of the swarm, repeatable (required)
@@ -28,7 +29,8 @@ export const statusCommand: Command = {
     if (v.bootstrap === undefined) throw new UsageError('--bootstrap is required (the address a server printed)', usage)
     const client = await SwarmClient.create({ bootstrap: v.bootstrap, swarmKey: readSwarmKey(v['swarm-key']), signal: ctx.signal })
     try {
-      const status = await swarmStatus(client.directory, { signal: ctx.signal })
+      // a record stays valid for minutes after its server died: ask each server too
+      const status = await swarmStatus(client.directory, { signal: ctx.signal, probe: async s => await client.liveness.probe({ id: s.peer, addrs: s.addrs }) })
       ctx.stdout.write(v.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status))
     } finally {
       await client.stop()

@@ -186,7 +186,8 @@ export class NetNode {
       },
       services: {
         identify: identify(),
-        ping: ping(),
+        // liveness probes, round-trip measurements and libp2p's own connection monitor share it
+        ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 16 }),
         dht: kadDHT({
           protocol: DHT_PROTOCOL,
           clientMode: options.dhtServer !== true,
@@ -271,6 +272,16 @@ export class NetNode {
   /** Calls `handler` with the id of every peer this node connects to (either way). */
   onPeerConnect (handler: (peer: string) => void): void {
     this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
+  }
+
+  /** Calls `handler` with the id of every peer whose last connection to this node closed (it left, died, or was pruned). */
+  onPeerDisconnect (handler: (peer: string) => void): void {
+    this.libp2p.addEventListener('peer:disconnect', evt => { handler(evt.detail.toString()) })
+  }
+
+  /** Whether this node has an open connection to `peer`. */
+  isConnected (peer: string): boolean {
+    return this.libp2p.getConnections(peerIdFromString(peer)).length > 0
   }
 
   /**

@@ -7,6 +7,7 @@ import { CAPACITY_RETRY_MS, NetNode, parsePeerAddress } from '../net/index.ts'
 import { isCapacityError, retryAfterMs } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
+import { Liveness } from './liveness.ts'
 import { type Plan, UNKNOWN_RTT_MS, planRoute } from './planner.ts'
 import { recordRules } from './record.ts'
 
@@ -29,6 +30,8 @@ export interface SwarmClientOptions {
 
 export class SwarmClient {
   readonly directory: Directory
+  /** servers whose connection closed and that then did not answer: left out of routes until heard from */
+  readonly liveness: Liveness
   private readonly cache = new Map<string, { at: number, servers: ServerInfo[] }>()
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
@@ -39,6 +42,16 @@ export class SwarmClient {
 
   private constructor (readonly node: NetNode, private readonly options: SwarmClientOptions) {
     this.directory = new Directory(node)
+    this.liveness = new Liveness(node, { server: peer => this.known(peer) })
+  }
+
+  /** A server of any model this client looked up. */
+  private known (peer: string): { id: string, addrs: readonly string[] } | undefined {
+    for (const { servers } of this.cache.values()) {
+      const s = servers.find(s => s.peer === peer)
+      if (s !== undefined) return peerAddress(s)
+    }
+    return undefined
   }
 
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
@@ -102,8 +115,9 @@ export class SwarmClient {
 
   /** Plans a route over [start, end) from the servers last fetched. */
   plan (model: string, start: number, end: number, cacheTokens: number, exclude: ReadonlySet<string> = new Set()): Plan {
-    const servers = (this.cache.get(model)?.servers ?? []).map(s => ({ ...s, observedBlockSeconds: this.observed.get(s.peer) }))
-    const banned = new Set([...exclude, ...this.banned()])
+    const all = this.cache.get(model)?.servers ?? []
+    const servers = all.map(s => ({ ...s, observedBlockSeconds: this.observed.get(s.peer) }))
+    const banned = new Set([...exclude, ...this.banned(), ...all.filter(s => this.liveness.isGone(s.peer, s.issuedAt)).map(s => s.peer)])
     return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), banned, cacheTokens })
   }
 
@@ -144,6 +158,11 @@ export class SwarmClient {
     this.ban(peer)
   }
 
+  /** The measured time per block (seconds) of a server, if the client has timed it. */
+  observedBlockSeconds (peer: string): number | undefined {
+    return this.observed.get(peer)
+  }
+
   /** Records a measured time per block (seconds) for a server. */
   observe (peer: string, blockSeconds: number): void {
     const old = this.observed.get(peer)
@@ -152,6 +171,7 @@ export class SwarmClient {
 
   async stop (): Promise<void> {
     this.stopped = true
+    this.liveness.stop()
     for (const t of this.watched.values()) clearTimeout(t)
     await this.node.stop()
   }

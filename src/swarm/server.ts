@@ -12,6 +12,7 @@ import { logger } from '../util/log.ts'
 import { chooseStart, rebalance } from './blocks.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { ServedSpan } from './host.ts'
+import { Liveness } from './liveness.ts'
 import { type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
 
 const log = logger('swarm:server')
@@ -57,6 +58,10 @@ export class SwarmServer {
   private readonly timers = new Set<NodeJS.Timeout>()
   private moving = false
   private stopped = false
+  /** the other servers last read from the directory */
+  private readonly known = new Map<string, ServerInfo>()
+  /** servers whose connection closed and that did not answer since: not counted when choosing blocks */
+  private readonly liveness: Liveness
 
   private constructor (
     readonly node: NetNode,
@@ -67,7 +72,17 @@ export class SwarmServer {
     private host: ServedSpan,
     private readonly spanServer: SpanServer,
     private readonly directory: Directory
-  ) {}
+  ) {
+    this.liveness = new Liveness(node, { server: peer => { const r = this.known.get(peer); return r === undefined ? undefined : peerAddress(r) } })
+  }
+
+  /** The other servers of this model, leaving out those found gone. */
+  private async others (): Promise<ServerInfo[]> {
+    const all = await this.directory.servers(this.modelId, this.source.config.nLayers)
+    this.known.clear()
+    for (const s of all) this.known.set(s.peer, s)
+    return all.filter(s => !this.liveness.isGone(s.peer, s.issuedAt))
+  }
 
   static async start (options: ServeOptions): Promise<SwarmServer> {
     const { signal } = options
@@ -208,7 +223,7 @@ export class SwarmServer {
     const { end } = this.host
     const nLayers = this.source.config.nLayers
     if (end >= nLayers) return
-    const next = (await this.directory.servers(this.modelId, nLayers)).filter(s => s.start <= end && end < s.end).slice(0, 5)
+    const next = (await this.others()).filter(s => s.start <= end && end < s.end).slice(0, 5)
     const pings: Record<string, number> = {}
     await Promise.all(next.map(async s => {
       try {
@@ -224,7 +239,7 @@ export class SwarmServer {
   async considerMove (): Promise<boolean> {
     if (this.moving || this.stopped) return false
     const nLayers = this.source.config.nLayers
-    const others = await this.directory.servers(this.modelId, nLayers)
+    const others = await this.others()
     const self = { start: this.host.start, end: this.host.end, throughput: this.throughput }
     const d = rebalance(nLayers, self, others)
     log('rebalance: weakest block %f now, %f after moving to %d: %s', d.minNow, d.minAfter, d.start, d.move ? 'move' : 'stay')
@@ -249,6 +264,7 @@ export class SwarmServer {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.liveness.stop()
     for (const t of this.timers) clearTimeout(t)
     this.state = 'offline'
     const limit = deadline(2000)

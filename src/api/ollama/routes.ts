@@ -62,6 +62,7 @@ async function respond<T extends object> (c: Context, ctx: ApiContext, model: Se
     const text = await request.collect()
     return c.json({ ...part(text), ...done(request.job, requestStart) })
   }
+  await request.begin() // a failure before the first piece gets its own status, not 200
   const json = (frame: unknown): string => JSON.stringify(frame) + '\n'
   c.header('Content-Type', 'application/x-ndjson')
   return streamBody(c, async out => {

@@ -20,8 +20,9 @@ function modelObject (m: ServedModel): ModelObject {
 
 const json = (frame: unknown): string => JSON.stringify(frame)
 
-/** Server-sent events: one `data:` per frame. */
-function sse (c: Context, request: GenerationRequest, frames: StreamFrames): Response {
+/** Server-sent events: one `data:` per frame, sent once the first piece is ready (an earlier failure gets its own status). */
+async function sse (c: Context, request: GenerationRequest, frames: StreamFrames): Promise<Response> {
+  await request.begin()
   return streamSSE(c, async out => {
     out.onAbort(() => request.clientLeft())
     await request.stream(async data => { await out.writeSSE({ data }) }, frames)
@@ -58,7 +59,7 @@ export function openaiRoutes (ctx: ApiContext): Hono {
       ({ id, object: 'chat.completion.chunk', created, model: model.name, choices, usage })
     const delta = (d: ChatCompletionChunk['choices'][0]['delta'], finish: FinishReason | null = null): ChatCompletionChunk['choices'] =>
       [{ index: 0, delta: d, logprobs: null, finish_reason: finish }]
-    return sse(c, request, {
+    return await sse(c, request, {
       start: [json(chunk(delta({ role: 'assistant', content: '' })))],
       piece: text => json(chunk(delta({ content: text }))),
       end: j => [
@@ -85,7 +86,7 @@ export function openaiRoutes (ctx: ApiContext): Hono {
       return c.json(completion(choice(text, job.generation.finishReason ?? 'stop'), job.usage))
     }
     const usage = req.stream_options?.include_usage === true ? null : undefined
-    return sse(c, request, {
+    return await sse(c, request, {
       piece: text => json(completion(choice(text, null), usage)),
       end: j => [
         json(completion(choice('', j.generation.finishReason ?? 'stop'), usage)),
