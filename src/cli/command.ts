@@ -49,6 +49,13 @@ export function int (name: string, value: string | undefined, min = 0): number |
   return n
 }
 
+/** "on" / "off" flags; `fallback` when absent. */
+export function onOff (name: string, value: string | undefined, fallback: boolean, usage?: string): boolean {
+  if (value === undefined) return fallback
+  if (value === 'on' || value === 'off') return value === 'on'
+  throw new UsageError(`--${name} must be on or off, got "${value}"`, usage)
+}
+
 export function float (name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)

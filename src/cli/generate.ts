@@ -27,8 +27,10 @@ Options:
       --threads <N>        worker threads for the backend (default: cores)
       --bootstrap <addr>   run the blocks on the swarm this peer belongs to (repeatable);
                            tokenizer, embedding and head still come from --model
+      --lan                run the blocks on the swarm found on this LAN (mDNS), with or
+                           without --bootstrap
       --swarm-key <file>   the key of a private swarm
-      --relay              with --bootstrap: relay every hop through this client instead of
+      --relay              with a swarm: relay every hop through this client instead of
                            letting servers push to each other
       --no-echo            do not print the prompt before the output
       --stats              print tokens and speed to stderr at the end
@@ -57,6 +59,7 @@ export const generateCommand: Command = {
       threads: { type: 'string' },
       bootstrap: { type: 'string', multiple: true },
       'swarm-key': { type: 'string' },
+      lan: { type: 'boolean' },
       relay: { type: 'boolean' },
       'no-echo': { type: 'boolean' },
       stats: { type: 'boolean' }
@@ -68,10 +71,11 @@ export const generateCommand: Command = {
     }
     const maxTokens = int('max-tokens', v['max-tokens']) ?? 256
     const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
-    if (v.bootstrap === undefined && (v['swarm-key'] !== undefined || v.relay === true)) throw new UsageError('--swarm-key and --relay need --bootstrap', usage)
-    if (v.bootstrap !== undefined && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap', usage)
-    const model = v.bootstrap !== undefined
-      ? await loadSwarmModel(v.model ?? DEFAULT_MODEL, { ...common, bootstrap: v.bootstrap, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push' })
+    const swarm = v.bootstrap !== undefined || v.lan === true
+    if (!swarm && (v['swarm-key'] !== undefined || v.relay === true)) throw new UsageError('--swarm-key and --relay need --bootstrap or --lan', usage)
+    if (swarm && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap or --lan', usage)
+    const model = swarm
+      ? await loadSwarmModel(v.model ?? DEFAULT_MODEL, { ...common, bootstrap: v.bootstrap ?? [], mdns: v.lan === true, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push' })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     try {
       const prompt = v.prompt ?? ''

@@ -5,3 +5,4 @@ export { NetNode, DEFAULT_MAX_CONNECTIONS, type HandleOptions, type NetNodeOptio
 export { SPAN_PROTOCOL, type NextHop, type SpanMsg, parseSpanMsg } from './protocol.ts'
 export { SpanServer, type SpanHost, type SpanServerOptions } from './span-server.ts'
 export { RemoteSpanSession, type RemoteOpenRequest, type RemoteSessionEvents } from './span-client.ts'
+export { type Reach, type ReachOptions, type RelayService, RELAY_DATA_BYTES, RELAY_DURATION_MS, isRelayed } from './reach.ts'

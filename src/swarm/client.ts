@@ -4,7 +4,7 @@
  * routes through it.
  */
 import { CAPACITY_RETRY_MS, NetNode, parsePeerAddress } from '../net/index.ts'
-import { isCapacityError, retryAfterMs } from '../util/errors.ts'
+import { NetworkError, isCapacityError, retryAfterMs } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { Liveness } from './liveness.ts'
@@ -14,11 +14,15 @@ import { recordRules } from './record.ts'
 const log = logger('swarm:client')
 
 const MAX_BAN_MS = 600_000
+/** how long a client with no bootstrap waits for a server on the LAN */
+const LAN_WAIT_MS = 5000
 
 export interface SwarmClientOptions {
-  /** multiaddrs (with /p2p/) of peers to join through */
+  /** multiaddrs (with /p2p/) of peers to join through; may be empty with `mdns` */
   bootstrap: readonly string[]
   swarmKey?: Uint8Array
+  /** also find servers on the LAN by mDNS; with no bootstrap, wait up to 5 s for one */
+  mdns?: boolean
   /** first ban of a failed server; doubles on each repeat. Default 15 s */
   banMs?: number
   /** give up dialing a peer after this long; default 5 s */
@@ -56,7 +60,14 @@ export class SwarmClient {
 
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
     for (const b of options.bootstrap) parsePeerAddress(b) // fail early on a bad address
-    const node = await NetNode.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs, signal: options.signal })
+    const node = await NetNode.create({
+      bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs,
+      reach: { relayService: 'off' }, mdns: options.mdns === true ? 'ask' : undefined, signal: options.signal
+    })
+    if (options.bootstrap.length === 0 && !await node.waitForPeers(LAN_WAIT_MS, options.signal).catch(async err => { await node.stop(); throw err })) {
+      await node.stop()
+      throw new NetworkError('PEER_UNREACHABLE', `no gridllm server answered on this LAN (mDNS) within ${LAN_WAIT_MS / 1000} s; pass --bootstrap <multiaddr>`)
+    }
     return new SwarmClient(node, options)
   }
 

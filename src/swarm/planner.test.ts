@@ -90,3 +90,9 @@ test('an announced round trip between servers is held to what the client\'s own 
   const plan = planRoute({ start: 0, end: 6, servers, rttMs: rtt({ a: 5, far: 205, c: 5, d: 5 }), cacheTokens: 1 })
   assert.deepEqual(plan.hops.map(h => h.peer), ['a', 'c', 'd'])
 })
+
+test('prefers a direct server to a relayed one, and uses a relayed one when it is the only one', () => {
+  const servers = [server('relayed', 0, 4, 10, { reach: 'relayed' }), server('direct', 0, 4, 10, { reach: 'direct' }), server('onlyB', 4, 6, 10, { reach: 'relayed' })]
+  const plan = planRoute({ start: 0, end: 6, servers, rttMs: rtt(), cacheTokens: 1 })
+  assert.deepEqual(plan.hops.map(h => h.peer), ['direct', 'onlyB'])
+})

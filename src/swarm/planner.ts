@@ -5,6 +5,7 @@
  *   client → p            rtt(p) / 2 + HOP_OVERHEAD
  *   block b on p          p's time per block (observed if known, else from its announced throughput)
  *   p → q at a boundary   link(p, q) / 2 + HOP_OVERHEAD, plus CACHE_PENALTY if q lacks cache
+ *                         (entering any server q: plus RELAYED_HOP if q is reachable only through a relay)
  *   p → client            rtt(p) / 2
  * Measurements beat claims: a server's announced throughput is only a prior, used until the client
  * has timed it, and never better than PRIOR_MAX_SPEEDUP × the fastest server it has timed; an
@@ -25,6 +26,8 @@ export interface PlannerServer {
   readonly observedBlockSeconds?: number
   /** announced round trips (ms) to other servers */
   readonly pings?: Readonly<Record<string, number>>
+  /** 'relayed': behind NAT, reached through a relay; routes prefer direct servers */
+  readonly reach?: 'direct' | 'relayed'
 }
 
 export interface PlanRequest {
@@ -56,6 +59,8 @@ export interface Plan {
 export const UNKNOWN_RTT_MS = 150
 export const HOP_OVERHEAD_S = 0.002
 export const CACHE_PENALTY_S = 10
+/** what entering a relayed server costs on top: relayed data is a fallback, direct servers come first */
+export const RELAYED_HOP_S = 0.05
 /** time per block of a server that announced no throughput */
 export const UNKNOWN_BLOCK_S = 300
 
@@ -82,7 +87,7 @@ export function planRoute (req: PlanRequest): Plan {
   const measured = servers.flatMap(s => s.observedBlockSeconds !== undefined && s.observedBlockSeconds > 0 ? [s.observedBlockSeconds] : [])
   const floor = measured.length > 0 ? Math.min(...measured) / PRIOR_MAX_SPEEDUP : 0
   const blockSeconds = (s: PlannerServer): number => serverBlockSeconds(s, floor)
-  const penalty = (s: PlannerServer): number => s.freeCacheTokens < req.cacheTokens ? CACHE_PENALTY_S : 0
+  const penalty = (s: PlannerServer): number => (s.freeCacheTokens < req.cacheTokens ? CACHE_PENALTY_S : 0) + (s.reach === 'relayed' ? RELAYED_HOP_S : 0)
   const serves = (s: PlannerServer, b: number): boolean => s.start <= b && b < s.end
 
   // state index: (b - start) * P + p, for b in (start, end]

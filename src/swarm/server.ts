@@ -5,7 +5,7 @@
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, SpanServer, type SpanServerOptions } from '../net/index.ts'
+import { NetNode, type RelayService, SpanServer, type SpanServerOptions } from '../net/index.ts'
 import { NoRouteError, isAbortError } from '../util/errors.ts'
 import { deadline } from '../util/timeout.ts'
 import { logger } from '../util/log.ts'
@@ -34,6 +34,10 @@ export interface ServeOptions {
   announce?: readonly string[]
   bootstrap?: readonly string[]
   swarmKey?: Uint8Array
+  /** offer relay service to peers behind NAT: 'auto' (default) while AutoNAT finds this server public */
+  relayService?: RelayService
+  /** find and be found by peers on the LAN (mDNS); default false */
+  mdns?: boolean
   name?: string
   backend?: BackendName | 'auto'
   threads?: number
@@ -58,6 +62,8 @@ export class SwarmServer {
   private readonly timers = new Set<NodeJS.Timeout>()
   private moving = false
   private stopped = false
+  /** the addresses (and whether relayed) in the last record announced */
+  private announcedAddresses = ''
   /** the other servers last read from the directory */
   private readonly known = new Map<string, ServerInfo>()
   /** servers whose connection closed and that did not answer since: not counted when choosing blocks */
@@ -99,6 +105,9 @@ export class SwarmServer {
       records: recordRules,
       providerValidityMs: 2 * (options.announcePeriodMs ?? 60_000),
       maxConnections: options.limits?.maxConnections,
+      // behind NAT a server reserves a relay slot and announces the relayed address
+      reach: { relayService: options.relayService ?? 'auto', reserveRelay: true },
+      mdns: options.mdns === true ? 'announce' : undefined,
       signal
     })
     try {
@@ -165,6 +174,7 @@ export class SwarmServer {
       freeCacheTokens: host.freeCacheTokens,
       version: this.options.version,
       addrs: this.node.addresses.map(a => a.slice(0, a.lastIndexOf('/p2p/'))),
+      reach: this.node.relayed ? 'relayed' : 'direct',
       pings: this.pings,
       issuedAt: now,
       expiresAt: now + 2 * this.announcePeriod
@@ -177,7 +187,9 @@ export class SwarmServer {
 
   /** Publishes the record, then the provider records of every block and of the server index. */
   private async announce (host: ServedSpan, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.node.putRecord(encodeRecord(this.record(host)), options)
+    const record = this.record(host)
+    this.announcedAddresses = JSON.stringify([this.node.addresses, this.node.relayed])
+    await this.node.putRecord(encodeRecord(record), options)
     const names = [topics.servers]
     for (let b = host.start; b < host.end; b++) names.push(topics.block(this.modelId, b))
     await Promise.all(names.map(async t => { await this.node.provide(t, options) }))
@@ -194,6 +206,25 @@ export class SwarmServer {
       const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 1000)
       t.unref()
     })
+    // a new address (a relay slot reserved, a public address confirmed) is announced at once
+    const note = this.options.onNote ?? (() => {})
+    const reachNote = (): string => this.node.reach === 'nat' ? 'behind NAT, looking for a relay' : this.node.reach
+    this.node.onReachChange(() => { note(`reachability: ${reachNote()}`) })
+    const reachable = (): string => JSON.stringify([this.node.addresses, this.node.relayed])
+    const addressNote = (): void => {
+      note(this.node.relayed ? `behind NAT: reachable through a relay at ${this.node.addresses.find(a => a.includes('/p2p-circuit')) ?? '?'}` : `addresses: ${this.node.addresses.join(', ')} (${this.node.reach})`)
+    }
+    if (this.node.reach !== 'local') note(`reachability: ${reachNote()}`)
+    if (this.node.relayed) addressNote()
+    const changed = (): void => {
+      if (this.stopped || reachable() === this.announcedAddresses) return
+      this.announcedAddresses = reachable()
+      addressNote()
+      const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 500)
+      t.unref()
+    }
+    this.node.onAddressesChange(changed)
+    changed() // they may have changed since the last announcement
     const every = (ms: () => number, task: () => Promise<void>): void => {
       const run = (): void => {
         const t = setTimeout(() => {
