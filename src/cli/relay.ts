@@ -1,5 +1,5 @@
 import { startRelayNode } from '../swarm/index.ts'
-import { type Command, type CommandContext, UsageError, int, onOff, parse } from './command.ts'
+import { type Command, type CommandContext, UsageError, int, mdnsByDefault, onOff, parse } from './command.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
 const usage = `Usage: gridllm relay [options]
@@ -18,7 +18,8 @@ Options:
                              auto: relay only while AutoNAT confirms this host is reachable
                              from the internet (default auto)
       --max-reservations <N> servers behind NAT this relay holds a slot for (default 64)
-      --mdns <on|off>        be found by peers on the LAN (default on; off with --swarm-key)
+      --mdns <on|off>        be found by peers on the LAN (default on; off with --swarm-key
+                             or when listening on loopback only)
   -h, --help                 show this help
 `
 
@@ -46,7 +47,7 @@ export const relayCommand: Command = {
       swarmKey: readSwarmKey(v['swarm-key']),
       relayService,
       maxReservations: int('max-reservations', v['max-reservations'], 1),
-      mdns: onOff('mdns', v.mdns, v['swarm-key'] === undefined, usage),
+      mdns: onOff('mdns', v.mdns, mdnsByDefault(v.listen, v['swarm-key']), usage),
       signal: ctx.signal
     })
     try {

@@ -2,7 +2,7 @@ import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
-import { type Command, type CommandContext, UsageError, float, int, onOff, packageVersion, parse } from './command.ts'
+import { type Command, type CommandContext, UsageError, float, int, mdnsByDefault, onOff, packageVersion, parse } from './command.ts'
 import { loadModel } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
@@ -24,7 +24,8 @@ Options:
       --swarm-key <file>     private swarm: only peers with this key can connect
                              (make one with \`gridllm swarm-key <file>\`)
       --mdns <on|off>        find and be found by peers on the LAN, no --bootstrap needed
-                             (default on; off with --swarm-key unless given)
+                             (default on, but off with --swarm-key or when listening on
+                             loopback only)
       --relay-service <auto|on|off>
                              relay for servers behind NAT: auto = while AutoNAT finds this
                              server reachable from the internet (default auto). Behind NAT,
@@ -123,7 +124,7 @@ export const serveCommand: Command = {
     if (share !== undefined && !(share > 0 && share <= 1)) throw new UsageError(`--peer-cache-share must be a number above 0 and at most 1, got "${v['peer-cache-share']}"`, usage)
     const relayService = v['relay-service'] ?? 'auto'
     if (relayService !== 'auto' && relayService !== 'on' && relayService !== 'off') throw new UsageError(`--relay-service must be auto, on or off; got "${relayService}"`, usage)
-    const mdns = onOff('mdns', v.mdns, v['swarm-key'] === undefined, usage)
+    const mdns = onOff('mdns', v.mdns, mdnsByDefault(v.listen, v['swarm-key']), usage)
     const server = await SwarmServer.start({
       model: v.model,
       blocks,
