@@ -71,6 +71,11 @@ export class SwarmClient {
     return new SwarmClient(node, options)
   }
 
+  /** A client over a node made elsewhere (a simulated network in bench/sim.ts); it stops the node when it stops. */
+  static attach (node: NetNode, options: SwarmClientOptions): SwarmClient {
+    return new SwarmClient(node, options)
+  }
+
   /**
    * The servers of a model, from the cache unless it is stale or `refresh` is set. A refresh keeps
    * servers it did not hear of this time while their records are valid (DHT lookups can miss some),
@@ -126,10 +131,9 @@ export class SwarmClient {
 
   /** Plans a route over [start, end) from the servers last fetched. */
   plan (model: string, start: number, end: number, cacheTokens: number, exclude: ReadonlySet<string> = new Set()): Plan {
-    const all = this.cache.get(model)?.servers ?? []
-    const servers = all.map(s => ({ ...s, observedBlockSeconds: this.observed.get(s.peer) }))
-    const banned = new Set([...exclude, ...this.banned(), ...all.filter(s => this.liveness.isGone(s.peer, s.issuedAt)).map(s => s.peer)])
-    return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), banned, cacheTokens })
+    const servers = this.cache.get(model)?.servers ?? []
+    const banned = new Set([...exclude, ...this.banned(), ...servers.filter(s => this.liveness.isGone(s.peer, s.issuedAt)).map(s => s.peer)])
+    return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), observedBlockSeconds: peer => this.observed.get(peer), banned, cacheTokens })
   }
 
   /** When a ban of `peer` ends (ms since the epoch), or undefined if it is not banned. */

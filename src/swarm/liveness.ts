@@ -27,7 +27,7 @@ export class Liveness {
   private readonly probing = new Set<string>()
   private stopped = false
 
-  constructor (private readonly node: NetNode, private readonly options: LivenessOptions) {
+  constructor (private readonly node: Pick<NetNode, 'onPeerConnect' | 'onPeerDisconnect' | 'ping'>, private readonly options: LivenessOptions) {
     node.onPeerDisconnect(peer => { this.disconnected(peer) })
     node.onPeerConnect(peer => { if (this.gone.delete(peer)) log('%s is back', peer.slice(-8)) })
   }
