@@ -221,6 +221,7 @@ export class NetNode {
     log('peer %s listening on %o', node.peerId, node.addresses)
     node.bootstrap = options.bootstrap ?? []
     node.followReach(options.dhtServer === true)
+    node.logConnections()
     if (options.mdns !== undefined) node.dialDiscovered()
     try {
       await node.join(options.signal)
@@ -261,11 +262,15 @@ export class NetNode {
 
   /** A DHT server behind NAT cannot be dialed directly: it serves the DHT again only once public. */
   private followReach (dhtServer: boolean): void {
+    if (!dhtServer) return
     this.reachState.onChange(reach => {
-      if (!dhtServer) return
       const dht = this.libp2p.services.dht as SingleKadDHT
       void dht.setMode(reach === 'nat' ? 'client' : 'server').catch(err => { log('DHT mode: %s', (err as Error).message) })
     })
+  }
+
+  /** One debug line per connection, saying whether it is direct or relayed (DEBUG=gridllm:net:node). */
+  private logConnections (): void {
     this.libp2p.addEventListener('connection:open', evt => {
       const c = evt.detail
       log('connection %s %s %s: %s', c.direction, c.direction === 'inbound' ? 'from' : 'to', c.remotePeer.toString().slice(-8), isRelayed(c.remoteAddr) ? 'relayed' : 'direct')
@@ -282,7 +287,7 @@ export class NetNode {
     })
   }
 
-  /** Waits until this node is connected to some peer (found on the LAN), for up to `ms`. */
+  /** Waits until the DHT knows some peer (one found on the LAN), for up to `ms`; whether it does. */
   async waitForPeers (ms: number, signal?: AbortSignal): Promise<boolean> {
     for (let waited = 0; this.routingTableSize === 0 && waited < ms; waited += 50) {
       throwIfAborted(signal)
@@ -309,13 +314,6 @@ export class NetNode {
   /** Calls `handler` when this node's addresses (or protocols) change, e.g. a relay slot was reserved. */
   onAddressesChange (handler: () => void): void {
     this.libp2p.addEventListener('self:peer:update', () => { handler() })
-  }
-
-  /** How this node is connected to `peer` now: 'direct' if any connection is, 'relayed', or undefined. */
-  connectionKind (peer: string): 'direct' | 'relayed' | undefined {
-    const conns = this.libp2p.getConnections(peerIdFromString(peer))
-    if (conns.length === 0) return undefined
-    return conns.some(c => !isRelayed(c.remoteAddr)) ? 'direct' : 'relayed'
   }
 
   private get routingTableSize (): number {

@@ -42,7 +42,7 @@ export interface ChainOptions {
   stepTimeoutFactor?: number
   /** how long to look for a replacement of a failed hop; default 60 s */
   recoverTimeoutMs?: number
-  /** how long to keep looking while some blocks have no live server at all; default 5 s */
+  /** how long to keep looking while some blocks have no live server at all; default 2 s */
   noRouteTimeoutMs?: number
   /** told about every route a session takes (for logs, tests and benchmarks) */
   onRoute?: (event: RouteEvent) => void
@@ -276,9 +276,13 @@ class ChainSession implements SpanSession {
         uncoveredSince = undefined
       } catch (err) {
         if (full !== undefined) throw full
+        if (!(err instanceof NoRouteError)) throw err
         uncoveredSince ??= Date.now()
-        const giveUpAt = Math.min(deadline, uncoveredSince + (this.options.noRouteTimeoutMs ?? 5000))
-        if (!(err instanceof NoRouteError) || Date.now() >= giveUpAt) throw err
+        // while the blocks have live servers that are only banned for a while (slow, erring), one
+        // may come back before the deadline; blocks with no live server left fail within seconds
+        const live = this.client.coverable(modelId, start, end, exclude)
+        const giveUpAt = live ? deadline : Math.min(deadline, uncoveredSince + (this.options.noRouteTimeoutMs ?? 2000))
+        if (Date.now() >= giveUpAt) throw err
         log('%s: %s; looking again', this.sessionId, err.message)
         // first ask the DHT again at once (servers may have joined since), then back off
         if (refresh) await sleep(Math.max(0, Math.min(2000, 250 * 2 ** attempt, giveUpAt - Date.now())))

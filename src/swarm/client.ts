@@ -136,6 +136,13 @@ export class SwarmClient {
     return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), observedBlockSeconds: peer => this.observed.get(peer), banned, cacheTokens })
   }
 
+  /** Whether servers not found gone (banned or not) cover every block of [start, end). */
+  coverable (model: string, start: number, end: number, exclude: ReadonlySet<string> = new Set()): boolean {
+    const servers = (this.cache.get(model)?.servers ?? []).filter(s => !exclude.has(s.peer) && !this.liveness.isGone(s.peer, s.issuedAt))
+    for (let b = start; b < end; b++) if (!servers.some(s => s.start <= b && b < s.end)) return false
+    return true
+  }
+
   /** When a ban of `peer` ends (ms since the epoch), or undefined if it is not banned. */
   bannedUntil (peer: string): number | undefined {
     const until = this.bans.get(peer)?.until
@@ -165,6 +172,7 @@ export class SwarmClient {
   penalize (model: string, peer: string, err: unknown): void {
     const code = (err as { code?: string } | undefined)?.code ?? ''
     if (isCapacityError(err)) { this.ban(peer, retryAfterMs(err) ?? CAPACITY_RETRY_MS); return }
+    if (code === 'PEER_UNREACHABLE') this.liveness.markGone(peer) // and banned, below
     if (code === 'SPAN_NOT_SERVED' || code === 'WRONG_MODEL' || code === 'BAD_OUTPUT') {
       const claim = this.server(model, peer)?.expiresAt ?? 0
       this.ban(peer, Math.min(MAX_BAN_MS, Math.max(this.options.banMs ?? 15_000, claim - Date.now())))
