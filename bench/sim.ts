@@ -70,6 +70,8 @@ for (let joined = 0; joined < N_SERVERS; joined += WAVE) {
   }
 }
 const joinSeconds = (performance.now() - t0) / 1000
+const note = (what: string): void => { process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${what}\n`) }
+note(`${N_SERVERS} servers joined`)
 
 // 2. clients look the swarm up and open sessions, re-planning around full servers
 const clients: SwarmClient[] = []
@@ -79,6 +81,7 @@ for (let i = 0; i < N_CLIENTS; i++) {
   clients.push(client)
 }
 await new Promise(resolve => setImmediate(resolve)) // round trips measured in the background
+note(`${N_CLIENTS} clients looked the swarm up`)
 
 const planMs: number[] = []
 function timedPlan (client: SwarmClient, start: number, end: number, exclude?: ReadonlySet<string>): ReturnType<SwarmClient['plan']> {
@@ -123,6 +126,7 @@ for (let round = 0; round < SESSIONS_PER_CLIENT; round++) {
   }
 }
 const openPlanMs = [...planMs]
+note(`${opened} sessions opened`)
 
 // the reference: the exact search (every server a candidate) on the same views
 const exact: number[] = []
@@ -142,6 +146,8 @@ for (const client of clients.slice(0, 50)) {
   costRatio.push(a.cost / b.cost)
   void pruned
 }
+
+note('exact searches done')
 
 // 3. churn: 20 % of the servers die; clients holding connections see it; hops on dead servers fail over
 const peers = [...servers.keys()]
@@ -168,6 +174,7 @@ for (const session of sessions) {
   }
 }
 const failoverPlanMs = planMs.slice(failoverPlanStart)
+note(`${failedOver} of ${lostHops} lost hops failed over`)
 
 // 4. rebalancing: every live server reconsiders once, reading the directory as it would
 const live = peers.filter(p => !dead.has(p))

@@ -42,7 +42,7 @@ export interface ChainOptions {
   stepTimeoutFactor?: number
   /** how long to look for a replacement of a failed hop; default 60 s */
   recoverTimeoutMs?: number
-  /** how long to keep looking while some blocks have no live server at all; default 2 s */
+  /** how long to keep looking while some blocks' servers are all gone; default 2 s (four times that if no server of them is known) */
   noRouteTimeoutMs?: number
   /** told about every route a session takes (for logs, tests and benchmarks) */
   onRoute?: (event: RouteEvent) => void
@@ -279,9 +279,11 @@ class ChainSession implements SpanSession {
         if (!(err instanceof NoRouteError)) throw err
         uncoveredSince ??= Date.now()
         // while the blocks have live servers that are only banned for a while (slow, erring), one
-        // may come back before the deadline; blocks with no live server left fail within seconds
-        const live = this.client.coverable(modelId, start, end, exclude)
-        const giveUpAt = live ? deadline : Math.min(deadline, uncoveredSince + (this.options.noRouteTimeoutMs ?? 2000))
+        // may come back before the deadline; blocks whose servers are all gone fail within seconds,
+        // blocks with no known server after a few lookups (the DHT may not have found it yet)
+        const coverage = this.client.coverage(modelId, start, end, exclude)
+        const patience = (this.options.noRouteTimeoutMs ?? 2000) * (coverage === 'unknown' ? 4 : 1)
+        const giveUpAt = coverage === 'live' ? deadline : Math.min(deadline, uncoveredSince + patience)
         if (Date.now() >= giveUpAt) throw err
         log('%s: %s; looking again', this.sessionId, err.message)
         // first ask the DHT again at once (servers may have joined since), then back off

@@ -14,6 +14,8 @@ import { recordRules } from './record.ts'
 const log = logger('swarm:client')
 
 const MAX_BAN_MS = 600_000
+/** the longest a server that answered too slowly is left out */
+const SLOW_BAN_MS = 30_000
 /** how long a client with no bootstrap waits for a server on the LAN */
 const LAN_WAIT_MS = 5000
 
@@ -136,11 +138,20 @@ export class SwarmClient {
     return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), observedBlockSeconds: peer => this.observed.get(peer), banned, cacheTokens })
   }
 
-  /** Whether servers not found gone (banned or not) cover every block of [start, end). */
-  coverable (model: string, start: number, end: number, exclude: ReadonlySet<string> = new Set()): boolean {
-    const servers = (this.cache.get(model)?.servers ?? []).filter(s => !exclude.has(s.peer) && !this.liveness.isGone(s.peer, s.issuedAt))
-    for (let b = start; b < end; b++) if (!servers.some(s => s.start <= b && b < s.end)) return false
-    return true
+  /**
+   * Who could cover [start, end): 'live' if servers not found gone (banned or not) cover every
+   * block, 'gone' if some block's known servers are all gone (or excluded), 'unknown' if some block
+   * has no known server at all (a lookup may not have found it yet).
+   */
+  coverage (model: string, start: number, end: number, exclude: ReadonlySet<string> = new Set()): 'live' | 'gone' | 'unknown' {
+    const servers = this.cache.get(model)?.servers ?? []
+    let result: 'live' | 'gone' | 'unknown' = 'live'
+    for (let b = start; b < end; b++) {
+      const known = servers.filter(s => s.start <= b && b < s.end)
+      if (known.length === 0) return 'unknown'
+      if (!known.some(s => !exclude.has(s.peer) && !this.liveness.isGone(s.peer, s.issuedAt))) result = 'gone'
+    }
+    return result
   }
 
   /** When a ban of `peer` ends (ms since the epoch), or undefined if it is not banned. */
@@ -166,13 +177,16 @@ export class SwarmClient {
 
   /**
    * Keeps a server out of new routes according to how it failed: a capacity refusal only for its
-   * retry hint (it is full, not broken); refusing the span it announced, or an output that cannot be
-   * right, for as long as the record that made the claim stands; anything else as ban() does.
+   * retry hint (it is full, not broken); a step it did not answer in time for at most SLOW_BAN_MS
+   * (step timeouts follow measured speed, so a loaded machine trips them; a frozen one trips them
+   * again); refusing the span it announced, or an output that cannot be right, for as long as the
+   * record that made the claim stands; anything else as ban() does.
    */
   penalize (model: string, peer: string, err: unknown): void {
     const code = (err as { code?: string } | undefined)?.code ?? ''
     if (isCapacityError(err)) { this.ban(peer, retryAfterMs(err) ?? CAPACITY_RETRY_MS); return }
-    if (code === 'PEER_UNREACHABLE') this.liveness.markGone(peer) // and banned, below
+    if (code === 'TIMEOUT') { this.ban(peer, Math.min(SLOW_BAN_MS, this.options.banMs ?? 15_000)); return }
+    if (code === 'PEER_UNREACHABLE') this.liveness.check(peer) // gone if the probe is refused; banned in any case, below
     if (code === 'SPAN_NOT_SERVED' || code === 'WRONG_MODEL' || code === 'BAD_OUTPUT') {
       const claim = this.server(model, peer)?.expiresAt ?? 0
       this.ban(peer, Math.min(MAX_BAN_MS, Math.max(this.options.banMs ?? 15_000, claim - Date.now())))
