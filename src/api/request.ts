@@ -26,6 +26,9 @@ export class GenerationRequest {
   private clientGone = false
   /** set by admit(), the only way to make one */
   job!: Job
+  /** the job's events, once begin() started them, and the first one */
+  private events: AsyncIterator<JobEvent> | undefined
+  private first: IteratorResult<JobEvent> | undefined
 
   private constructor (c: Context, private readonly ctx: ApiContext) {
     const client = c.req.raw.signal
@@ -70,12 +73,28 @@ export class GenerationRequest {
     }
   }
 
-  /** Writes a frame per piece, then the closing frames, or an error frame if it fails midway. */
+  /**
+   * Runs the generation up to its first token (or its end) before a streamed answer sends
+   * its status, so that a request failing before that (no route to a span, a full swarm) gets its
+   * own HTTP status and error body rather than 200 and then an error frame.
+   */
+  async begin (): Promise<void> {
+    this.events = this.job.events()
+    try {
+      this.first = await this.events.next()
+    } catch (err) {
+      this.done()
+      throw err
+    }
+  }
+
+  /** Writes the frames of each token, then the closing frames, or an error frame if it fails midway. */
   async stream (write: (frame: string) => Promise<void>, frames: StreamFrames): Promise<void> {
     try {
       for (const frame of frames.start ?? []) await write(frame)
       // when the client leaves, the generation throws AbortError at its next step
-      for await (const event of this.job.events()) for (const frame of frames.token(event)) await write(frame)
+      const events = this.events ?? this.job.events()
+      for (let r = this.first ?? await events.next(); r.done !== true; r = await events.next()) for (const frame of frames.token(r.value)) await write(frame)
       for (const frame of frames.end(this.job)) await write(frame)
     } catch (err) {
       if (!this.clientGone) await write(frames.error(err))

@@ -47,6 +47,22 @@ export function int (name: string, value: string | undefined, min = 0): number |
   return n
 }
 
+/**
+ * Whether a node announces itself on the LAN (mDNS) unless told: yes if it listens beyond loopback
+ * (the default listen address does) and the swarm is not private.
+ */
+export function mdnsByDefault (listen: readonly string[] | undefined, swarmKey: string | undefined): boolean {
+  const loopback = (a: string): boolean => a.startsWith('/ip4/127.') || a.startsWith('/ip6/::1/')
+  return swarmKey === undefined && (listen === undefined || listen.some(a => !loopback(a)))
+}
+
+/** "on" / "off" flags; `fallback` when absent. */
+export function onOff (name: string, value: string | undefined, fallback: boolean, usage?: string): boolean {
+  if (value === undefined) return fallback
+  if (value === 'on' || value === 'off') return value === 'on'
+  throw new UsageError(`--${name} must be on or off, got "${value}"`, usage)
+}
+
 export function float (name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)

@@ -29,8 +29,10 @@ Options:
       --threads <N>        worker threads for the backend (default: cores)
       --bootstrap <addr>   run the blocks on the swarm this peer belongs to (repeatable);
                            tokenizer, embedding and head still come from --model
+      --lan                run the blocks on the swarm found on this LAN (mDNS), with or
+                           without --bootstrap
       --swarm-key <file>   the key of a private swarm
-      --relay              with --bootstrap: relay every hop through this client instead of
+      --relay              with a swarm: relay every hop through this client instead of
                            letting servers push to each other
       --verify <mode>      with --bootstrap: off, sample (audit a sample of every server's work,
                            the default) or strict (every step also run by a second server)
@@ -62,6 +64,7 @@ export const generateCommand: Command = {
       threads: { type: 'string' },
       bootstrap: { type: 'string', multiple: true },
       'swarm-key': { type: 'string' },
+      lan: { type: 'boolean' },
       relay: { type: 'boolean' },
       verify: { type: 'string' },
       'data-dir': { type: 'string' },
@@ -76,11 +79,12 @@ export const generateCommand: Command = {
     const maxTokens = int('max-tokens', v['max-tokens']) ?? 256
     warnIfRef(backend, ctx)
     const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
-    if (v.bootstrap === undefined && (v['swarm-key'] !== undefined || v.relay === true || v.verify !== undefined)) throw new UsageError('--swarm-key, --relay and --verify need --bootstrap', usage)
+    const swarm = v.bootstrap !== undefined || v.lan === true
+    if (!swarm && (v['swarm-key'] !== undefined || v.relay === true || v.verify !== undefined)) throw new UsageError('--swarm-key, --relay and --verify need --bootstrap or --lan', usage)
     if (v.verify !== undefined && !(VERIFY_MODES as readonly string[]).includes(v.verify)) throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(', ')}; got "${v.verify}"`, usage)
-    if (v.bootstrap !== undefined && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap', usage)
-    const model = v.bootstrap !== undefined
-      ? await loadSwarmModel(v.model ?? DEFAULT_MODEL, { ...common, bootstrap: v.bootstrap, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push', watcher: watcherFor({ verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'] }) })
+    if (swarm && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap or --lan', usage)
+    const model = swarm
+      ? await loadSwarmModel(v.model ?? DEFAULT_MODEL, { ...common, bootstrap: v.bootstrap ?? [], mdns: v.lan === true, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push', watcher: watcherFor({ verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'] }) })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     try {
       const prompt = v.prompt ?? ''

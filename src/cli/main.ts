@@ -9,12 +9,13 @@ import { chatCommand } from './chat.ts'
 import { demoCommand } from './demo.ts'
 import { generateCommand } from './generate.ts'
 import { quantizeCommand } from './quantize.ts'
+import { relayCommand } from './relay.ts'
 import { serveCommand } from './serve.ts'
 import { swarmKeyCommand } from './swarm-key.ts'
 import { PARENT_PIPE_ENV } from './supervise.ts'
 import { statusCommand } from './status.ts'
 
-export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, swarmKeyCommand, quantizeCommand]
+export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, relayCommand, statusCommand, swarmKeyCommand, quantizeCommand]
 
 function help (): string {
   const width = Math.max(...commands.map(c => c.name.length))

@@ -2,7 +2,7 @@ import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
-import { type Command, type CommandContext, UsageError, float, int, packageVersion, parse } from './command.ts'
+import { type Command, type CommandContext, UsageError, float, int, mdnsByDefault, onOff, packageVersion, parse } from './command.ts'
 import { loadModel, warnIfRef } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
@@ -24,6 +24,13 @@ Options:
                              (none: start a new swarm)
       --swarm-key <file>     private swarm: only peers with this key can connect
                              (make one with \`gridllm swarm-key <file>\`)
+      --mdns <on|off>        find and be found by peers on the LAN, no --bootstrap needed
+                             (default on, but off with --swarm-key or when listening on
+                             loopback only)
+      --relay-service <auto|on|off>
+                             relay for servers behind NAT: auto = while AutoNAT finds this
+                             server reachable from the internet (default auto). Behind NAT,
+                             a server reserves a slot on a relay by itself and announces it
       --name <text>          public name shown in \`gridllm status\`
       --cache-mib <MiB>      KV-cache memory for all sessions (default 1024)
       --max-frame-mib <MiB>  largest hidden-state frame accepted (default 64)
@@ -88,6 +95,8 @@ export const serveCommand: Command = {
       announce: { type: 'string', multiple: true },
       bootstrap: { type: 'string', multiple: true },
       'swarm-key': { type: 'string' },
+      mdns: { type: 'string' },
+      'relay-service': { type: 'string' },
       name: { type: 'string' },
       'cache-mib': { type: 'string' },
       'announce-period': { type: 'string' },
@@ -130,6 +139,9 @@ export const serveCommand: Command = {
     const verify = verifyMode(v.verify)
     const share = float('peer-cache-share', v['peer-cache-share'])
     if (share !== undefined && !(share > 0 && share <= 1)) throw new UsageError(`--peer-cache-share must be a number above 0 and at most 1, got "${v['peer-cache-share']}"`, usage)
+    const relayService = v['relay-service'] ?? 'auto'
+    if (relayService !== 'auto' && relayService !== 'on' && relayService !== 'off') throw new UsageError(`--relay-service must be auto, on or off; got "${relayService}"`, usage)
+    const mdns = onOff('mdns', v.mdns, mdnsByDefault(v.listen, v['swarm-key']), usage)
     const server = await SwarmServer.start({
       model: v.model,
       blocks,
@@ -138,6 +150,8 @@ export const serveCommand: Command = {
       announce: v.announce,
       bootstrap: v.bootstrap,
       swarmKey: readSwarmKey(v['swarm-key']),
+      mdns,
+      relayService,
       name: v.name,
       backend: backend as 'auto',
       threads: int('threads', v.threads, 1),

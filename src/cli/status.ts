@@ -6,15 +6,17 @@ import { REPUTATION_FILE, Recomputer, ReputationBook, trustSummaries } from '../
 import { type Command, type CommandContext, UsageError, parse } from './command.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
-const usage = `Usage: gridllm status --bootstrap <multiaddr> [options]
+const usage = `Usage: gridllm status [--bootstrap <multiaddr> | --lan] [options]
 
 Prints the swarm as a client sees it: models, servers with their blocks, throughput and free
-cache, the servers of each block, and blocks nobody serves. With --data-dir, also what this
+cache, the servers of each block, and blocks nobody serves. Every server is pinged: one that
+does not answer within 3 s is shown offline and covers nothing. With --data-dir, also what this
 node's audits found of each server (audits passed and failed, reputation, convictions); fraud
 proofs published against a server are checked by recomputation when --model gives the weights.
 
 Options:
-      --bootstrap <multiaddr> a peer of the swarm, repeatable (required)
+      --bootstrap <multiaddr> a peer of the swarm, repeatable
+      --lan                  find the swarm on this LAN (mDNS); the default without --bootstrap
       --swarm-key <file>     the key of a private swarm
       --data-dir <dir>       the data directory of this node's clients (gridllm api/generate --data-dir)
   -m, --model <file|dir>     the model's file, to check published fraud proofs
@@ -39,14 +41,16 @@ export const statusCommand: Command = {
       'swarm-key': { type: 'string' },
       'data-dir': { type: 'string' },
       model: { type: 'string', short: 'm' },
+      lan: { type: 'boolean' },
       json: { type: 'boolean' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
-    if (v.bootstrap === undefined) throw new UsageError('--bootstrap is required (the address a server printed)', usage)
-    const client = await SwarmClient.create({ bootstrap: v.bootstrap, swarmKey: readSwarmKey(v['swarm-key']), signal: ctx.signal })
+    const lan = v.lan === true || v.bootstrap === undefined
+    const client = await SwarmClient.create({ bootstrap: v.bootstrap ?? [], mdns: lan, swarmKey: readSwarmKey(v['swarm-key']), signal: ctx.signal })
     let dispose = (): void => {}
     try {
-      let status = await swarmStatus(client.directory, { signal: ctx.signal })
+      // a record stays valid for minutes after its server died: ask each server too
+      let status = await swarmStatus(client.directory, { signal: ctx.signal, probe: async s => await client.liveness.probe({ id: s.peer, addrs: s.addrs }) })
       if (v['data-dir'] !== undefined || v.model !== undefined) {
         const book = new ReputationBook(v['data-dir'] === undefined ? undefined : join(v['data-dir'], REPUTATION_FILE))
         let recomputer: Recomputer | undefined

@@ -7,3 +7,4 @@ export { SpanServer, type SpanHost, type SpanServerOptions } from './span-server
 export { RemoteSpanSession, type Receipt, type RemoteOpenRequest, type RemoteSessionEvents } from './span-client.ts'
 export { type StepClaim, type StepCommitment, claimBytes, parseCommitment, verifyClaim } from './commitment.ts'
 export { ProofStore, PROOFS_PROTOCOL, publishProof, findProofs } from './proofs.ts'
+export { type Reach, type ReachOptions, type RelayService, RELAY_DATA_BYTES, RELAY_DURATION_MS, isRelayed } from './reach.ts'

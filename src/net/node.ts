@@ -28,6 +28,7 @@ import { logger } from '../util/log.ts'
 import { deadline } from '../util/timeout.ts'
 import { ByteBudget, Channel, type ChannelOptions } from './channel.ts'
 import { PeerActivity } from './peers.ts'
+import { type Reach, type ReachOptions, ReachState, isRelayed, lanDiscovery, reachGater, reachServices, reachTransports } from './reach.ts'
 
 const log = logger('net:node')
 
@@ -68,6 +69,13 @@ export interface NetNodeOptions {
    * room, so strangers holding idle connections cannot lock others out. Default 256.
    */
   maxConnections?: number
+  /** NAT traversal: AutoNAT, relays, hole punching (see reach.ts) */
+  reach?: ReachOptions
+  /**
+   * Find peers on the LAN by mDNS and connect to them: 'announce' also answers others' queries
+   * (a server), 'ask' only asks (a client). Default off.
+   */
+  mdns?: 'announce' | 'ask'
   signal?: AbortSignal
 }
 
@@ -197,7 +205,8 @@ export class NetNode {
   private readonly activity: PeerActivity
   private keyed = false
 
-  private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined, maxConnections: number) {
+  private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined,
+    maxConnections: number, private readonly reachState: ReachState) {
     this.activity = new PeerActivity(libp2p, maxConnections)
   }
 
@@ -206,10 +215,13 @@ export class NetNode {
     const privateKey = await generateKeyPair('Ed25519')
     const rules = options.records
     const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
+    const reach = new ReachState(options.reach ?? {})
     const libp2p = await createLibp2p({
       privateKey,
       addresses: { listen: [...(options.listen ?? [])], announce: [...(options.announce ?? [])] },
-      transports: [tcp()],
+      transports: [tcp(), ...reachTransports()],
+      connectionGater: reachGater(reach),
+      peerDiscovery: options.mdns === undefined ? [] : [lanDiscovery(options.mdns === 'announce')],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
@@ -223,7 +235,9 @@ export class NetNode {
       },
       services: {
         identify: identify(),
-        ping: ping(),
+        // liveness probes, round-trip measurements and libp2p's own connection monitor share it
+        ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 16, runOnLimitedConnection: true }),
+        ...reachServices(reach),
         dht: kadDHT({
           protocol: DHT_PROTOCOL,
           clientMode: options.dhtServer !== true,
@@ -240,10 +254,13 @@ export class NetNode {
         })
       }
     }).catch((err: Error) => { throw listenError(err, options.listen ?? []) })
-    const node = new NetNode(libp2p, privateKey, rules, maxConnections)
+    const node = new NetNode(libp2p, privateKey, rules, maxConnections, reach)
     log('peer %s listening on %o', node.peerId, node.addresses)
     node.bootstrap = options.bootstrap ?? []
     node.keyed = options.swarmKey !== undefined
+    node.followReach(options.dhtServer === true)
+    node.logConnections()
+    if (options.mdns !== undefined) node.dialDiscovered()
     try {
       await node.join(options.signal)
     } catch (err) {
@@ -282,6 +299,62 @@ export class NetNode {
     }
   }
 
+  /** A DHT server behind NAT cannot be dialed directly: it serves the DHT again only once public. */
+  private followReach (dhtServer: boolean): void {
+    if (!dhtServer) return
+    this.reachState.onChange(reach => {
+      const dht = this.libp2p.services.dht as SingleKadDHT
+      void dht.setMode(reach === 'nat' ? 'client' : 'server').catch(err => { log('DHT mode: %s', (err as Error).message) })
+    })
+  }
+
+  /** One debug line per connection, saying whether it is direct or relayed (DEBUG=gridllm:net:node). */
+  private logConnections (): void {
+    this.libp2p.addEventListener('connection:open', evt => {
+      const c = evt.detail
+      log('connection %s %s %s: %s', c.direction, c.direction === 'inbound' ? 'from' : 'to', c.remotePeer.toString().slice(-8), isRelayed(c.remoteAddr) ? 'relayed' : 'direct')
+    })
+  }
+
+  /** Connects to peers found on the LAN (mDNS), so the DHT knows them. */
+  private dialDiscovered (): void {
+    this.libp2p.addEventListener('peer:discovery', evt => {
+      const { id, multiaddrs } = evt.detail
+      if (id.equals(this.libp2p.peerId) || this.libp2p.getConnections(id).length > 0 || multiaddrs.length === 0) return
+      log('found %s on the LAN', id.toString().slice(-8))
+      this.libp2p.dial(multiaddrs).catch(err => { log('dialing %s (LAN): %s', id.toString().slice(-8), (err as Error).message) })
+    })
+  }
+
+  /** Waits until the DHT knows some peer (one found on the LAN), for up to `ms`; whether it does. */
+  async waitForPeers (ms: number, signal?: AbortSignal): Promise<boolean> {
+    for (let waited = 0; this.routingTableSize === 0 && waited < ms; waited += 50) {
+      throwIfAborted(signal)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    return this.routingTableSize > 0
+  }
+
+  /** Whether others can dial this node: public (confirmed by AutoNAT), behind NAT, or local (LAN, loopback). */
+  get reach (): Reach {
+    return this.reachState.reach
+  }
+
+  /** Whether this node is behind NAT and reachable only through a relay (it announces a relayed address). */
+  get relayed (): boolean {
+    return this.reach === 'nat' && this.addresses.some(a => isRelayed(a))
+  }
+
+  /** Calls `handler` when AutoNAT's verdict on this node changes (public, behind NAT, local). */
+  onReachChange (handler: (reach: Reach) => void): void {
+    this.reachState.onChange(handler)
+  }
+
+  /** Calls `handler` when this node's addresses (or protocols) change, e.g. a relay slot was reserved. */
+  onAddressesChange (handler: () => void): void {
+    this.libp2p.addEventListener('self:peer:update', () => { handler() })
+  }
+
   private get routingTableSize (): number {
     return (this.libp2p.services.dht as SingleKadDHT).routingTable.size
   }
@@ -297,9 +370,15 @@ export class NetNode {
     return this.libp2p.peerId.toString()
   }
 
-  /** Dialable addresses of this node, each ending in /p2p/<peer id>. */
+  /**
+   * Dialable addresses of this node, each ending in /p2p/<peer id>: those libp2p confirmed (private
+   * ones, relayed ones, public ones AutoNAT verified) and the ones it listens on, which a public
+   * host's first peers need before anyone could verify them.
+   */
   get addresses (): string[] {
-    return this.libp2p.getMultiaddrs().map(a => a.toString())
+    const own = `/p2p/${this.peerId}`
+    const all = [...this.libp2p.getMultiaddrs().map(a => a.toString()), ...this.reachState.listenAddrs().map(a => `${a.toString()}${own}`)]
+    return [...new Set(all)]
   }
 
   /** Peers this node has an open connection to. */
@@ -310,6 +389,16 @@ export class NetNode {
   /** Calls `handler` with the id of every peer this node connects to (either way). */
   onPeerConnect (handler: (peer: string) => void): void {
     this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
+  }
+
+  /** Calls `handler` with the id of every peer whose last connection to this node closed (it left, died, or was pruned). */
+  onPeerDisconnect (handler: (peer: string) => void): void {
+    this.libp2p.addEventListener('peer:disconnect', evt => { handler(evt.detail.toString()) })
+  }
+
+  /** Whether this node has an open connection to `peer`. */
+  isConnected (peer: string): boolean {
+    return this.libp2p.getConnections(peerIdFromString(peer)).length > 0
   }
 
   /**
@@ -324,7 +413,12 @@ export class NetNode {
       const peer = connection.remotePeer.toString()
       const budget = this.activity.budget(peer, () => new ByteBudget(perPeer, total))
       handler(this.activity.track(new Channel(stream, peer, { ...options, budget, onActivity: () => { this.activity.touch(peer) } })))
-    }, { maxInboundStreams: options.maxStreamsPerConnection ?? 256, maxOutboundStreams: options.maxStreamsPerConnection ?? 256 })
+    }, {
+      maxInboundStreams: options.maxStreamsPerConnection ?? 256,
+      maxOutboundStreams: options.maxStreamsPerConnection ?? 256,
+      // relayed connections are a fallback with raised limits (reach.ts), good for tensor hops
+      runOnLimitedConnection: true
+    })
   }
 
   /** Opens a stream for `protocol` to a peer (dialing it if needed). */
@@ -332,7 +426,7 @@ export class NetNode {
     const target = this.dialTarget(peer)
     const d = deadline(options.timeoutMs ?? 15_000, options.signal, () => new NetworkError('TIMEOUT', `opening ${protocol} to ${peer.id.slice(-8)} timed out`))
     try {
-      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: d.signal, maxOutboundStreams: 1024 } as Parameters<Libp2p['dialProtocol']>[2])
+      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: d.signal, maxOutboundStreams: 1024, runOnLimitedConnection: true } as Parameters<Libp2p['dialProtocol']>[2])
       return this.activity.track(new Channel(stream, peer.id, { ...options, onActivity: () => { this.activity.touch(peer.id) } }))
     } catch (err) {
       throwIfAborted(options.signal)
@@ -451,9 +545,10 @@ export class NetNode {
   private dialTarget (peer: PeerAddress): Multiaddr[] | PeerId {
     const id = peerIdFromString(peer.id)
     if (this.libp2p.getConnections(id).length > 0 || peer.addrs.length === 0) return id
+    // a relayed address names the relay's id inside it: only one ending in the peer's id is complete
     return peer.addrs.map(a => {
       const ma = multiaddr(a)
-      return a.includes('/p2p/') ? ma : ma.encapsulate(`/p2p/${peer.id}`)
+      return a.endsWith(`/p2p/${peer.id}`) ? ma : ma.encapsulate(`/p2p/${peer.id}`)
     })
   }
 

@@ -181,7 +181,7 @@ export class ChainSession implements SpanSession, WatchedSession {
         }
         const sentAt = performance.now()
         await hop.remote!.step(k, this.stepFrom.get(k)!, hop.inputs.get(k)!, false).catch(err => { hop.failure ??= err })
-        const settled = await this.until(() => hop.done.has(k) || !hop.healthy, this.deadline(n), signal)
+        const settled = await this.until(() => hop.done.has(k) || !hop.healthy, this.deadline(n, [hop]), signal)
         if (hop.done.has(k)) {
           const seconds = (performance.now() - sentAt) / 1000
           this.executor.recordHop(seconds)
@@ -230,6 +230,8 @@ export class ChainSession implements SpanSession, WatchedSession {
     let refresh = false
     /** a server that refused for lack of room: if no other route is left, that is the answer */
     let full: GridError | undefined
+    /** since when no plan covered the blocks: with no live server for some block, fail soon */
+    let uncoveredSince: number | undefined
     for (let attempt = 0; ; attempt++) {
       throwIfAborted(signal)
       await this.client.servers(modelId, config.nLayers, { refresh, signal })
@@ -237,12 +239,21 @@ export class ChainSession implements SpanSession, WatchedSession {
       try {
         const plan = this.client.plan(modelId, start, end, this.maxLength, exclude)
         hops = plan.hops.map(h => new Hop(peerAddress(this.client.server(modelId, h.peer)!), h.start, h.end))
+        uncoveredSince = undefined
       } catch (err) {
         if (full !== undefined) throw full
-        if (!(err instanceof NoRouteError) || Date.now() > deadline) throw err
+        if (!(err instanceof NoRouteError)) throw err
+        uncoveredSince ??= Date.now()
+        // while the blocks have live servers that are only banned for a while (slow, erring), one
+        // may come back before the deadline; blocks whose servers are all gone fail within seconds,
+        // blocks with no known server after a few lookups (the DHT may not have found it yet)
+        const coverage = this.client.coverage(modelId, start, end, exclude)
+        const patience = (this.options.noRouteTimeoutMs ?? 2000) * (coverage === 'unknown' ? 4 : 1)
+        const giveUpAt = coverage === 'live' ? deadline : Math.min(deadline, uncoveredSince + patience)
+        if (Date.now() >= giveUpAt) throw err
         log('%s: %s; looking again', this.sessionId, err.message)
         // first ask the DHT again at once (servers may have joined since), then back off
-        if (refresh) await sleep(Math.min(5000, 250 * 2 ** attempt))
+        if (refresh) await sleep(Math.max(0, Math.min(2000, 250 * 2 ** attempt, giveUpAt - Date.now())))
         refresh = true
         continue
       }
@@ -294,7 +305,7 @@ export class ChainSession implements SpanSession, WatchedSession {
     const tokens = steps.reduce((sum, s) => sum + hops[0]!.inputs.get(s)!.length, 0) / this.options.config.dim
     for (const h of hops) {
       for (const s of steps) await h.remote!.step(s, this.stepFrom.get(s)!, h.inputs.get(s)!, false).catch(err => { h.failure ??= err })
-      const settled = await this.until(() => steps.every(s => h.done.has(s)) || !h.healthy, this.deadline(tokens), signal)
+      const settled = await this.until(() => steps.every(s => h.done.has(s)) || !h.healthy, this.deadline(tokens, [h]), signal)
       if (!h.healthy) throw h.failure ?? new NetworkError('CONNECTION_LOST', `${h.peer.id.slice(-8)} failed during replay`)
       if (!settled) { h.failure = new NetworkError('TIMEOUT', `${h.peer.id.slice(-8)} did not finish the replay in time`); throw h.failure }
     }
@@ -334,8 +345,21 @@ export class ChainSession implements SpanSession, WatchedSession {
     if (hop !== undefined) hop.failure ??= new NetworkError('TIMEOUT', `${hop.peer.id.slice(-8)} did not answer step ${k} in time`)
   }
 
-  private deadline (tokens: number): number {
-    return Date.now() + (this.options.stepTimeoutMs ?? 30_000) + tokens * (this.options.tokenTimeoutMs ?? 1000)
+  /**
+   * When a step of `tokens` rows through `hops` must have come back: a multiple of the time the
+   * client measured for them (a frozen server is abandoned in seconds), or, if one of them has not
+   * been timed yet, the fixed allowance.
+   */
+  private deadline (tokens: number, hops: readonly Hop[] = this.route): number {
+    const fixed = (this.options.stepTimeoutMs ?? 30_000) + tokens * (this.options.tokenTimeoutMs ?? 1000)
+    let seconds = 0
+    for (const h of hops) {
+      const perBlock = this.client.observedBlockSeconds(h.peer.id)
+      if (perBlock === undefined) return Date.now() + fixed
+      seconds += perBlock * (h.end - h.start)
+    }
+    const measured = (this.options.stepTimeoutFactor ?? 20) * seconds * tokens * 1000
+    return Date.now() + Math.min(fixed, Math.max(this.options.minStepTimeoutMs ?? 5000, measured))
   }
 
   private notify (): void {

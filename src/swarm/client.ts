@@ -4,20 +4,27 @@
  * routes through it.
  */
 import { CAPACITY_RETRY_MS, NetNode, parsePeerAddress } from '../net/index.ts'
-import { isCapacityError, retryAfterMs } from '../util/errors.ts'
+import { NetworkError, isCapacityError, retryAfterMs } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
+import { Liveness } from './liveness.ts'
 import { type Plan, UNKNOWN_RTT_MS, planRoute } from './planner.ts'
 import { recordRules } from './record.ts'
 
 const log = logger('swarm:client')
 
 const MAX_BAN_MS = 600_000
+/** the longest a server that answered too slowly is left out */
+const SLOW_BAN_MS = 30_000
+/** how long a client with no bootstrap waits for a server on the LAN */
+const LAN_WAIT_MS = 5000
 
 export interface SwarmClientOptions {
-  /** multiaddrs (with /p2p/) of peers to join through */
+  /** multiaddrs (with /p2p/) of peers to join through; may be empty with `mdns` */
   bootstrap: readonly string[]
   swarmKey?: Uint8Array
+  /** also find servers on the LAN by mDNS; with no bootstrap, wait up to 5 s for one */
+  mdns?: boolean
   /** first ban of a failed server; doubles on each repeat. Default 15 s */
   banMs?: number
   /** give up dialing a peer after this long; default 5 s */
@@ -39,6 +46,8 @@ export class SwarmClient {
   readonly directory: Directory
   /** set by verification; routing consults it */
   trust: TrustView | undefined
+  /** servers whose connection closed and that then did not answer: left out of routes until heard from */
+  readonly liveness: Liveness
   private readonly cache = new Map<string, { at: number, servers: ServerInfo[] }>()
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
@@ -49,11 +58,33 @@ export class SwarmClient {
 
   private constructor (readonly node: NetNode, private readonly options: SwarmClientOptions) {
     this.directory = new Directory(node)
+    this.liveness = new Liveness(node, { server: peer => this.known(peer) })
+  }
+
+  /** A server of any model this client looked up. */
+  private known (peer: string): { id: string, addrs: readonly string[] } | undefined {
+    for (const { servers } of this.cache.values()) {
+      const s = servers.find(s => s.peer === peer)
+      if (s !== undefined) return peerAddress(s)
+    }
+    return undefined
   }
 
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
     for (const b of options.bootstrap) parsePeerAddress(b) // fail early on a bad address
-    const node = await NetNode.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs, signal: options.signal })
+    const node = await NetNode.create({
+      bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs,
+      reach: { relayService: 'off' }, mdns: options.mdns === true ? 'ask' : undefined, signal: options.signal
+    })
+    if (options.bootstrap.length === 0 && !await node.waitForPeers(LAN_WAIT_MS, options.signal).catch(async err => { await node.stop(); throw err })) {
+      await node.stop()
+      throw new NetworkError('PEER_UNREACHABLE', `no gridllm server answered on this LAN (mDNS) within ${LAN_WAIT_MS / 1000} s; pass --bootstrap <multiaddr>`)
+    }
+    return new SwarmClient(node, options)
+  }
+
+  /** A client over a node made elsewhere (a simulated network in bench/sim.ts); it stops the node when it stops. */
+  static attach (node: NetNode, options: SwarmClientOptions): SwarmClient {
     return new SwarmClient(node, options)
   }
 
@@ -127,8 +158,25 @@ export class SwarmClient {
   plan (model: string, start: number, end: number, cacheTokens: number, exclude: ReadonlySet<string> = new Set()): Plan {
     const all = this.cache.get(model)?.servers ?? []
     const servers = all.map(s => ({ ...s, observedBlockSeconds: this.observed.get(s.peer), trustFactor: this.trust?.factor(s.peer) }))
-    const banned = new Set([...exclude, ...this.banned(), ...all.filter(s => this.trust?.excluded(s.peer) === true).map(s => s.peer)])
+    const left = all.filter(s => this.trust?.excluded(s.peer) === true || this.liveness.isGone(s.peer, s.issuedAt)).map(s => s.peer)
+    const banned = new Set([...exclude, ...this.banned(), ...left])
     return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), banned, cacheTokens })
+  }
+
+  /**
+   * Who could cover [start, end): 'live' if servers not found gone (banned or not) cover every
+   * block, 'gone' if some block's known servers are all gone (or excluded), 'unknown' if some block
+   * has no known server at all (a lookup may not have found it yet).
+   */
+  coverage (model: string, start: number, end: number, exclude: ReadonlySet<string> = new Set()): 'live' | 'gone' | 'unknown' {
+    const servers = this.cache.get(model)?.servers ?? []
+    let result: 'live' | 'gone' | 'unknown' = 'live'
+    for (let b = start; b < end; b++) {
+      const known = servers.filter(s => s.start <= b && b < s.end)
+      if (known.length === 0) return 'unknown'
+      if (!known.some(s => !exclude.has(s.peer) && !this.liveness.isGone(s.peer, s.issuedAt))) result = 'gone'
+    }
+    return result
   }
 
   /** When a ban of `peer` ends (ms since the epoch), or undefined if it is not banned. */
@@ -154,18 +202,27 @@ export class SwarmClient {
 
   /**
    * Keeps a server out of new routes according to how it failed: a capacity refusal only for its
-   * retry hint (it is full, not broken); refusing the span it announced, or an output that cannot be
-   * right, for as long as the record that made the claim stands; anything else as ban() does.
+   * retry hint (it is full, not broken); a step it did not answer in time for at most SLOW_BAN_MS
+   * (step timeouts follow measured speed, so a loaded machine trips them; a frozen one trips them
+   * again); refusing the span it announced, or an output that cannot be right, for as long as the
+   * record that made the claim stands; anything else as ban() does.
    */
   penalize (model: string, peer: string, err: unknown): void {
     const code = (err as { code?: string } | undefined)?.code ?? ''
     if (isCapacityError(err)) { this.ban(peer, retryAfterMs(err) ?? CAPACITY_RETRY_MS); return }
+    if (code === 'TIMEOUT') { this.ban(peer, Math.min(SLOW_BAN_MS, this.options.banMs ?? 15_000)); return }
+    if (code === 'PEER_UNREACHABLE') this.liveness.check(peer) // gone if the probe is refused; banned in any case, below
     if (code === 'SPAN_NOT_SERVED' || code === 'WRONG_MODEL' || code === 'BAD_OUTPUT') {
       const claim = this.server(model, peer)?.expiresAt ?? 0
       this.ban(peer, Math.min(MAX_BAN_MS, Math.max(this.options.banMs ?? 15_000, claim - Date.now())))
       return
     }
     this.ban(peer)
+  }
+
+  /** The measured time per block (seconds) of a server, if the client has timed it. */
+  observedBlockSeconds (peer: string): number | undefined {
+    return this.observed.get(peer)
   }
 
   /** Records a measured time per block (seconds) for a server. */
@@ -176,6 +233,7 @@ export class SwarmClient {
 
   async stop (): Promise<void> {
     this.stopped = true
+    this.liveness.stop()
     for (const t of this.watched.values()) clearTimeout(t)
     await this.node.stop()
   }

@@ -27,8 +27,11 @@ async function mapLimit<T, R> (items: readonly T[], limit: number, fn: (item: T)
   return out
 }
 
+/** What the directory needs of a node: the DHT's signed records and provider records (a NetNode, or a simulated one). */
+export type RecordSource = Pick<NetNode, 'peerId' | 'getRecord' | 'findProviders'>
+
 export class Directory {
-  constructor (private readonly node: NetNode) {}
+  constructor (private readonly node: RecordSource) {}
 
   /** A peer's record, verified (signature, fields, expiry) and matching its peer id. */
   async record (peer: PeerAddress, options: { signal?: AbortSignal } = {}): Promise<ServerInfo | undefined> {

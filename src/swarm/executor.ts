@@ -17,11 +17,19 @@ export interface ChainOptions {
   mode?: RouteMode
   /** activations on the wire; default f32 (f16 halves the bytes but changes the numbers) */
   dtype?: FrameDType
-  /** a step fails if no output comes within stepTimeoutMs + n × tokenTimeoutMs; default 30 s + 1 s per token */
+  /**
+   * A step through hops the client has timed must come back within stepTimeoutFactor × their
+   * measured time (for its n tokens), and never less than minStepTimeoutMs; defaults 20 × and 5 s.
+   * Through a hop not timed yet: stepTimeoutMs + n × tokenTimeoutMs, default 30 s + 1 s per token.
+   */
   stepTimeoutMs?: number
   tokenTimeoutMs?: number
+  minStepTimeoutMs?: number
+  stepTimeoutFactor?: number
   /** how long to look for a replacement of a failed hop; default 60 s */
   recoverTimeoutMs?: number
+  /** how long to keep looking while some blocks' servers are all gone; default 2 s (four times that if no server of them is known) */
+  noRouteTimeoutMs?: number
   /** told about every route a session takes (for logs, tests and benchmarks) */
   onRoute?: (event: RouteEvent) => void
   /** looks into every session (verification) */

@@ -9,3 +9,4 @@ export { type ServerRecord, type ServerState, decodeRecord, encodeRecord } from 
 export { planRoute, type Plan, type PlanRequest, type PlannerServer, type PlannedHop } from './planner.ts'
 export { chooseStart, rebalance, blockThroughputs, type SpanLoad } from './blocks.ts'
 export { swarmStatus, formatStatus, summarize, type SwarmStatus, type ModelStatus, type TrustSummary } from './status.ts'
+export { startRelayNode, type RelayNodeOptions } from './relay.ts'

@@ -90,3 +90,56 @@ test('an announced round trip between servers is held to what the client\'s own 
   const plan = planRoute({ start: 0, end: 6, servers, rttMs: rtt({ a: 5, far: 205, c: 5, d: 5 }), cacheTokens: 1 })
   assert.deepEqual(plan.hops.map(h => h.peer), ['a', 'c', 'd'])
 })
+
+test('prefers a direct server to a relayed one, and uses a relayed one when it is the only one', () => {
+  const servers = [server('relayed', 0, 4, 10, { reach: 'relayed' }), server('direct', 0, 4, 10, { reach: 'direct' }), server('onlyB', 4, 6, 10, { reach: 'relayed' })]
+  const plan = planRoute({ start: 0, end: 6, servers, rttMs: rtt(), cacheTokens: 1 })
+  assert.deepEqual(plan.hops.map(h => h.peer), ['direct', 'onlyB'])
+})
+
+/** The plain search over every pair of servers at every boundary: the reference for the layered one. */
+function naiveCost (servers: PlannerServer[], start: number, end: number, rttMs: (p: string) => number | undefined): number {
+  const rtt = (p: string): number => (rttMs(p) ?? 150) / 1000
+  const link = (p: PlannerServer, q: PlannerServer): number => {
+    const claimed = p.pings?.[q.peer] ?? q.pings?.[p.peer]
+    const [a, b] = [rttMs(p.peer), rttMs(q.peer)]
+    if (claimed === undefined) return (rtt(p.peer) + rtt(q.peer)) / 2
+    if (a === undefined || b === undefined) return claimed / 1000
+    return Math.min(a + b, Math.max(Math.abs(a - b), claimed)) / 1000
+  }
+  const sec = (s: PlannerServer): number => 1 / (s.throughput * (s.end - s.start))
+  let dist = new Map<PlannerServer, number>()
+  for (const s of servers) if (s.start <= start && start < s.end) dist.set(s, rtt(s.peer) / 2 + 0.002 + sec(s))
+  for (let b = start + 1; b < end; b++) {
+    const next = new Map<PlannerServer, number>()
+    for (const q of servers) {
+      if (!(q.start <= b && b < q.end)) continue
+      let best = Infinity
+      for (const [p, d] of dist) best = Math.min(best, p === q ? d + sec(q) : d + link(p, q) / 2 + 0.002 + sec(q))
+      if (best < Infinity) next.set(q, best)
+    }
+    dist = next
+  }
+  return Math.min(...[...dist].map(([p, d]) => d + rtt(p.peer) / 2))
+}
+
+test('the layered search finds the cheapest chain, and with thousands of servers the pruned one stays within 2 % of it', () => {
+  let seed = 7
+  const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+  for (const n of [12, 40, 2000]) {
+    const servers: PlannerServer[] = Array.from({ length: n }, (_, i) => {
+      const length = 1 + Math.floor(random() * 6)
+      const start = Math.floor(random() * (24 - length + 1))
+      return server(`s${i}`, start, start + length, 1 + random() * 50)
+    })
+    for (let b = 0; b < 24; b++) servers.push(server(`cover${b}`, b, b + 1, 0.5)) // every block covered
+    for (const s of servers.slice(0, 30)) (s as { pings?: Record<string, number> }).pings = { [`s${Math.floor(random() * n)}`]: random() * 300 }
+    const rtts = new Map(servers.filter(() => random() < 0.8).map(s => [s.peer, 5 + random() * 200]))
+    const rttMs = (p: string): number | undefined => rtts.get(p)
+    const reference = naiveCost(servers, 0, 24, rttMs)
+    const exact = planRoute({ start: 0, end: 24, servers, rttMs, cacheTokens: 1, candidatesPerBlock: Infinity })
+    assert.ok(Math.abs(exact.cost - reference) < 1e-9, `n=${n}: ${exact.cost} vs ${reference}`)
+    const pruned = planRoute({ start: 0, end: 24, servers, rttMs, cacheTokens: 1 })
+    assert.ok(pruned.cost <= reference * 1.02, `n=${n}: pruned ${pruned.cost} vs ${reference}`)
+  }
+})

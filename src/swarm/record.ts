@@ -27,6 +27,12 @@ export interface ServerRecord {
   /** the gridllm version */
   readonly version: string
   readonly addrs: readonly string[]
+  /**
+   * 'direct': dialable at its own addresses (public, or on the same LAN); 'relayed': behind NAT,
+   * reachable through the relay in its relayed address (routes prefer direct servers). Absent in
+   * records of older servers: direct.
+   */
+  readonly reach?: 'direct' | 'relayed'
   /** round trips (ms) to a few servers of the following blocks */
   readonly pings: Readonly<Record<string, number>>
   /** ms since the epoch */
@@ -70,6 +76,7 @@ export function decodeRecord (payload: Uint8Array, now = Date.now()): ServerReco
   if (r.state !== 'joining' && r.state !== 'online' && r.state !== 'offline') throw new BadRecordError('record state must be joining, online or offline')
   if (!isNum(r.throughput) || !isInt(r.freeCacheTokens)) throw new BadRecordError('record throughput and cache must be non-negative numbers')
   if (!Array.isArray(r.addrs) || r.addrs.length > 16 || !r.addrs.every(a => typeof a === 'string' && a.length < 512)) throw new BadRecordError('record addrs must be a short list of strings')
+  if (r.reach !== undefined && r.reach !== 'direct' && r.reach !== 'relayed') throw new BadRecordError('record reach must be direct or relayed')
   const pings = r.pings
   if (typeof pings !== 'object' || pings === null || Object.keys(pings).length > 16 || !Object.values(pings).every(v => isNum(v))) {
     throw new BadRecordError('record pings must map peer ids to round trips')

@@ -5,13 +5,14 @@
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, ProofStore, SpanServer, type SpanServerOptions } from '../net/index.ts'
+import { NetNode, ProofStore, type RelayService, SpanServer, type SpanServerOptions } from '../net/index.ts'
 import { NoRouteError, isAbortError } from '../util/errors.ts'
 import { deadline } from '../util/timeout.ts'
 import { logger } from '../util/log.ts'
 import { chooseStart, rebalance } from './blocks.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { ServedSpan } from './host.ts'
+import { Liveness } from './liveness.ts'
 import { type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
 
 const log = logger('swarm:server')
@@ -33,6 +34,10 @@ export interface ServeOptions {
   announce?: readonly string[]
   bootstrap?: readonly string[]
   swarmKey?: Uint8Array
+  /** offer relay service to peers behind NAT: 'auto' (default) while AutoNAT finds this server public */
+  relayService?: RelayService
+  /** find and be found by peers on the LAN (mDNS); default false */
+  mdns?: boolean
   name?: string
   backend?: BackendName | 'auto'
   threads?: number
@@ -57,6 +62,12 @@ export class SwarmServer {
   private readonly timers = new Set<NodeJS.Timeout>()
   private moving = false
   private stopped = false
+  /** the addresses (and whether relayed) in the last record announced */
+  private announcedAddresses = ''
+  /** the other servers last read from the directory */
+  private readonly known = new Map<string, ServerInfo>()
+  /** servers whose connection closed and that did not answer since: not counted when choosing blocks */
+  private readonly liveness: Liveness
 
   private constructor (
     readonly node: NetNode,
@@ -67,7 +78,17 @@ export class SwarmServer {
     private host: ServedSpan,
     private readonly spanServer: SpanServer,
     private readonly directory: Directory
-  ) {}
+  ) {
+    this.liveness = new Liveness(node, { server: peer => { const r = this.known.get(peer); return r === undefined ? undefined : peerAddress(r) } })
+  }
+
+  /** The other servers of this model, leaving out those found gone. */
+  private async others (): Promise<ServerInfo[]> {
+    const all = await this.directory.servers(this.modelId, this.source.config.nLayers)
+    this.known.clear()
+    for (const s of all) this.known.set(s.peer, s)
+    return all.filter(s => !this.liveness.isGone(s.peer, s.issuedAt))
+  }
 
   static async start (options: ServeOptions): Promise<SwarmServer> {
     const { signal } = options
@@ -84,6 +105,9 @@ export class SwarmServer {
       records: recordRules,
       providerValidityMs: 2 * (options.announcePeriodMs ?? 60_000),
       maxConnections: options.limits?.maxConnections,
+      // behind NAT a server reserves a relay slot and announces the relayed address
+      reach: { relayService: options.relayService ?? 'auto', reserveRelay: true },
+      mdns: options.mdns === true ? 'announce' : undefined,
       signal
     })
     try {
@@ -151,6 +175,7 @@ export class SwarmServer {
       freeCacheTokens: host.freeCacheTokens,
       version: this.options.version,
       addrs: this.node.addresses.map(a => a.slice(0, a.lastIndexOf('/p2p/'))),
+      reach: this.node.relayed ? 'relayed' : 'direct',
       pings: this.pings,
       issuedAt: now,
       expiresAt: now + 2 * this.announcePeriod
@@ -163,7 +188,9 @@ export class SwarmServer {
 
   /** Publishes the record, then the provider records of every block and of the server index. */
   private async announce (host: ServedSpan, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.node.putRecord(encodeRecord(this.record(host)), options)
+    const record = this.record(host)
+    this.announcedAddresses = JSON.stringify([this.node.addresses, this.node.relayed])
+    await this.node.putRecord(encodeRecord(record), options)
     const names = [topics.servers]
     for (let b = host.start; b < host.end; b++) names.push(topics.block(this.modelId, b))
     await Promise.all(names.map(async t => { await this.node.provide(t, options) }))
@@ -180,6 +207,25 @@ export class SwarmServer {
       const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 1000)
       t.unref()
     })
+    // a new address (a relay slot reserved, a public address confirmed) is announced at once
+    const note = this.options.onNote ?? (() => {})
+    const reachNote = (): string => this.node.reach === 'nat' ? 'behind NAT, looking for a relay' : this.node.reach
+    this.node.onReachChange(() => { note(`reachability: ${reachNote()}`) })
+    const reachable = (): string => JSON.stringify([this.node.addresses, this.node.relayed])
+    const addressNote = (): void => {
+      note(this.node.relayed ? `behind NAT: reachable through a relay at ${this.node.addresses.find(a => a.includes('/p2p-circuit')) ?? '?'}` : `addresses: ${this.node.addresses.join(', ')} (${this.node.reach})`)
+    }
+    if (this.node.reach !== 'local') note(`reachability: ${reachNote()}`)
+    if (this.node.relayed) addressNote()
+    const changed = (): void => {
+      if (this.stopped || reachable() === this.announcedAddresses) return
+      this.announcedAddresses = reachable()
+      addressNote()
+      const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 500)
+      t.unref()
+    }
+    this.node.onAddressesChange(changed)
+    changed() // they may have changed since the last announcement
     const every = (ms: () => number, task: () => Promise<void>): void => {
       const run = (): void => {
         const t = setTimeout(() => {
@@ -209,7 +255,7 @@ export class SwarmServer {
     const { end } = this.host
     const nLayers = this.source.config.nLayers
     if (end >= nLayers) return
-    const next = (await this.directory.servers(this.modelId, nLayers)).filter(s => s.start <= end && end < s.end).slice(0, 5)
+    const next = (await this.others()).filter(s => s.start <= end && end < s.end).slice(0, 5)
     const pings: Record<string, number> = {}
     await Promise.all(next.map(async s => {
       try {
@@ -225,7 +271,7 @@ export class SwarmServer {
   async considerMove (): Promise<boolean> {
     if (this.moving || this.stopped) return false
     const nLayers = this.source.config.nLayers
-    const others = await this.directory.servers(this.modelId, nLayers)
+    const others = await this.others()
     const self = { start: this.host.start, end: this.host.end, throughput: this.throughput }
     const d = rebalance(nLayers, self, others)
     log('rebalance: weakest block %f now, %f after moving to %d: %s', d.minNow, d.minAfter, d.start, d.move ? 'move' : 'stay')
@@ -250,6 +296,7 @@ export class SwarmServer {
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
+    this.liveness.stop()
     for (const t of this.timers) clearTimeout(t)
     this.state = 'offline'
     const limit = deadline(2000)

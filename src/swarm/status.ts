@@ -5,9 +5,9 @@ export interface ModelStatus {
   readonly model: string
   readonly name: string
   readonly nLayers: number
-  /** servers that are joining or online */
+  /** every server found: joining, online, or offline (announced so, or not answering now) */
   readonly servers: readonly ServerInfo[]
-  /** per block, the servers covering it */
+  /** per block, the servers covering it (offline ones cover nothing) */
   readonly blocks: ReadonlyArray<readonly ServerInfo[]>
   readonly uncovered: readonly number[]
 }
@@ -32,21 +32,31 @@ export interface TrustSummary {
 
 export function summarize (servers: readonly ServerInfo[]): SwarmStatus {
   const byModel = new Map<string, ServerInfo[]>()
-  for (const s of servers) {
-    if (s.state === 'offline') continue
-    byModel.set(s.model, [...(byModel.get(s.model) ?? []), s])
-  }
+  for (const s of servers) byModel.set(s.model, [...(byModel.get(s.model) ?? []), s])
   const models = [...byModel].map(([model, list]) => {
     const nLayers = Math.max(...list.map(s => s.nLayers))
     const sorted = list.sort((a, b) => a.start - b.start || a.end - b.end || a.peer.localeCompare(b.peer))
-    const blocks = Array.from({ length: nLayers }, (_, b) => sorted.filter(s => s.start <= b && b < s.end))
+    const blocks = Array.from({ length: nLayers }, (_, b) => sorted.filter(s => s.state !== 'offline' && s.start <= b && b < s.end))
     return { model, name: list[0]!.modelName, nLayers, servers: sorted, blocks, uncovered: blocks.flatMap((l, b) => l.length === 0 ? [b] : []) }
   })
   return { models: models.sort((a, b) => a.name.localeCompare(b.name)) }
 }
 
-export async function swarmStatus (directory: Directory, options: { signal?: AbortSignal } = {}): Promise<SwarmStatus> {
-  return summarize(await directory.allServers(options))
+export interface StatusOptions {
+  signal?: AbortSignal
+  /**
+   * Asks a server whether it is alive (e.g. a ping with a short timeout); one that does not answer
+   * is shown offline, whatever its record says, so a server that died shows so within seconds.
+   */
+  probe?: (server: ServerInfo) => Promise<boolean>
+}
+
+export async function swarmStatus (directory: Directory, options: StatusOptions = {}): Promise<SwarmStatus> {
+  const found = await directory.allServers(options)
+  const { probe } = options
+  if (probe === undefined) return summarize(found)
+  const checked = await Promise.all(found.map(async s => s.state === 'offline' || await probe(s) ? s : { ...s, state: 'offline' as const }))
+  return summarize(checked)
 }
 
 const short = (peer: string): string => peer.slice(-8)
@@ -62,7 +72,8 @@ export function formatStatus (status: SwarmStatus): string {
   if (status.models.length === 0) return 'no servers found\n'
   const lines: string[] = []
   for (const m of status.models) {
-    lines.push(`model ${m.name} (${m.model}), ${m.nLayers} blocks, ${m.servers.length} server${m.servers.length === 1 ? '' : 's'}`)
+    const offline = m.servers.filter(s => s.state === 'offline').length
+    lines.push(`model ${m.name} (${m.model}), ${m.nLayers} blocks, ${m.servers.length} server${m.servers.length === 1 ? '' : 's'}${offline > 0 ? ` (${offline} offline)` : ''}`)
     for (const s of m.servers) {
       const name = s.name === '' ? '' : ` "${s.name}"`
       lines.push(`  server ${short(s.peer)}${name}  blocks ${s.start}:${s.end}  ${s.state}  ${s.throughput.toFixed(2)} tok/s  cache ${s.freeCacheTokens} tokens  v${s.version}${trustText(status.trust?.[s.peer])}`)

@@ -73,6 +73,7 @@ async function respond<T extends object> (c: Context, ctx: ApiContext, model: Se
     const { finish } = reply.finish(request.job.generation.finishReason)
     return c.json({ ...part(reply.content, { ...lps(reply), ...calls() }), ...done(request.job, requestStart, finish === 'tool_calls' ? 'stop' : finish) })
   }
+  await request.begin() // a failure before the first token gets its own status, not 200
   const json = (frame: unknown): string => JSON.stringify(frame) + '\n'
   c.header('Content-Type', 'application/x-ndjson')
   return streamBody(c, async out => {

@@ -63,7 +63,7 @@ export async function chatCompletions (c: Context, ctx: ApiContext): Promise<Res
     }
     return [chunk([{ index, delta, logprobs: logprobs(d), finish_reason: null }])]
   }
-  return sse(c, request, {
+  return await sse(c, request, {
     start: replies.map((_, index) => chunk([{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }])),
     token: e => deltaChunk(e.index, replies[e.index]!.push(e.token)),
     end: j => [

@@ -164,6 +164,7 @@ export async function responses (c: Context, ctx: ApiContext): Promise<Response>
   let sequence = 0
   const frame = (e: Record<string, unknown>): string => JSON.stringify({ ...e, sequence_number: sequence++ })
   const drain = (): string[] => events.splice(0).map(frame)
+  await request.begin() // a failure before the first token gets its own status, not 200
   return streamSSE(c, async out => {
     out.onAbort(() => request.clientLeft())
     await request.stream(async data => {

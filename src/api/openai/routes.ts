@@ -49,7 +49,7 @@ export function openaiRoutes (ctx: ApiContext): Hono {
     }
     const usage = req.stream_options?.include_usage === true ? null : undefined
     const offsets = job.choices.map(() => 0)
-    return sse(c, request, {
+    return await sse(c, request, {
       token: ({ index, token }) => {
         if (token.text === '' && token.logprob === undefined) return []
         const logprobs = token.logprob === undefined ? null : completionLogprobs(model.tokenizer, [token.logprob], offsets[index])

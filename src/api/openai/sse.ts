@@ -1,4 +1,7 @@
-/** Server-sent events for the OpenAI routes: one `data:` per frame, errors as OpenAI's error object. */
+/**
+ * Server-sent events for the OpenAI routes: one `data:` per frame, errors as OpenAI's error object.
+ * The status is sent once the first token is ready, so an earlier failure gets its own status.
+ */
 import type { Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import { httpError } from '../errors.ts'
@@ -6,7 +9,8 @@ import type { GenerationRequest, StreamFrames } from '../request.ts'
 
 export const json = (frame: unknown): string => JSON.stringify(frame)
 
-export function sse (c: Context, request: GenerationRequest, frames: StreamFrames): Response {
+export async function sse (c: Context, request: GenerationRequest, frames: StreamFrames): Promise<Response> {
+  await request.begin()
   return streamSSE(c, async out => {
     out.onAbort(() => request.clientLeft())
     await request.stream(async data => { await out.writeSSE({ data }) }, frames)
