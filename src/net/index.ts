@@ -7,3 +7,6 @@ export { SpanServer, type SpanHost, type SpanServerOptions } from './span-server
 export { RemoteSpanSession, type Receipt, type RemoteOpenRequest, type RemoteSessionEvents } from './span-client.ts'
 export { type StepClaim, type StepCommitment, claimBytes, parseCommitment, verifyClaim } from './commitment.ts'
 export { ProofStore, PROOFS_PROTOCOL, publishProof, findProofs } from './proofs.ts'
+export { loadOrCreateKey, peerIdOf, isPeerId, verifySignature, keySigner, type Signer } from './identity.ts'
+export { type PaymentCommitment, type AccountHead, type PayMsg, type PaymentGate, type SessionMeter, type HopPayment, type HopPayer, commitmentBytes, parsePaymentCommitment, parseHead } from './payment.ts'
+export { LEDGER_PROTOCOL, serveLedger, ledgerRequest, type LedgerHandler } from './ledger-wire.ts'

@@ -26,6 +26,7 @@ import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortE
 import { logger } from '../util/log.ts'
 import { deadline } from '../util/timeout.ts'
 import { ByteBudget, Channel, type ChannelOptions } from './channel.ts'
+import { loadOrCreateKey } from './identity.ts'
 import { PeerActivity } from './peers.ts'
 
 const log = logger('net:node')
@@ -67,6 +68,8 @@ export interface NetNodeOptions {
    * room, so strangers holding idle connections cannot lock others out. Default 256.
    */
   maxConnections?: number
+  /** the peer's key: kept in this file (made there if missing), so a restarted node is the same peer; default a new key each time */
+  keyFile?: string
   signal?: AbortSignal
 }
 
@@ -176,7 +179,7 @@ export class NetNode {
 
   static async create (options: NetNodeOptions = {}): Promise<NetNode> {
     throwIfAborted(options.signal)
-    const privateKey = await generateKeyPair('Ed25519')
+    const privateKey = options.keyFile === undefined ? await generateKeyPair('Ed25519') : await loadOrCreateKey(options.keyFile)
     const rules = options.records
     const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     const libp2p = await createLibp2p({

@@ -3,7 +3,7 @@
  * observed speed, and which of them are banned for failing. Chain sessions (chain.ts) plan their
  * routes through it.
  */
-import { CAPACITY_RETRY_MS, NetNode, parsePeerAddress } from '../net/index.ts'
+import { CAPACITY_RETRY_MS, type HopPayer, NetNode, parsePeerAddress } from '../net/index.ts'
 import { isCapacityError, retryAfterMs } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
@@ -24,6 +24,8 @@ export interface SwarmClientOptions {
   dialTimeoutMs?: number
   /** how long the list of servers is reused before asking the DHT again; default 30 s */
   directoryTtlMs?: number
+  /** the peer's key file (a data directory's): the same peer, and account, across runs; default a new key */
+  keyFile?: string
   signal?: AbortSignal
 }
 
@@ -39,6 +41,8 @@ export class SwarmClient {
   readonly directory: Directory
   /** set by verification; routing consults it */
   trust: TrustView | undefined
+  /** set by the ledger: pays for every session this client opens (chains and audits) */
+  payer: HopPayer | undefined
   private readonly cache = new Map<string, { at: number, servers: ServerInfo[] }>()
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
@@ -53,7 +57,7 @@ export class SwarmClient {
 
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
     for (const b of options.bootstrap) parsePeerAddress(b) // fail early on a bad address
-    const node = await NetNode.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs, signal: options.signal })
+    const node = await NetNode.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs, keyFile: options.keyFile, signal: options.signal })
     return new SwarmClient(node, options)
   }
 

@@ -5,7 +5,7 @@
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, ProofStore, SpanServer, type SpanServerOptions } from '../net/index.ts'
+import { NetNode, type PaymentGate, ProofStore, SpanServer, type SpanServerOptions } from '../net/index.ts'
 import { NoRouteError, isAbortError } from '../util/errors.ts'
 import { deadline } from '../util/timeout.ts'
 import { logger } from '../util/log.ts'
@@ -22,6 +22,19 @@ export type ServerLimits = Pick<SpanServerOptions, 'maxSessions' | 'maxSessionsP
   maxConnections?: number
 }
 
+/** What the ledger (src/ledger) gives a server that charges for its work. */
+export interface ServerCredits {
+  /** µcr per block-token, announced in the record */
+  readonly price: number
+  /** µcr a consumer should settle at, announced in the record */
+  readonly payThreshold: number
+  readonly gate: PaymentGate
+  stop (): Promise<void>
+}
+
+/** Makes a server's credits once its node exists; `servers` lists the swarm's other servers of the model. */
+export type ServerCreditsFactory = (node: NetNode, swarm: { modelId: string | undefined, servers: () => Promise<ServerInfo[]> }) => Promise<ServerCredits>
+
 export interface ServeOptions {
   /** model file or folder */
   model: string
@@ -34,6 +47,10 @@ export interface ServeOptions {
   bootstrap?: readonly string[]
   swarmKey?: Uint8Array
   name?: string
+  /** the peer's key file (a data directory's): a restarted server is the same peer; default a new key */
+  keyFile?: string
+  /** charge for the work (the ledger); none: free */
+  credits?: ServerCreditsFactory
   backend?: BackendName | 'auto'
   threads?: number
   cacheBudgetBytes?: number
@@ -66,7 +83,8 @@ export class SwarmServer {
     readonly modelId: string,
     private host: ServedSpan,
     private readonly spanServer: SpanServer,
-    private readonly directory: Directory
+    private readonly directory: Directory,
+    readonly credits: ServerCredits | undefined
   ) {}
 
   static async start (options: ServeOptions): Promise<SwarmServer> {
@@ -84,8 +102,10 @@ export class SwarmServer {
       records: recordRules,
       providerValidityMs: 2 * (options.announcePeriodMs ?? 60_000),
       maxConnections: options.limits?.maxConnections,
+      keyFile: options.keyFile,
       signal
     })
+    let credits: ServerCredits | undefined
     try {
       const directory = new Directory(node)
       let span: readonly [number, number]
@@ -102,13 +122,15 @@ export class SwarmServer {
       } else span = options.blocks
       note(`loading blocks ${span[0]}:${span[1]} of ${source.name}`)
       const host = await ServedSpan.load(source, backend, { start: span[0], end: span[1], modelId, cacheBudgetBytes: options.cacheBudgetBytes, signal })
+      credits = await options.credits?.(node, { modelId: host.modelId, servers: async () => await directory.servers(host.modelId, nLayers) })
       const spanServer = new SpanServer(node, host, {
         ...options.limits,
         maxFrameBytes: options.maxFrameBytes,
         maxSessionLength: source.config.contextLength,
-        checkNextHop: nextHopCheck(directory, host.modelId)
+        checkNextHop: nextHopCheck(directory, host.modelId),
+        payments: credits?.gate
       })
-      const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory)
+      const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory, credits)
       const joining = server.announce(host, { signal }) // meanwhile, measure
       server.throughput = await host.benchmark({ seconds: 0.5, signal })
       await joining
@@ -120,6 +142,7 @@ export class SwarmServer {
       server.schedule()
       return server
     } catch (err) {
+      await credits?.stop()
       await node.stop()
       backend.dispose()
       throw err
@@ -152,6 +175,7 @@ export class SwarmServer {
       version: this.options.version,
       addrs: this.node.addresses.map(a => a.slice(0, a.lastIndexOf('/p2p/'))),
       pings: this.pings,
+      ...(this.credits !== undefined && this.credits.price > 0 ? { price: this.credits.price, payThreshold: this.credits.payThreshold } : {}),
       issuedAt: now,
       expiresAt: now + 2 * this.announcePeriod
     }
@@ -261,6 +285,7 @@ export class SwarmServer {
       limit.clear()
     }
     await this.spanServer.stop()
+    await this.credits?.stop()
     await this.node.stop()
     this.host.close()
     this.backend.dispose()
