@@ -33,8 +33,10 @@ export interface Config {
   threads: number | undefined
   /** verification of swarm work: off, sample (audits) or strict (every step twice) */
   verify: VerifyMode
-  /** where a node keeps what lasts (the reputation book, ...); none: nothing is kept */
+  /** where a node keeps what lasts (its key and ledger, the reputation book); none: ~/.gridllm */
   dataDir: string | undefined
+  /** pay for swarm work from the data directory's account (on), or use only free servers (off) */
+  credits: 'on' | 'off'
 }
 
 export type ConfigKey = keyof Config
@@ -110,7 +112,8 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
     parse: raw => typeof raw === 'string' && (VERIFY_MODES as readonly string[]).includes(raw) ? raw as VerifyMode : INVALID,
     what: `one of ${VERIFY_MODES.join(', ')}`
   },
-  dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' }
+  dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' },
+  credits: { env: 'GRIDLLM_CREDITS', flag: '--credits', default: 'on', parse: raw => raw === 'on' || raw === 'off' ? raw : INVALID, what: 'on or off' }
 }
 
 export const CONFIG_KEYS = Object.keys(SPECS) as ConfigKey[]

@@ -6,6 +6,7 @@ import { GridError } from '../util/errors.ts'
 import { type Command, type CommandContext, UsageError, packageVersion } from './command.ts'
 import { apiCommand } from './api.ts'
 import { chatCommand } from './chat.ts'
+import { creditsCommand } from './credits.ts'
 import { demoCommand } from './demo.ts'
 import { generateCommand } from './generate.ts'
 import { quantizeCommand } from './quantize.ts'
@@ -13,7 +14,7 @@ import { serveCommand } from './serve.ts'
 import { swarmKeyCommand } from './swarm-key.ts'
 import { statusCommand } from './status.ts'
 
-export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, swarmKeyCommand, quantizeCommand]
+export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, creditsCommand, swarmKeyCommand, quantizeCommand]
 
 function help (): string {
   const width = Math.max(...commands.map(c => c.name.length))

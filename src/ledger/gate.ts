@@ -12,27 +12,29 @@ import { PaymentError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import type { Ledger } from './ledger.ts'
 import { commitmentId, hashTimes, verifyCommitment } from './payword.ts'
-import { PROTOCOL, type ServerCreditPolicy, priorityTier } from './policy.ts'
+import { PROTOCOL, type ServerCreditPolicy, UNPAID_TIER, priorityTier } from './policy.ts'
 
 const log = logger('ledger:gate')
 
 export class CreditGate implements PaymentGate {
   /** paid sessions open, or closed with tokens unsettled (for an hour), by commitment id */
   private readonly live = new Map<string, PaidSession>()
-  /** the balance each consumer stated in its last accepted commitment */
-  private readonly stated = new Map<string, number>()
+  /** per peer opening sessions: the account paying for them and the balance it stated in its last accepted commitment */
+  private readonly accounts = new Map<string, { account: string | undefined, stated: number | undefined }>()
 
   constructor (readonly ledger: Ledger, readonly policy: ServerCreditPolicy) {}
 
   async open (peer: string, s: { session: string, model: string, start: number, end: number }, c: PaymentCommitment | null): Promise<SessionMeter> {
     const price = this.policy.price * (s.end - s.start)
-    if (this.ledger.isRefused(peer)) throw new PaymentError('ACCOUNT_REFUSED', `account ${peer.slice(-8)} double-spent (a fork proof holds); this server refuses it`)
+    if (this.ledger.isRefused(peer) || (c !== null && this.ledger.isRefused(c.consumer))) throw new PaymentError('ACCOUNT_REFUSED', `account ${(c?.consumer ?? peer).slice(-8)} double-spent (a fork proof holds); this server refuses it`)
     if (c === null) {
-      if (price === 0) return FREE
-      throw new PaymentError('PAYMENT_REQUIRED', `this server charges ${this.policy.price} µcr per block-token: open with a payment commitment`)
+      if (price > 0 && this.policy.paidOnly) throw new PaymentError('PAYMENT_REQUIRED', `this server charges ${this.policy.price} µcr per block-token: open with a payment commitment`)
+      if (price > 0) this.remember(peer, undefined, undefined)
+      return FREE
     }
     const me = this.ledger.account
-    if (c.consumer !== peer) throw new PaymentError('PAYMENT_INVALID', 'the commitment is not of the peer opening the session')
+    // the commitment may be another account's than the peer's (a node's API client pays from the node's account):
+    // it is worth nothing to anyone but its consumer, whose preimages alone pay for the tokens
     if (c.server !== me || c.session !== s.session || c.model !== s.model || c.start !== s.start || c.end !== s.end) throw new PaymentError('PAYMENT_INVALID', 'the commitment is for another session')
     if (c.price < price) throw new PaymentError('PAYMENT_INVALID', `the commitment pays ${c.price} µcr per token; this server's price for blocks ${s.start}:${s.end} is ${price}`)
     if (c.expiresAt <= Date.now()) throw new PaymentError('PAYMENT_INVALID', 'the commitment has expired')
@@ -40,24 +42,42 @@ export class CreditGate implements PaymentGate {
     const id = commitmentId(c)
     const store = this.ledger.store
     if (store.session(id) !== undefined) throw new PaymentError('PAYMENT_INVALID', 'this commitment was used before')
-    const balance = this.balanceOf(peer, c.head?.balance)
-    if (balance < -PROTOCOL.maxDebt) throw new PaymentError('PAYMENT_REQUIRED', `account ${peer.slice(-8)} owes more than the debt limit`)
-    if (this.exposure(peer) > this.policy.disconnectThreshold) throw new PaymentError('PAYMENT_REQUIRED', `account ${peer.slice(-8)} has ${this.exposure(peer)} µcr unsettled here: settle first`)
-    store.addSession({ commitment: id, session: c.session, consumer: peer, body: JSON.stringify(c), settled: 0, preimage: c.root })
-    if (c.head !== null) this.stated.set(peer, c.head.balance)
+    const consumer = c.consumer
+    const balance = this.accountBalance(consumer, c.head?.balance)
+    if (balance < -PROTOCOL.maxDebt) throw new PaymentError('PAYMENT_REQUIRED', `account ${consumer.slice(-8)} owes more than the debt limit`)
+    if (this.exposure(consumer) > this.policy.disconnectThreshold) throw new PaymentError('PAYMENT_REQUIRED', `account ${consumer.slice(-8)} has ${this.exposure(consumer)} µcr unsettled here: settle first`)
+    store.addSession({ commitment: id, session: c.session, consumer, body: JSON.stringify(c), settled: 0, preimage: c.root })
+    this.remember(peer, consumer, c.head?.balance)
     const meter = new PaidSession(this, id, c)
     this.live.set(id, meter)
     return meter
   }
 
-  /** A consumer's balance as this server believes it: what it last stated, held to what this node has seen of its chain, less slashes. */
-  balanceOf (peer: string, stated = this.stated.get(peer)): number {
-    const known = this.ledger.knownBalance(peer)
+  /**
+   * An account's balance as this server believes it: what it stated when it last opened a session,
+   * held to what this node has seen of its chain (plus at most a grant's worth), less slashes.
+   */
+  accountBalance (account: string, stated: number | undefined): number {
+    const known = this.ledger.knownBalance(account)
     if (known === undefined) return Math.min(stated ?? 0, PROTOCOL.maxGrant) // a stranger: no more than a grant's worth
     return Math.min(stated ?? known, known + PROTOCOL.maxGrant)
   }
 
+  private remember (peer: string, account: string | undefined, stated: number | undefined): void {
+    this.accounts.delete(peer)
+    this.accounts.set(peer, { account, stated })
+    if (this.accounts.size > 10_000) this.accounts.delete(this.accounts.keys().next().value!)
+  }
+
+  /** The balance of the account paying for `peer`'s sessions (0 if unknown). */
+  balanceOf (peer: string): number {
+    const a = this.accounts.get(peer)
+    return a?.account === undefined ? 0 : this.accountBalance(a.account, a.stated)
+  }
+
   priority (peer: string): number {
+    const a = this.accounts.get(peer)
+    if (a !== undefined && a.account === undefined) return UNPAID_TIER
     return priorityTier(this.balanceOf(peer))
   }
 

@@ -79,9 +79,22 @@ export class Ledger {
     return { peer: this.account, balance: this.balance, earned: t.earned, spent: t.spent, minted: t.minted, slashed: t.slashed, blocks: t.blocks, pending: this.store.pending().length, head: this.headInfo() }
   }
 
-  /** Runs `fn` after every append before it (one block at a time). */
+  /**
+   * Runs `fn` after every append before it (one block at a time in this process). Another process
+   * sharing the account's data directory may append between our read of the head and our write:
+   * the store refuses the block, and `fn` runs again on the new head.
+   */
   private async serial<T> (fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn, fn)
+    const retrying = async (): Promise<T> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn()
+        } catch (err) {
+          if (!(err instanceof PaymentError && err.code === 'LEDGER_INVALID' && err.message.includes('does not follow')) || attempt >= 8) throw err
+        }
+      }
+    }
+    const run = this.tail.then(retrying, retrying)
     this.tail = run.catch(() => {})
     return await run
   }

@@ -3,7 +3,7 @@
  * (gate and ledger service) or a client (wallet, and its chain for others to read) runs on top.
  */
 import { join } from 'node:path'
-import type { NetNode, PeerAddress, Signer } from '../net/index.ts'
+import { type PeerAddress, type Signer, keySigner, loadOrCreateKey } from '../net/index.ts'
 import type { PayerFactory, ServerCreditsFactory, ServerInfo, SwarmClient } from '../swarm/index.ts'
 import { logger } from '../util/log.ts'
 import { CreditGate } from './gate.ts'
@@ -16,6 +16,8 @@ import { type ServerTerms, Wallet } from './wallet.ts'
 const log = logger('ledger:node')
 
 export const LEDGER_FILE = 'ledger.sqlite'
+/** the account's key in a data directory (also a server's libp2p key) */
+export const KEY_FILE = 'peer.key'
 
 export interface NodeCreditsOptions {
   /** where the ledger lives (ledger.sqlite); none: in memory, for as long as the process */
@@ -67,10 +69,23 @@ export function serverCredits (options: NodeCreditsOptions & { policy?: Partial<
   }
 }
 
+export interface ClientCreditsOptions extends NodeCreditsOptions {
+  /**
+   * The account to pay from: a ledger this process already has open (a server's, for its API), or
+   * else the account of `dataDir` (its key file and ledger, shared with other processes using it);
+   * with neither, the client's own node key and a ledger in memory.
+   */
+  ledger?: Ledger
+  retryMs?: number
+  commitmentMs?: number
+}
+
 /** For loadSwarmModel({ payer }): the client pays the servers it uses from its account. */
-export function clientCredits (options: NodeCreditsOptions & { retryMs?: number, commitmentMs?: number } = {}): PayerFactory {
+export function clientCredits (options: ClientCreditsOptions = {}): PayerFactory {
   return async (client: SwarmClient, modelId: string) => {
-    const ledger = await openLedger(client.node, options)
+    const own = options.ledger === undefined
+    const signer = options.dataDir === undefined ? client.node : keySigner(await loadOrCreateKey(join(options.dataDir, KEY_FILE)))
+    const ledger = options.ledger ?? await openLedger(signer, options)
     const terms = async (server: string, model: string): Promise<ServerTerms | undefined> => {
       const r = client.server(model, server) ?? await client.directory.record({ id: server, addrs: [] }).catch(() => undefined)
       return r === undefined || r.price === undefined ? undefined : { price: r.price, payThreshold: r.payThreshold ?? 0 }
@@ -88,7 +103,7 @@ export function clientCredits (options: NodeCreditsOptions & { retryMs?: number,
       close: async () => {
         client.payer = undefined
         await wallet.close()
-        ledger.store.close()
+        if (own) ledger.store.close()
       }
     }
   }

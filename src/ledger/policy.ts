@@ -33,6 +33,11 @@ export interface ServerCreditPolicy {
   disconnectThreshold: number
   /** how long a step waits for the payment of the step before it; default 10 s */
   payWaitMs: number
+  /**
+   * refuse sessions opened without a payment (PAYMENT_REQUIRED); by default they are served, after
+   * every paying peer (balance buys priority, not access)
+   */
+  paidOnly: boolean
 }
 
 export const DEFAULT_PRICE = 10
@@ -40,7 +45,7 @@ export const DEFAULT_PAY_THRESHOLD = MICRO
 
 export function serverPolicy (p: Partial<ServerCreditPolicy> = {}): ServerCreditPolicy {
   const payThreshold = p.payThreshold ?? DEFAULT_PAY_THRESHOLD
-  return { price: p.price ?? DEFAULT_PRICE, payThreshold, disconnectThreshold: p.disconnectThreshold ?? Math.floor(1.5 * payThreshold), payWaitMs: p.payWaitMs ?? 10_000 }
+  return { price: p.price ?? DEFAULT_PRICE, payThreshold, disconnectThreshold: p.disconnectThreshold ?? Math.floor(1.5 * payThreshold), payWaitMs: p.payWaitMs ?? 10_000, paidOnly: p.paidOnly ?? false }
 }
 
 /** The grant a proof of work of `bits` leading zero bits earns. */
@@ -60,6 +65,9 @@ export function formatCredits (micro: number): string {
   const frac = String(a % MICRO).padStart(6, '0').replace(/0+$/, '')
   return `${sign}${Math.floor(a / MICRO)}${frac === '' ? '' : `.${frac}`}`
 }
+
+/** the queue tier of a peer whose sessions do not pay: after everyone who pays */
+export const UNPAID_TIER = -2
 
 /** A coarse tier of a balance for queue order: debt below every newcomer, then one tier per doubling from 1 credit. */
 export function priorityTier (balance: number): number {

@@ -63,7 +63,11 @@ export class Wallet implements HopPayer {
   async open (server: string, s: { session: string, model: string, start: number, end: number, maxLength: number }): Promise<HopPayment | undefined> {
     const terms = await this.options.terms(server, s.model)
     if (terms === undefined || terms.price === 0) return undefined
-    if (this.ledger.balance < -PROTOCOL.maxDebt) throw new PaymentError('PAYMENT_REQUIRED', `this account's balance (${this.ledger.balance} µcr) is past the debt limit: earn credits by serving`)
+    if (this.ledger.balance < -PROTOCOL.maxDebt) {
+      // past the debt limit: the session goes unpaid, after every paying peer (servers that take only payment refuse it)
+      log('this account is past the debt limit (%d µcr): opening unpaid at %s', this.ledger.balance, server.slice(-8))
+      return undefined
+    }
     const maxTokens = Math.max(1, Math.ceil(s.maxLength * (this.options.tokensPerPosition ?? 2)))
     const chain = new HashChain(maxTokens)
     const commitment = await signCommitment({
