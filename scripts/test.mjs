@@ -1,6 +1,7 @@
 // Runs every *.test.ts under src/ and test/ with node:test through tsx.
 // Usage: node scripts/test.mjs [substring filter ...]
-import { readdirSync, statSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -26,5 +27,8 @@ if (files.length === 0) {
   process.exit(1)
 }
 const args = ['--import', './bin/polyfill.mjs', '--import', 'tsx', '--test', '--test-reporter', 'spec', ...files]
-const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' })
+// every gridllm a test starts keeps its data (keys, ledgers) under HOME: a fresh one, never the real home
+const home = mkdtempSync(join(tmpdir(), 'gridllm-test-home-'))
+const res = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, HOME: home } })
+rmSync(home, { recursive: true, force: true })
 process.exit(res.status ?? 1)

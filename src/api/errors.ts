@@ -65,6 +65,12 @@ export const ERROR_STATUS = {
   PUSH_FAILED: { status: 503, type: 'server_error' },
   NO_ROUTE: { status: 503, type: 'server_error' },
   SWARM_KEY: server,
+  // credits: the swarm refused this node's account or its payments
+  PAYMENT_REQUIRED: { status: 503, type: 'server_error' },
+  PAYMENT_INVALID: { status: 502, type: 'server_error' },
+  ACCOUNT_REFUSED: { status: 503, type: 'server_error' },
+  LEDGER_INVALID: server,
+  DATA_DIR_IN_USE: server,
   // a client only sees an aborted generation when the server is shutting down
   ABORTED: { status: 503, type: 'server_error' },
   TIMEOUT: { status: 504, type: 'server_error' }

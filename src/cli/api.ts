@@ -29,7 +29,10 @@ Options:
       --swarm-key <file>     the private swarm's key (with --bootstrap)
       --verify <mode>        with --bootstrap: off, sample (audit a sample of every server's work,
                              the default) or strict (every step also run by a second server)
-      --data-dir <dir>       keep what this node learns (servers' reputations) in <dir>
+      --data-dir <dir>       with --bootstrap: the account that pays for the swarm's work (its key and
+                             ledger) and what this node learns of servers (default ~/.gridllm)
+      --credits <on|off>     with --bootstrap: pay servers that charge (on, the default) or use only
+                             free ones (off)
       --backend <name>       compute backend (default auto)
       --threads <N>          worker threads for the backend
       --config <file>        config file (default ./gridllm.config.json)
@@ -53,6 +56,7 @@ export const API_FLAGS = {
   threads: { type: 'string' },
   verify: { type: 'string' },
   'data-dir': { type: 'string' },
+  credits: { type: 'string' },
   config: { type: 'string' }
 } as const
 
@@ -68,7 +72,7 @@ export const apiCommand: Command = {
       flags: {
         model: v.model, host: v.host, port: v.port, apiKey: v['api-key'], maxConcurrency: v['max-concurrency'],
         maxQueue: v['max-queue'], bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads,
-        verify: v.verify, dataDir: v['data-dir'],
+        verify: v.verify, dataDir: v['data-dir'], credits: v.credits,
         cors: v.cors, allowedHosts: v['allowed-hosts']
       },
       configFile: v.config,

@@ -19,7 +19,10 @@ Options:
       --bootstrap <addr>     run that model's blocks on the swarm this peer belongs to (repeatable)
       --swarm-key <file>     the private swarm's key (with --bootstrap)
       --verify <mode>        with --bootstrap: off, sample (default) or strict (see gridllm api --help)
-      --data-dir <dir>       keep what this node learns (servers' reputations) in <dir>
+      --data-dir <dir>       with --bootstrap: the account that pays for the swarm's work (its key and
+                             ledger) and what this node learns of servers (default ~/.gridllm)
+      --credits <on|off>     with --bootstrap: pay servers that charge (on, the default) or use only
+                             free ones (off)
       --system <text>        a system message to start the conversation with
   -t, --temperature <T>      0 = greedy (default 0.7)
       --top-p <P>            default 0.95
@@ -100,11 +103,12 @@ export const chatCommand: Command = {
       threads: { type: 'string' },
       verify: { type: 'string' },
       'data-dir': { type: 'string' },
+      credits: { type: 'string' },
       config: { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const config = loadConfig({
-      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads, verify: v.verify, dataDir: v['data-dir'] },
+      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads, verify: v.verify, dataDir: v['data-dir'], credits: v.credits },
       configFile: v.config,
       env: ctx.env,
       cwd: ctx.cwd ?? process.cwd()

@@ -33,12 +33,14 @@ export interface Config {
   threads: number | undefined
   /** verification of swarm work: off, sample (audits) or strict (every step twice) */
   verify: VerifyMode
-  /** where a node keeps what lasts (the reputation book, ...); none: nothing is kept */
+  /** where a node keeps what lasts (its key and ledger, the reputation book); none: ~/.gridllm */
   dataDir: string | undefined
   /** origins allowed to call the API from a browser (CORS); undefined: localhost origins */
   cors: string[] | undefined
   /** host names the API answers without an API key, besides IP addresses and localhost */
   allowedHosts: string[]
+  /** pay for swarm work from the data directory's account (on), or use only free servers (off) */
+  credits: 'on' | 'off'
 }
 
 export type ConfigKey = keyof Config
@@ -116,7 +118,8 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
   },
   dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' },
   cors: { env: 'GRIDLLM_CORS', flag: '--cors', default: undefined, parse: optional(list), what: 'origins (a list), or *' },
-  allowedHosts: { env: 'GRIDLLM_ALLOWED_HOSTS', flag: '--allowed-hosts', default: [], parse: list, what: 'host names (a list), or *' }
+  allowedHosts: { env: 'GRIDLLM_ALLOWED_HOSTS', flag: '--allowed-hosts', default: [], parse: list, what: 'host names (a list), or *' },
+  credits: { env: 'GRIDLLM_CREDITS', flag: '--credits', default: 'on', parse: raw => raw === 'on' || raw === 'off' ? raw : INVALID, what: 'on or off' }
 }
 
 export const CONFIG_KEYS = Object.keys(SPECS) as ConfigKey[]

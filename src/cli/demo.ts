@@ -4,6 +4,7 @@ import { AbortError, InvalidArgumentError } from '../util/errors.ts'
 import { ApiClient } from './client.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, PACKAGE_ROOT, int, parse } from './command.ts'
 import { loadConfig } from './config.ts'
+import { dataDir } from './data-dir.ts'
 import { Supervisor } from './supervise.ts'
 
 const usage = `Usage: gridllm demo [options]
@@ -18,6 +19,8 @@ Options:
       --host <host>        API address (default 127.0.0.1)
       --port <N>           API port (default 8080; 0 = any free port)
   -p, --prompt <text>      sample prompt (default "Once upon a time")
+      --data-dir <dir>     where the servers keep their keys and ledgers, in demo/server-<i>;
+                           the API pays from this directory's account (default ~/.gridllm)
       --config <file>      config file (default ./gridllm.config.json)
   -h, --help               show this help
 `
@@ -63,17 +66,20 @@ export const demoCommand: Command = {
       host: { type: 'string' },
       port: { type: 'string' },
       prompt: { type: 'string', short: 'p' },
+      'data-dir': { type: 'string' },
       config: { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
-    const config = loadConfig({ flags: { model: v.model, host: v.host, port: v.port }, configFile: v.config, env: ctx.env, cwd: ctx.cwd ?? process.cwd() })
+    const config = loadConfig({ flags: { model: v.model, host: v.host, port: v.port, dataDir: v['data-dir'] }, configFile: v.config, env: ctx.env, cwd: ctx.cwd ?? process.cwd() })
+    const home = dataDir(config.dataDir, ctx.env)
     const model = config.model ?? DEFAULT_MODEL
     const { config: modelConfig } = await openModel(model, { signal: ctx.signal })
     const spans = splitLayers(modelConfig.nLayers, int('servers', v.servers, 1) ?? 3)
     const gridllm = (name: string, args: string[]): { name: string, command: string, args: string[], env: NodeJS.ProcessEnv } =>
       ({ name, command: process.execPath, args: [BIN, ...args], env: ctx.env })
     const serve = (span: [number, number], bootstrap: string[]): ReturnType<typeof gridllm> =>
-      gridllm(`span server ${span[0]}:${span[1]}`, ['serve', '--model', model, '--blocks', `${span[0]}:${span[1]}`, '--listen', LOOPBACK, ...bootstrap.flatMap(a => ['--bootstrap', a])])
+      gridllm(`span server ${span[0]}:${span[1]}`, ['serve', '--model', model, '--blocks', `${span[0]}:${span[1]}`, '--listen', LOOPBACK,
+        '--data-dir', join(home, 'demo', `server-${spans.indexOf(span)}`), ...bootstrap.flatMap(a => ['--bootstrap', a])])
 
     const supervisor = new Supervisor()
     try {
@@ -83,7 +89,7 @@ export const demoCommand: Command = {
       const peers = [first, ...rest]
       spans.forEach(([a, b], i) => ctx.stdout.write(`span server for layers ${a}:${b}  ${peers[i]}\n`))
       const url = await until(supervisor.start(gridllm('api', [
-        'api', '--model', model, ...peers.flatMap(a => ['--bootstrap', a]), '--host', config.host, '--port', String(config.port)
+        'api', '--model', model, ...peers.flatMap(a => ['--bootstrap', a]), '--host', config.host, '--port', String(config.port), '--data-dir', home
       ])).ready, supervisor, ctx.signal)
       ctx.stdout.write(`\nAPI            ${url}\nOpenAI API     ${url}/v1   (e.g. new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' }))\n` +
         `Ollama API     ${url}/api\nmetrics        ${url}/metrics\nchat           npx gridllm chat --api ${url}\n\n`)

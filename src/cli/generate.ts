@@ -1,9 +1,7 @@
 import { Model, type Span } from '../model/index.ts'
 import { backendNames } from '../kernels/index.ts'
-import { loadSwarmModel } from '../swarm/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
-import { readSwarmKey } from './swarm-key.ts'
-import { warnIfRef, watcherFor } from './load.ts'
+import { swarmModel, warnIfRef } from './load.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
 const usage = `Usage: gridllm generate [options]
@@ -36,7 +34,10 @@ Options:
                            letting servers push to each other
       --verify <mode>      with --bootstrap: off, sample (audit a sample of every server's work,
                            the default) or strict (every step also run by a second server)
-      --data-dir <dir>     keep what this node learns (servers' reputations) in <dir>
+      --data-dir <dir>     with --bootstrap: the account that pays for the swarm's work (its key and
+                           ledger) and what this node learns of servers (default ~/.gridllm)
+      --credits <on|off>   with --bootstrap: pay servers that charge (on, the default) or use only
+                           free ones (off)
       --no-echo            do not print the prompt before the output
       --stats              print tokens and speed to stderr at the end
   -h, --help               show this help
@@ -68,6 +69,7 @@ export const generateCommand: Command = {
       relay: { type: 'boolean' },
       verify: { type: 'string' },
       'data-dir': { type: 'string' },
+      credits: { type: 'string' },
       'no-echo': { type: 'boolean' },
       stats: { type: 'boolean' }
     }, usage)
@@ -80,11 +82,13 @@ export const generateCommand: Command = {
     warnIfRef(backend, ctx)
     const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
     const swarm = v.bootstrap !== undefined || v.lan === true
-    if (!swarm && (v['swarm-key'] !== undefined || v.relay === true || v.verify !== undefined)) throw new UsageError('--swarm-key, --relay and --verify need --bootstrap or --lan', usage)
+    if (!swarm && (v['swarm-key'] !== undefined || v.relay === true || v.verify !== undefined || v.credits !== undefined)) throw new UsageError('--swarm-key, --relay, --verify and --credits need --bootstrap or --lan', usage)
+    if (v.credits !== undefined && v.credits !== 'on' && v.credits !== 'off') throw new UsageError(`--credits must be on or off; got "${v.credits}"`, usage)
     if (v.verify !== undefined && !(VERIFY_MODES as readonly string[]).includes(v.verify)) throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(', ')}; got "${v.verify}"`, usage)
     if (swarm && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap or --lan', usage)
     const model = swarm
-      ? await loadSwarmModel(v.model ?? DEFAULT_MODEL, { ...common, bootstrap: v.bootstrap ?? [], mdns: v.lan === true, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push', watcher: watcherFor({ verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'] }) })
+      ? await swarmModel(v.model ?? DEFAULT_MODEL, { bootstrap: v.bootstrap ?? [], swarmKey: v['swarm-key'], verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'], credits: v.credits as 'on' | 'off' | undefined },
+        ctx, undefined, { ...common, mdns: v.lan === true, mode: v.relay === true ? 'relay' : 'push' })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     try {
       const prompt = v.prompt ?? ''

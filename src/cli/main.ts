@@ -6,6 +6,7 @@ import { GridError } from '../util/errors.ts'
 import { type Command, type CommandContext, UsageError, packageVersion } from './command.ts'
 import { apiCommand } from './api.ts'
 import { chatCommand } from './chat.ts'
+import { creditsCommand } from './credits.ts'
 import { demoCommand } from './demo.ts'
 import { generateCommand } from './generate.ts'
 import { quantizeCommand } from './quantize.ts'
@@ -15,7 +16,7 @@ import { swarmKeyCommand } from './swarm-key.ts'
 import { PARENT_PIPE_ENV } from './supervise.ts'
 import { statusCommand } from './status.ts'
 
-export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, relayCommand, statusCommand, swarmKeyCommand, quantizeCommand]
+export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, relayCommand, statusCommand, creditsCommand, swarmKeyCommand, quantizeCommand]
 
 function help (): string {
   const width = Math.max(...commands.map(c => c.name.length))

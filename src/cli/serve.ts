@@ -1,9 +1,11 @@
 import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
+import { type Ledger, MICRO, formatCredits, serverCredits } from '../ledger/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
+import { dataDir, keyFile, lockDataDir } from './data-dir.ts'
 import { type Command, type CommandContext, UsageError, float, int, mdnsByDefault, onOff, packageVersion, parse } from './command.ts'
-import { loadModel, warnIfRef } from './load.ts'
+import { GRANT_BITS, loadModel, warnIfRef } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
@@ -58,10 +60,17 @@ Limits (what strangers may hold; each peer is bounded so none can lock the serve
       --api-host <host>      address for the API (default 127.0.0.1)
       --api-key <key>        require "Authorization: Bearer <key>" on the API
       --verify <mode>        for the API's requests: off, sample (default) or strict
-      --data-dir <dir>       keep what this node learns (servers' reputations) in <dir>
+      --data-dir <dir>       this node's key (the same peer after a restart), its ledger and what it
+                             learns of other servers (default ~/.gridllm); one serve at a time each
       --api-cors <origins>   origins browsers may call the API from (default: localhost ones)
       --api-allowed-hosts <names> without --api-key, host names the API answers besides
                              IP addresses and localhost
+
+Credits (donors earn for verified work; docs/credits.md):
+      --credits <on|off>     charge for the work served (on, the default) or serve for free (off)
+      --price <N>            micro-credits per token per block served (default 10)
+      --pay-threshold <C>    credits a consumer may owe unsettled before it should settle (default 1);
+                             past 1.5 times that this server stops computing for it
   -h, --help                 show this help
 `
 
@@ -109,6 +118,9 @@ export const serveCommand: Command = {
       'api-key': { type: 'string' },
       verify: { type: 'string' },
       'data-dir': { type: 'string' },
+      credits: { type: 'string' },
+      price: { type: 'string' },
+      'pay-threshold': { type: 'string' },
       'max-sessions': { type: 'string' },
       'max-sessions-per-peer': { type: 'string' },
       'peer-cache-share': { type: 'string' },
@@ -137,6 +149,13 @@ export const serveCommand: Command = {
       return n === undefined ? undefined : n * 2 ** 20
     }
     const verify = verifyMode(v.verify)
+    if (v.credits !== undefined && v.credits !== 'on' && v.credits !== 'off') throw new UsageError(`--credits must be on or off; got "${v.credits}"`, usage)
+    const charging = v.credits !== 'off'
+    const threshold = float('pay-threshold', v['pay-threshold'])
+    if (threshold !== undefined && !(threshold > 0)) throw new UsageError(`--pay-threshold must be a number above 0, got "${v['pay-threshold']}"`, usage)
+    const dir = dataDir(v['data-dir'], ctx.env)
+    const unlock = lockDataDir(dir)
+    let ledger: Ledger | undefined
     const share = float('peer-cache-share', v['peer-cache-share'])
     if (share !== undefined && !(share > 0 && share <= 1)) throw new UsageError(`--peer-cache-share must be a number above 0 and at most 1, got "${v['peer-cache-share']}"`, usage)
     const relayService = v['relay-service'] ?? 'auto'
@@ -144,6 +163,10 @@ export const serveCommand: Command = {
     const mdns = onOff('mdns', v.mdns, mdnsByDefault(v.listen, v['swarm-key']), usage)
     const server = await SwarmServer.start({
       model: v.model,
+      keyFile: keyFile(dir),
+      credits: charging
+        ? serverCredits({ dataDir: dir, grantBits: GRANT_BITS, policy: { price: int('price', v.price), payThreshold: threshold === undefined ? undefined : Math.round(threshold * MICRO) }, onLedger: l => { ledger = l } })
+        : undefined,
       blocks,
       numBlocks: int('num-blocks', v['num-blocks'], 1),
       listen: v.listen,
@@ -172,18 +195,19 @@ export const serveCommand: Command = {
       version: packageVersion(),
       signal: ctx.signal,
       onNote: note => { ctx.stderr.write(`gridllm serve: ${note}\n`) }
-    })
+    }).catch(err => { unlock(); throw err })
     let client: { model: Model, api: ApiServer } | undefined
     try {
       ctx.stdout.write(`listening ${publicAddress(server.addresses)}\n`)
       ctx.stderr.write(`gridllm serve: online, model ${server.modelId}, blocks ${server.span[0]}:${server.span[1]}, peer ${server.node.peerId}\n`)
+      if (ledger !== undefined) ctx.stderr.write(`gridllm serve: charging ${server.credits!.price} µcr per block-token; balance ${formatCredits(ledger.balance)} credits (data in ${dir})\n`)
       const apiPort = int('api', v.api, 0)
       if (apiPort !== undefined) {
         // the API is a swarm client like any other, joining through this server
         const { model, name } = await loadModel({
           model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1),
-          verify, dataDir: v['data-dir']
-        }, ctx)
+          verify, dataDir: dir, credits: charging ? 'on' : 'off'
+        }, ctx, { ledger })
         const names = (value: string | undefined): string[] | undefined => value?.split(/[\s,]+/).filter(s => s !== '')
         const api = await serveApi({
           engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'],
@@ -202,6 +226,7 @@ export const serveCommand: Command = {
       await client?.api.close()
       await client?.model.close()
       await server.stop()
+      unlock()
     }
     return 0
   }

@@ -8,3 +8,6 @@ export { RemoteSpanSession, type Receipt, type RemoteOpenRequest, type RemoteSes
 export { type StepClaim, type StepCommitment, claimBytes, parseCommitment, verifyClaim } from './commitment.ts'
 export { ProofStore, PROOFS_PROTOCOL, publishProof, findProofs } from './proofs.ts'
 export { type Reach, type ReachOptions, type RelayService, RELAY_DATA_BYTES, RELAY_DURATION_MS, isRelayed } from './reach.ts'
+export { loadOrCreateKey, peerIdOf, isPeerId, verifySignature, keySigner, type Signer } from './identity.ts'
+export { type PaymentCommitment, type AccountHead, type PayMsg, type PaymentGate, type SessionMeter, type HopPayment, type HopPayer, commitmentBytes, parsePaymentCommitment, parseHead } from './payment.ts'
+export { LEDGER_PROTOCOL, serveLedger, ledgerRequest, type LedgerHandler } from './ledger-wire.ts'

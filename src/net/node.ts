@@ -27,6 +27,7 @@ import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortE
 import { logger } from '../util/log.ts'
 import { deadline } from '../util/timeout.ts'
 import { ByteBudget, Channel, type ChannelOptions } from './channel.ts'
+import { loadOrCreateKey } from './identity.ts'
 import { PeerActivity } from './peers.ts'
 import { type Reach, type ReachOptions, ReachState, isRelayed, lanDiscovery, reachGater, reachServices, reachTransports } from './reach.ts'
 
@@ -76,6 +77,8 @@ export interface NetNodeOptions {
    * (a server), 'ask' only asks (a client). Default off.
    */
   mdns?: 'announce' | 'ask'
+  /** the peer's key: kept in this file (made there if missing), so a restarted node is the same peer; default a new key each time */
+  keyFile?: string
   signal?: AbortSignal
 }
 
@@ -212,7 +215,7 @@ export class NetNode {
 
   static async create (options: NetNodeOptions = {}): Promise<NetNode> {
     throwIfAborted(options.signal)
-    const privateKey = await generateKeyPair('Ed25519')
+    const privateKey = options.keyFile === undefined ? await generateKeyPair('Ed25519') : await loadOrCreateKey(options.keyFile)
     const rules = options.records
     const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     const reach = new ReachState(options.reach ?? {})

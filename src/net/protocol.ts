@@ -2,11 +2,13 @@
  * The span session protocol, `/gridllm/span/1.0.0`. One stream per hop per session, opened by the
  * client; a server pushing its output to the next hop opens one more stream per session to it.
  *
- *   client → server  open     {session, model, start, end, maxLength, dtype?, next?}
+ *   client → server  open     {session, model, start, end, maxLength, dtype?, next?, payment?}
+ *                              payment = the client's signed PayWord commitment (payment.ts)
  *   server → client  opened   {session, freeCacheTokens}
  *   any    → server  step     {session, step, from, push, commitment} + hidden frame (n, dim)
  *   server → client  result   {session, step, commitment} + output frame (n, dim)
  *                              commitment = {input, output, sig}: the server's signed claim (commitment.ts)
+ *   client → server  pay      {session, tokens, preimage}  (the first `tokens` tokens are paid)
  *   client → server  next     {session, next}       (re-point the push target after a failover)
  *   client → server  rollback {session, position}
  *   client → server  close    {session}
@@ -23,6 +25,7 @@ import type { FrameDType } from '../tensor/index.ts'
 import { type ErrorCode, ProtocolError, retryAfterMs } from '../util/errors.ts'
 import type { Header, Message } from './channel.ts'
 import { type StepCommitment, parseCommitment } from './commitment.ts'
+import { type PayMsg, type PaymentCommitment, parsePayMsg, parsePaymentCommitment } from './payment.ts'
 
 export const SPAN_PROTOCOL = '/gridllm/span/1.0.0'
 
@@ -33,7 +36,7 @@ export interface NextHop {
   readonly session: string
 }
 
-export type OpenMsg = { readonly t: 'open', readonly session: string, readonly model: string, readonly start: number, readonly end: number, readonly maxLength: number, readonly dtype: FrameDType, readonly next: NextHop | null }
+export type OpenMsg = { readonly t: 'open', readonly session: string, readonly model: string, readonly start: number, readonly end: number, readonly maxLength: number, readonly dtype: FrameDType, readonly next: NextHop | null, readonly payment: PaymentCommitment | null }
 export type OpenedMsg = { readonly t: 'opened', readonly session: string, readonly freeCacheTokens: number }
 export type StepMsg = { readonly t: 'step', readonly session: string, readonly step: number, readonly from: number, readonly push: boolean, readonly commitment: string | null }
 export type ResultMsg = { readonly t: 'result', readonly session: string, readonly step: number, readonly commitment: StepCommitment | null }
@@ -42,7 +45,7 @@ export type RollbackMsg = { readonly t: 'rollback', readonly session: string, re
 export type CloseMsg = { readonly t: 'close', readonly session: string }
 export type ErrorMsg = { readonly t: 'error', readonly session: string | null, readonly step: number | null, readonly code: ErrorCode, readonly message: string, readonly retryAfterMs?: number }
 
-export type SpanMsg = OpenMsg | OpenedMsg | StepMsg | ResultMsg | NextMsg | RollbackMsg | CloseMsg | ErrorMsg
+export type SpanMsg = OpenMsg | OpenedMsg | StepMsg | ResultMsg | NextMsg | RollbackMsg | CloseMsg | ErrorMsg | PayMsg
 
 const SESSION_RE = /^[A-Za-z0-9_-]{8,64}$/
 const CODE_RE = /^[A-Z][A-Z0-9_]{1,39}$/
@@ -85,7 +88,7 @@ export function parseSpanMsg (msg: Message): SpanMsg {
       needPayload(false)
       const dtype = h.dtype ?? 'f32'
       if (dtype !== 'f32' && dtype !== 'f16') bad('"open" dtype must be f32 or f16')
-      return { t: 'open', session: session(), model: str(h, 'model'), start: uint(h, 'start'), end: uint(h, 'end'), maxLength: uint(h, 'maxLength'), dtype, next: nextHop(h.next) }
+      return { t: 'open', session: session(), model: str(h, 'model'), start: uint(h, 'start'), end: uint(h, 'end'), maxLength: uint(h, 'maxLength'), dtype, next: nextHop(h.next), payment: parsePaymentCommitment(h.payment) }
     }
     case 'opened':
       return { t: 'opened', session: session(), freeCacheTokens: uint(h, 'freeCacheTokens') }
@@ -99,6 +102,9 @@ export function parseSpanMsg (msg: Message): SpanMsg {
     case 'next':
       needPayload(false)
       return { t: 'next', session: session(), next: nextHop(h.next) }
+    case 'pay':
+      needPayload(false)
+      return parsePayMsg(h)
     case 'rollback':
       needPayload(false)
       return { t: 'rollback', session: session(), position: uint(h, 'position') }

@@ -11,6 +11,7 @@ import { deadline } from '../util/timeout.ts'
 import { type Channel, MAX_HEADER_BYTES } from './channel.ts'
 import type { StepCommitment } from './commitment.ts'
 import type { NetNode, PeerAddress } from './node.ts'
+import type { HopPayer, HopPayment } from './payment.ts'
 import { type NextHop, SPAN_PROTOCOL, parseSpanMsg } from './protocol.ts'
 
 const log = logger('net:client')
@@ -42,6 +43,13 @@ export interface RemoteSessionEvents {
 export class RemoteSpanSession {
   private failed = false
   freeCacheTokens = 0
+  private payment: HopPayment | undefined
+  /** steps whose result came (each counted once: a resent result is the same work) and the rows they held */
+  private readonly counted = new Set<number>()
+  private resultRows = 0
+  /** steps sent and not yet answered: rows each */
+  private readonly inflight = new Map<number, number>()
+  private paidRows = 0
 
   private constructor (
     readonly peer: PeerAddress,
@@ -53,20 +61,24 @@ export class RemoteSpanSession {
 
   /** Opens a session at `peer` and waits for its acknowledgement. */
   static async open (node: NetNode, peer: PeerAddress, request: RemoteOpenRequest, dim: number, events: RemoteSessionEvents,
-    options: { signal?: AbortSignal, timeoutMs?: number, maxFrameBytes?: number } = {}): Promise<RemoteSpanSession> {
+    options: { signal?: AbortSignal, timeoutMs?: number, maxFrameBytes?: number, payer?: HopPayer } = {}): Promise<RemoteSpanSession> {
     const maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
     const timeoutMs = options.timeoutMs ?? 15_000
     // a real timer (not AbortSignal.timeout, which can be collected before it fires) bounds the whole open
     const limit = deadline(timeoutMs, options.signal, () => new NetworkError('TIMEOUT', `opening a session at ${peer.id.slice(-8)} timed out after ${timeoutMs} ms`))
     const { signal } = limit
     let channel: Channel
+    let payment: HopPayment | undefined
     try {
+      payment = await options.payer?.open(peer.id, request)
       channel = await node.open(peer, SPAN_PROTOCOL, { signal, maxMessageBytes: maxFrameBytes + MAX_HEADER_BYTES + 64 })
     } catch (err) {
+      payment?.close()
       limit.clear()
       throw err
     }
     const session = new RemoteSpanSession(peer, request, channel, dim, maxFrameBytes)
+    session.payment = payment
     const opened = Promise.withResolvers<void>()
     // the stream may close after a failed send already ended this function: nobody awaits then
     opened.promise.catch(() => {})
@@ -94,10 +106,12 @@ export class RemoteSpanSession {
           session.fail(events, err as GridError, msg.step)
           return
         }
+        session.paidFor(msg.step, output.length / dim)
         events.onResult(msg.step, output, { commitment: msg.commitment, outputDigest: sha256Hex(raw.payload) })
       }
     })
     channel.onClose(err => {
+      session.endPayment()
       const failure = err ?? new NetworkError('CONNECTION_LOST', `session at ${peer.id.slice(-8)} closed`)
       if (!isOpen) opened.reject(failure)
       else if (err !== undefined) session.fail(events, failure, null)
@@ -110,7 +124,7 @@ export class RemoteSpanSession {
     if (signal.aborted) abort()
     else signal.addEventListener('abort', abort, { once: true })
     try {
-      await channel.send({ t: 'open', session: request.session, model: request.model, start: request.start, end: request.end, maxLength: request.maxLength, dtype: request.dtype ?? 'f32', next: request.next ?? null })
+      await channel.send({ t: 'open', session: request.session, model: request.model, start: request.start, end: request.end, maxLength: request.maxLength, dtype: request.dtype ?? 'f32', next: request.next ?? null, payment: payment?.commitment ?? null })
       await opened.promise
     } catch (err) {
       channel.abort(err as GridError)
@@ -131,6 +145,14 @@ export class RemoteSpanSession {
   /** Sends hidden (n, dim) at positions from .. from + n - 1. */
   async step (step: number, from: number, hidden: Float32Array, push: boolean): Promise<void> {
     const frame = encodeFrame(hidden, [hidden.length / this.dim, this.dim], { dtype: this.request.dtype, maxBytes: this.maxFrameBytes })
+    if (this.payment !== undefined && !this.counted.has(step)) {
+      // steps sent before this one and not yet answered (a replay sends them back to back) are paid
+      // ahead, since the server computes this one only once those are paid
+      let ahead = this.resultRows
+      for (const [k, rows] of this.inflight) if (k !== step) ahead += rows
+      this.sendPay(ahead)
+      this.inflight.set(step, hidden.length / this.dim)
+    }
     await this.channel.send({ t: 'step', session: this.request.session, step, from, push, commitment: null }, frame)
   }
 
@@ -142,8 +164,35 @@ export class RemoteSpanSession {
     await this.channel.send({ t: 'rollback', session: this.request.session, position })
   }
 
+  /** A result of `rows` rows for `step` came: the first copy of each step is paid for. */
+  private paidFor (step: number, rows: number): void {
+    if (this.payment === undefined || this.counted.has(step)) return
+    this.counted.add(step)
+    this.inflight.delete(step)
+    this.resultRows += rows
+    this.sendPay(this.resultRows)
+  }
+
+  private sendPay (tokens: number): void {
+    if (this.payment === undefined || tokens <= this.paidRows || !this.channel.isOpen) return
+    this.paidRows = tokens
+    this.channel.send({ t: 'pay', session: this.request.session, tokens, preimage: this.payment.preimage(tokens) }).catch(() => {})
+  }
+
+  /** Tokens paid for so far. */
+  get paidTokens (): number {
+    return this.paidRows
+  }
+
+  private endPayment (): void {
+    const p = this.payment
+    this.payment = undefined
+    p?.close()
+  }
+
   /** Closes the session and its stream; never throws. */
   async close (): Promise<void> {
+    this.endPayment()
     this.failed = true
     if (!this.channel.isOpen) return
     await this.channel.send({ t: 'close', session: this.request.session }).catch(() => {})

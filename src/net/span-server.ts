@@ -20,6 +20,7 @@ import { type Channel, MAX_HEADER_BYTES, type Message } from './channel.ts'
 import { type StepCommitment, claimBytes } from './commitment.ts'
 import type { NetNode } from './node.ts'
 import { type OpenMsg, SPAN_PROTOCOL, type StepMsg, errorMsg, parseSpanMsg } from './protocol.ts'
+import type { PaymentGate, SessionMeter } from './payment.ts'
 import { type NextHopCheck, PushLink } from './span-push.ts'
 
 const log = logger('net:server')
@@ -58,6 +59,8 @@ export interface SpanServerOptions extends Partial<AdmissionLimits> {
   maxBufferedBytesPerPeer?: number
   /** confirms push targets; without it this server refuses to push */
   checkNextHop?: NextHopCheck
+  /** payments (the ledger): what sessions must pay, and each peer's priority in the compute queue; none: everything is free */
+  payments?: PaymentGate
 }
 
 interface ServerSession {
@@ -69,6 +72,8 @@ interface ServerSession {
   /** set once the host opened it */
   local: SpanSession | undefined
   push: PushLink | undefined
+  /** its payments, when the server charges */
+  meter: SessionMeter | undefined
   lastStep: number
   lastOutput: Uint8Array | undefined
   lastCommitment: StepCommitment | null
@@ -98,7 +103,8 @@ export class SpanServer {
       maxSessionsPerPeer: options.maxSessionsPerPeer ?? DEFAULT_ADMISSION.maxSessionsPerPeer,
       peerCacheShare: options.peerCacheShare ?? DEFAULT_ADMISSION.peerCacheShare
     }, () => this.host.cacheBudgetBytes)
-    this.compute = new FairQueue(options.maxQueuedStepsPerPeer ?? 64)
+    const payments = options.payments
+    this.compute = new FairQueue(options.maxQueuedStepsPerPeer ?? 64, 1000, payments === undefined ? undefined : peer => payments.priority(peer))
     const idleMs = options.sessionIdleMs ?? 120_000
     this.idleTimer = setInterval(() => { this.expireIdle(idleMs) }, Math.min(idleMs / 4, 10_000))
     this.idleTimer.unref()
@@ -159,6 +165,7 @@ export class SpanServer {
       return
     }
     if (msg.t === 'open') { this.open(channel, msg); return }
+    if (msg.t === 'pay') { this.pay(channel, msg); return }
     if (msg.t === 'opened' || msg.t === 'result' || msg.t === 'error') {
       this.reply(channel, new ProtocolError('BAD_MESSAGE', `a server does not take "${msg.t}" messages`), msg.session)
       return
@@ -215,12 +222,13 @@ export class SpanServer {
       return
     }
     const s: ServerSession = {
-      id: msg.session, owner: channel, start: msg.start, end: msg.end, dtype: msg.dtype, local: undefined, push: undefined,
+      id: msg.session, owner: channel, start: msg.start, end: msg.end, dtype: msg.dtype, local: undefined, push: undefined, meter: undefined,
       lastStep: -1, lastOutput: undefined, lastCommitment: null, lastActiveAt: Date.now(), queue: Promise.resolve(), closing: false, closed: false, release
     }
     this.sessions.set(s.id, s)
     void this.enqueue(s, async () => {
       try {
+        s.meter = await this.options.payments?.open(channel.peer, { session: msg.session, model: msg.model, start: msg.start, end: msg.end }, msg.payment)
         s.local = await this.host.open(msg.session, msg.start, msg.end, msg.maxLength)
       } catch (err) {
         s.closing = true
@@ -231,6 +239,29 @@ export class SpanServer {
       log('open %s [%d, %d) for %s, next %s', msg.session, msg.start, msg.end, channel.peer.slice(-8), msg.next?.peer.slice(-8) ?? '-')
       await channel.send({ t: 'opened', session: msg.session, freeCacheTokens: this.host.freeCacheTokens })
     })
+  }
+
+  /** A payment: taken at once (a step may be waiting for it in the session's queue). */
+  private pay (channel: Channel, msg: { session: string, tokens: number, preimage: string }): void {
+    const s = this.sessions.get(msg.session)
+    if (s === undefined || s.owner !== channel) { this.reply(channel, new SessionError('UNKNOWN_SESSION', `no session ${msg.session} of yours here`), msg.session); return }
+    if (s.closing) return
+    s.lastActiveAt = Date.now()
+    if (s.meter === undefined) {
+      // the open may still be on its way through the queue: the payment follows it there
+      void this.enqueue(s, async () => { this.takePayment(s, msg) })
+      return
+    }
+    this.takePayment(s, msg)
+  }
+
+  private takePayment (s: ServerSession, msg: { tokens: number, preimage: string }): void {
+    try {
+      if (s.meter === undefined) throw new ProtocolError('BAD_MESSAGE', 'this session is free: there is nothing to pay')
+      s.meter.pay(msg.tokens, msg.preimage)
+    } catch (err) {
+      this.reply(s.owner, err, s.id)
+    }
   }
 
   private pushLink (s: ServerSession, next: NonNullable<OpenMsg['next']>): PushLink {
@@ -267,14 +298,23 @@ export class SpanServer {
       }
       checkFinite(frame.data, dim, 'the input')
       const positions = Array.from({ length: frame.shape[0]! }, (_, i) => msg.from + i)
+      // what was computed before must be paid for: unpaid work is at most one step
+      await s.meter?.beforeStep(positions.length)
       const t0 = performance.now()
       const out = await this.compute.run(s.owner.peer, async () => await s.local!.forward(frame.data, positions)) // (n, dim)
+      s.meter?.afterStep(positions.length)
       checkFinite(out, dim, 'the output')
       output = encodeFrame(out, frame.shape, { dtype: s.dtype, maxBytes: this.maxFrameBytes })
       commitment = await this.commit(s, msg, positions.length, payload, output)
       stepLog('%s step %d: %d rows in %s ms', s.id, msg.step, positions.length, (performance.now() - t0).toFixed(2))
     } catch (err) {
       fail(err)
+      const code = (err as { code?: string }).code
+      if (code === 'PAYMENT_REQUIRED' || code === 'PAYMENT_INVALID' || code === 'ACCOUNT_REFUSED') {
+        // a consumer that does not pay is refused: its session ends here
+        s.closing = true
+        await this.closeSession(s)
+      }
       return
     }
     s.lastStep = msg.step
@@ -311,6 +351,7 @@ export class SpanServer {
     s.closing = true
     this.sessions.delete(s.id)
     s.release()
+    s.meter?.close()
     await s.local?.close()
     await s.push?.close()
     log('closed %s', s.id)

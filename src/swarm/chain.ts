@@ -291,7 +291,7 @@ export class ChainSession implements SpanSession, WatchedSession {
           else h.failure ??= err
           this.notify()
         }
-      }, { signal: this.signal })
+      }, { signal: this.signal, payer: this.client.payer })
     }))
     opened.forEach((r, j) => { if (r.status === 'rejected') hops[j]!.failure = r.reason as GridError })
     const failed = opened.find(r => r.status === 'rejected')

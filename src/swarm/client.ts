@@ -3,7 +3,7 @@
  * observed speed, and which of them are banned for failing. Chain sessions (chain.ts) plan their
  * routes through it.
  */
-import { CAPACITY_RETRY_MS, NetNode, parsePeerAddress } from '../net/index.ts'
+import { CAPACITY_RETRY_MS, type HopPayer, NetNode, parsePeerAddress } from '../net/index.ts'
 import { NetworkError, isCapacityError, retryAfterMs } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
@@ -31,6 +31,8 @@ export interface SwarmClientOptions {
   dialTimeoutMs?: number
   /** how long the list of servers is reused before asking the DHT again; default 30 s */
   directoryTtlMs?: number
+  /** the peer's key file (a data directory's): the same peer, and account, across runs; default a new key */
+  keyFile?: string
   signal?: AbortSignal
 }
 
@@ -48,6 +50,8 @@ export class SwarmClient {
   trust: TrustView | undefined
   /** servers whose connection closed and that then did not answer: left out of routes until heard from */
   readonly liveness: Liveness
+  /** set by the ledger: pays for every session this client opens (chains and audits) */
+  payer: HopPayer | undefined
   private readonly cache = new Map<string, { at: number, servers: ServerInfo[] }>()
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
@@ -73,7 +77,7 @@ export class SwarmClient {
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
     for (const b of options.bootstrap) parsePeerAddress(b) // fail early on a bad address
     const node = await NetNode.create({
-      bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs,
+      bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs, keyFile: options.keyFile,
       reach: { relayService: 'off' }, mdns: options.mdns === true ? 'ask' : undefined, signal: options.signal
     })
     if (options.bootstrap.length === 0 && !await node.waitForPeers(LAN_WAIT_MS, options.signal).catch(async err => { await node.stop(); throw err })) {

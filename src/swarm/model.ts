@@ -12,9 +12,14 @@ import type { ChainWatcher } from './watch.ts'
 /** Makes the watcher of a swarm model's sessions (verification), once its client exists. */
 export type WatcherFactory = (client: SwarmClient, source: ModelSource, modelId: string) => ChainWatcher
 
+/** Pays for the sessions of a swarm model's client (the ledger's wallet sets `client.payer`); close() settles and stops. */
+export type PayerFactory = (client: SwarmClient, modelId: string) => Promise<{ close (): Promise<void> }>
+
 export interface SwarmModelOptions extends SwarmClientOptions, Omit<ChainOptions, 'modelId' | 'config' | 'watcher'> {
   /** looks into every session (verification, src/verify) */
   watcher?: WatcherFactory
+  /** pays for its sessions (credits, src/ledger); none: only free servers serve it */
+  payer?: PayerFactory
   /** tokenizer file overriding the model's own */
   tokenizer?: string
   backend?: Backend | BackendName | 'auto'
@@ -41,10 +46,21 @@ export async function loadSwarmModel (path: string, options: SwarmModelOptions):
     if (typeof options.backend !== 'object') backend.dispose()
     throw err
   }
+  let payer: { close (): Promise<void> } | undefined
+  try {
+    payer = await options.payer?.(client, modelId)
+  } catch (err) {
+    await client.stop()
+    ends.dispose()
+    freeWeights(backend, weights)
+    if (typeof options.backend !== 'object') backend.dispose()
+    throw err
+  }
   const watcher = options.watcher?.(client, source, modelId)
   const executor = new SwarmExecutor(client, { ...options, modelId, config: source.config, watcher })
   return new Model(source, modelId, tokenizer, ends, [executor], async () => {
     await watcher?.close?.()
+    await payer?.close()
     await client.stop()
     ends.dispose()
     freeWeights(backend, weights)

@@ -35,6 +35,9 @@ export interface ServerRecord {
   readonly reach?: 'direct' | 'relayed'
   /** round trips (ms) to a few servers of the following blocks */
   readonly pings: Readonly<Record<string, number>>
+  /** credits: µcr per block-token a session pays (absent or 0: free), and the unsettled µcr to settle at */
+  readonly price?: number
+  readonly payThreshold?: number
   /** ms since the epoch */
   readonly issuedAt: number
   readonly expiresAt: number
@@ -81,6 +84,7 @@ export function decodeRecord (payload: Uint8Array, now = Date.now()): ServerReco
   if (typeof pings !== 'object' || pings === null || Object.keys(pings).length > 16 || !Object.values(pings).every(v => isNum(v))) {
     throw new BadRecordError('record pings must map peer ids to round trips')
   }
+  if ((r.price !== undefined && !isInt(r.price)) || (r.payThreshold !== undefined && !isInt(r.payThreshold))) throw new BadRecordError('record price and payThreshold must be non-negative integers')
   if (!isNum(r.issuedAt) || !isNum(r.expiresAt)) throw new BadRecordError('record times must be numbers')
   const issuedAt = r.issuedAt
   const expiresAt = r.expiresAt

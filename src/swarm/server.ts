@@ -5,7 +5,7 @@
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, ProofStore, type RelayService, SpanServer, type SpanServerOptions } from '../net/index.ts'
+import { NetNode, type PaymentGate, ProofStore, type RelayService, SpanServer, type SpanServerOptions } from '../net/index.ts'
 import { NoRouteError, isAbortError } from '../util/errors.ts'
 import { deadline } from '../util/timeout.ts'
 import { logger } from '../util/log.ts'
@@ -23,6 +23,19 @@ export type ServerLimits = Pick<SpanServerOptions, 'maxSessions' | 'maxSessionsP
   maxConnections?: number
 }
 
+/** What the ledger (src/ledger) gives a server that charges for its work. */
+export interface ServerCredits {
+  /** µcr per block-token, announced in the record */
+  readonly price: number
+  /** µcr a consumer should settle at, announced in the record */
+  readonly payThreshold: number
+  readonly gate: PaymentGate
+  stop (): Promise<void>
+}
+
+/** Makes a server's credits once its node exists; `servers` lists the swarm's other servers of the model. */
+export type ServerCreditsFactory = (node: NetNode, swarm: { modelId: string | undefined, servers: () => Promise<ServerInfo[]> }) => Promise<ServerCredits>
+
 export interface ServeOptions {
   /** model file or folder */
   model: string
@@ -39,6 +52,10 @@ export interface ServeOptions {
   /** find and be found by peers on the LAN (mDNS); default false */
   mdns?: boolean
   name?: string
+  /** the peer's key file (a data directory's): a restarted server is the same peer; default a new key */
+  keyFile?: string
+  /** charge for the work (the ledger); none: free */
+  credits?: ServerCreditsFactory
   backend?: BackendName | 'auto'
   threads?: number
   cacheBudgetBytes?: number
@@ -77,7 +94,8 @@ export class SwarmServer {
     readonly modelId: string,
     private host: ServedSpan,
     private readonly spanServer: SpanServer,
-    private readonly directory: Directory
+    private readonly directory: Directory,
+    readonly credits: ServerCredits | undefined
   ) {
     this.liveness = new Liveness(node, { server: peer => { const r = this.known.get(peer); return r === undefined ? undefined : peerAddress(r) } })
   }
@@ -108,8 +126,10 @@ export class SwarmServer {
       // behind NAT a server reserves a relay slot and announces the relayed address
       reach: { relayService: options.relayService ?? 'auto', reserveRelay: true },
       mdns: options.mdns === true ? 'announce' : undefined,
+      keyFile: options.keyFile,
       signal
     })
+    let credits: ServerCredits | undefined
     try {
       const directory = new Directory(node)
       let span: readonly [number, number]
@@ -126,13 +146,15 @@ export class SwarmServer {
       } else span = options.blocks
       note(`loading blocks ${span[0]}:${span[1]} of ${source.name}`)
       const host = await ServedSpan.load(source, backend, { start: span[0], end: span[1], modelId, cacheBudgetBytes: options.cacheBudgetBytes, signal })
+      credits = await options.credits?.(node, { modelId: host.modelId, servers: async () => await directory.servers(host.modelId, nLayers) })
       const spanServer = new SpanServer(node, host, {
         ...options.limits,
         maxFrameBytes: options.maxFrameBytes,
         maxSessionLength: source.config.contextLength,
-        checkNextHop: nextHopCheck(directory, host.modelId)
+        checkNextHop: nextHopCheck(directory, host.modelId),
+        payments: credits?.gate
       })
-      const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory)
+      const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory, credits)
       const joining = server.announce(host, { signal }) // meanwhile, measure
       server.throughput = await host.benchmark({ seconds: 0.5, signal })
       await joining
@@ -144,6 +166,7 @@ export class SwarmServer {
       server.schedule()
       return server
     } catch (err) {
+      await credits?.stop()
       await node.stop()
       backend.dispose()
       throw err
@@ -177,6 +200,7 @@ export class SwarmServer {
       addrs: this.node.addresses.map(a => a.slice(0, a.lastIndexOf('/p2p/'))),
       reach: this.node.relayed ? 'relayed' : 'direct',
       pings: this.pings,
+      ...(this.credits !== undefined && this.credits.price > 0 ? { price: this.credits.price, payThreshold: this.credits.payThreshold } : {}),
       issuedAt: now,
       expiresAt: now + 2 * this.announcePeriod
     }
@@ -308,6 +332,7 @@ export class SwarmServer {
       limit.clear()
     }
     await this.spanServer.stop()
+    await this.credits?.stop()
     await this.node.stop()
     this.host.close()
     this.backend.dispose()

@@ -55,6 +55,12 @@ export type ErrorCode =
   | 'NO_ROUTE'
   | 'BAD_RECORD'
   | 'SWARM_KEY'
+  // credits
+  | 'PAYMENT_REQUIRED'
+  | 'PAYMENT_INVALID'
+  | 'ACCOUNT_REFUSED'
+  | 'LEDGER_INVALID'
+  | 'DATA_DIR_IN_USE'
 
 export class GridError extends Error {
   readonly code: ErrorCode
@@ -263,6 +269,26 @@ export class ServeError extends GridError {
   constructor (code: 'WRONG_MODEL' | 'SPAN_NOT_SERVED', message: string) {
     super(code, message)
     this.name = 'ServeError'
+  }
+}
+
+/**
+ * Credits: a session that must be paid for and is not (PAYMENT_REQUIRED), a commitment, preimage or
+ * receipt that does not hold (PAYMENT_INVALID), an account honest peers refuse, e.g. one caught
+ * double-spending (ACCOUNT_REFUSED), a ledger whose chain or signatures do not hold (LEDGER_INVALID).
+ */
+export class PaymentError extends GridError {
+  constructor (code: 'PAYMENT_REQUIRED' | 'PAYMENT_INVALID' | 'ACCOUNT_REFUSED' | 'LEDGER_INVALID', message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'PaymentError'
+  }
+}
+
+/** Another running process holds this data directory (its key and ledger are one process's at a time). */
+export class DataDirInUseError extends GridError {
+  constructor (message: string) {
+    super('DATA_DIR_IN_USE', message)
+    this.name = 'DataDirInUseError'
   }
 }
 

@@ -3,6 +3,11 @@
  * tasks waiting cannot starve the others: while several keys wait, each gets 1/k of the turns. A key
  * may have at most `maxPendingPerKey` tasks waiting or running; more are refused with BusyError.
  * The span server keys its compute by the peer that owns each session.
+ *
+ * With a `priority` (the span server's: the peer's credit balance in coarse tiers), the keys of the
+ * highest priority waiting take their turns first, round robin among themselves; lower ones wait
+ * until none of a higher priority is waiting (priority, not access: everyone is served when the
+ * server is not full).
  */
 import { BusyError } from './errors.ts'
 
@@ -16,7 +21,7 @@ export class FairQueue {
   private readonly counts = new Map<string, number>()
   private running = false
 
-  constructor (readonly maxPendingPerKey: number, private readonly retryAfterMs = 1000) {}
+  constructor (readonly maxPendingPerKey: number, private readonly retryAfterMs = 1000, private readonly priority?: (key: string) => number) {}
 
   /** Tasks of `key` waiting or running. */
   pending (key: string): number {
@@ -62,9 +67,9 @@ export class FairQueue {
     this.running = true
     try {
       for (;;) {
-        const next = this.queues.entries().next()
-        if (next.done === true) return
-        const [key, jobs] = next.value
+        const next = this.pick()
+        if (next === undefined) return
+        const [key, jobs] = next
         const job = jobs.shift()!
         // this key's turn is over: it goes to the back of the line (or leaves it)
         this.queues.delete(key)
@@ -74,5 +79,17 @@ export class FairQueue {
     } finally {
       this.running = false
     }
+  }
+
+  /** The key whose turn it is: the first in turn order, or with a priority the first of the highest. */
+  private pick (): [string, Job[]] | undefined {
+    if (this.priority === undefined || this.queues.size < 2) return this.queues.entries().next().value
+    let best: [string, Job[]] | undefined
+    let bestPriority = -Infinity
+    for (const entry of this.queues) {
+      const p = this.priority(entry[0])
+      if (p > bestPriority) { best = entry; bestPriority = p }
+    }
+    return best
   }
 }

@@ -13,6 +13,8 @@ export interface VerificationOptions {
   random?: () => number
   /** told of the verifier once it exists (tests, the API's metrics) */
   onVerifier?: (v: Verifier) => void
+  /** told of every conviction (the ledger slashes the convicted server) */
+  onConviction?: (suspect: string, proofId: string) => void
 }
 
 export const REPUTATION_FILE = 'reputation.json'
@@ -20,7 +22,7 @@ export const REPUTATION_FILE = 'reputation.json'
 export function verification (options: VerificationOptions): WatcherFactory {
   return (client, source, modelId) => {
     const book = new ReputationBook(options.dataDir === undefined ? undefined : join(options.dataDir, REPUTATION_FILE))
-    const v = new Verifier({ client, source, modelId, mode: options.mode, book, policy: options.policy, random: options.random })
+    const v = new Verifier({ client, source, modelId, mode: options.mode, book, policy: options.policy, random: options.random, onConviction: options.onConviction })
     options.onVerifier?.(v)
     return v
   }

@@ -6,7 +6,7 @@
  * commitments that this peer checked by recomputing the span itself; a proof that does not hold up
  * convicts nobody, and the other side is tried instead (an auditor can lie too).
  */
-import type { NetNode, PeerAddress } from '../net/index.ts'
+import type { HopPayer, NetNode, PeerAddress } from '../net/index.ts'
 import { verifyClaim } from '../net/index.ts'
 import type { HopView, StepRecord } from '../swarm/index.ts'
 import { encodeFrame } from '../tensor/index.ts'
@@ -34,6 +34,8 @@ export interface AuditContext {
   readonly candidates: readonly PeerAddress[]
   readonly chunk: number
   readonly signal?: AbortSignal
+  /** pays the servers an audit runs on (audit sessions are ordinary sessions) */
+  readonly payer?: HopPayer
 }
 
 /** Where two record lists over the same rows first differ by more than `tol` (row index), and their largest distance. */
@@ -83,14 +85,14 @@ export async function audit (hop: HopView, allRecords: readonly StepRecord[], ct
   if (problem !== undefined) return { result: 'bad-receipt', suspect: hop.peer, why: problem }
   const [auditor, ...rest] = ctx.candidates
   if (auditor === undefined) return { result: 'skipped', why: 'no other server serves these blocks' }
-  const theirs = await replayOn(ctx.node, auditor, job, records, { chunk: ctx.chunk, signal: ctx.signal })
+  const theirs = await replayOn(ctx.node, auditor, job, records, { chunk: ctx.chunk, signal: ctx.signal, payer: ctx.payer })
   const first = compareRecords(records, theirs.records, job.dim, tol)
   if (first.firstBadRow < 0) return { result: 'pass', distance: first.distance }
 
   // a mismatch: the arbiter's outputs decide who is suspected
   let third: StepRecord[] | undefined
   const arbiter = rest[0]
-  if (arbiter !== undefined) third = (await replayOn(ctx.node, arbiter, job, records, { chunk: ctx.chunk, signal: ctx.signal }).catch(() => undefined))?.records
+  if (arbiter !== undefined) third = (await replayOn(ctx.node, arbiter, job, records, { chunk: ctx.chunk, signal: ctx.signal, payer: ctx.payer }).catch(() => undefined))?.records
   if (third === undefined && ctx.recomputer !== undefined) {
     const outs = await ctx.recomputer.run(job.start, job.end, records.map(r => ({ from: r.from, input: r.input })), job.dtype, { signal: ctx.signal })
     third = records.map((r, i) => ({ ...r, output: outs[i]! }))

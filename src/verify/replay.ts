@@ -6,7 +6,7 @@
  * trips, which honest servers compute within the tolerance of token-by-token decoding.
  */
 import { randomUUID } from 'node:crypto'
-import { type NetNode, type PeerAddress, type Receipt, RemoteSpanSession } from '../net/index.ts'
+import { type HopPayer, type NetNode, type PeerAddress, type Receipt, RemoteSpanSession } from '../net/index.ts'
 import type { StepRecord } from '../swarm/index.ts'
 import type { FrameDType } from '../tensor/index.ts'
 import { type GridError, NetworkError } from '../util/errors.ts'
@@ -52,13 +52,13 @@ export class ReplaySession {
 
   private constructor (readonly session: string, readonly server: PeerAddress, private readonly job: ReplayJob, private remote: RemoteSpanSession | undefined) {}
 
-  static async open (node: NetNode, server: PeerAddress, job: ReplayJob, options: { signal?: AbortSignal } = {}): Promise<ReplaySession> {
+  static async open (node: NetNode, server: PeerAddress, job: ReplayJob, options: { signal?: AbortSignal, payer?: HopPayer } = {}): Promise<ReplaySession> {
     const id = randomUUID()
     const replay = new ReplaySession(id, server, job, undefined)
     replay.remote = await RemoteSpanSession.open(node, server, { session: id, model: job.modelId, start: job.start, end: job.end, maxLength: job.maxLength, dtype: job.dtype }, job.dim, {
       onResult: (step, output, receipt) => { replay.results.set(step, { output, receipt }); replay.wake() },
       onFailure: err => { replay.failure ??= err; replay.wake() }
-    }, { signal: options.signal })
+    }, { signal: options.signal, payer: options.payer })
     return replay
   }
 
@@ -104,7 +104,7 @@ export function group (records: readonly StepRecord[], chunk: number): StepRecor
 
 /** Runs `records`' inputs through `server` once; returns the session id and the server's own records. */
 export async function replayOn (node: NetNode, server: PeerAddress, job: ReplayJob, records: readonly StepRecord[],
-  options: { chunk?: number, signal?: AbortSignal } = {}): Promise<{ session: string, records: StepRecord[] }> {
+  options: { chunk?: number, signal?: AbortSignal, payer?: HopPayer } = {}): Promise<{ session: string, records: StepRecord[] }> {
   const replay = await ReplaySession.open(node, server, job, options)
   try {
     return { session: replay.session, records: await replay.run(group(records, Math.max(1, options.chunk ?? 4)), options) }

@@ -69,7 +69,7 @@ export class StrictChecker implements SessionWatch {
     const server = ctx.candidates[0]
     if (server === undefined) return undefined
     try {
-      const replay = await ReplaySession.open(ctx.node, server, ctx.job, { signal: ctx.signal })
+      const replay = await ReplaySession.open(ctx.node, server, ctx.job, { signal: ctx.signal, payer: ctx.payer })
       if (earlier.length > 0) await replay.run(group(earlier, 8), { signal: ctx.signal })
       return replay
     } catch (err) {

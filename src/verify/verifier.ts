@@ -39,6 +39,8 @@ export interface VerifierOptions {
   readonly chunk?: number
   /** how often others' proofs are looked for; default 60 s */
   readonly proofScanMs?: number
+  /** told of every conviction: the suspect and the id of the checked proof (the ledger slashes it) */
+  readonly onConviction?: (suspect: string, proofId: string) => void
 }
 
 /** Per request: what verification did. */
@@ -171,6 +173,7 @@ export class Verifier implements ChainWatcher, TrustView {
       case 'fail':
         book.failed(outcome.suspect)
         if (book.convict(outcome.suspect, outcome.proof.id)) this.convictions++
+        this.options.onConviction?.(outcome.suspect, outcome.proof.id)
         session.distrust(outcome.suspect, new BadOutputError(`convicted by fraud proof ${outcome.proof.id.slice(0, 16)}`, outcome.suspect))
         this.seenProofs.add(outcome.proof.id)
         this.track(this.publish(outcome.suspect, outcome.proof.bytes))
@@ -194,7 +197,8 @@ export class Verifier implements ChainWatcher, TrustView {
       tolerance: tolerance({ dtype: session.dtype, quantized: spanQuantized(source, hop.start, hop.end) }),
       candidates,
       chunk: this.options.chunk ?? 4,
-      recomputer: await this.recompute().catch(() => undefined)
+      recomputer: await this.recompute().catch(() => undefined),
+      payer: client.payer
     }
   }
 
@@ -244,6 +248,7 @@ export class Verifier implements ChainWatcher, TrustView {
     const verdict = await checkProof(opened.proof, await this.recompute())
     if (verdict.valid) {
       if (this.options.book.convict(opened.proof.suspect, opened.id)) this.convictions++
+      this.options.onConviction?.(opened.proof.suspect, opened.id)
       log('proof %s from %s convicts %s', opened.id.slice(0, 16), accuser.slice(-8), opened.proof.suspect.slice(-8))
     } else {
       log('proof %s from %s does not hold: %s', opened.id.slice(0, 16), accuser.slice(-8), verdict.reason)

@@ -39,7 +39,7 @@ async function expectedTranscript (): Promise<string> {
 
 function exec (args: string[], input: string): Promise<{ code: number | null, stdout: string, stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH }, cwd: tmpdir() })
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: process.env.HOME }, cwd: tmpdir() })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', d => { stdout += String(d) })
@@ -103,7 +103,7 @@ describe('gridllm chat', () => {
 
 describe('gridllm api', () => {
   test('prints "listening <url>", serves, and stops cleanly on SIGINT', async () => {
-    const child = spawn(process.execPath, [BIN, 'api', '--port', '0', '--max-queue', '2'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH }, cwd: tmpdir() })
+    const child = spawn(process.execPath, [BIN, 'api', '--port', '0', '--max-queue', '2'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: process.env.HOME }, cwd: tmpdir() })
     let stderr = ''
     child.stderr.on('data', d => { stderr += String(d) })
     const url = await new Promise<string>((resolve, reject) => {

@@ -24,7 +24,7 @@ function alive (pid: number): boolean {
 }
 
 test('gridllm demo starts a swarm, answers one API request, and stops cleanly on SIGINT', { timeout: 120_000 }, async () => {
-  const demo = spawn(process.execPath, [BIN, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH }, cwd: tmpdir() })
+  const demo = spawn(process.execPath, [BIN, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, HOME: process.env.HOME }, cwd: tmpdir() })
   let stdout = ''
   let stderr = ''
   demo.stderr.on('data', d => { stderr += String(d) })

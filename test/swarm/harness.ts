@@ -35,15 +35,25 @@ export interface StartOptions {
   detached?: boolean
 }
 
-/** Starts `gridllm serve --model <model> <args>` listening on loopback; resolves once it is online. */
+/**
+ * Starts `gridllm serve --model <model> <args>` listening on loopback; resolves once it is online.
+ * Without a --data-dir in `args` it gets a fresh one of its own (removed when it exits), so no test
+ * touches the real home's ~/.gridllm and servers never share an identity.
+ */
 export async function startServer (model: string, args: readonly string[], options: StartOptions = {}): Promise<ServerProcess> {
-  const argv = [BIN, 'serve', '--model', model, '--listen', options.listen ?? '/ip4/127.0.0.1/tcp/0', ...args]
+  const own = args.includes('--data-dir') ? undefined : mkdtempSync(join(tmpdir(), 'gridllm-node-'))
+  const argv = [BIN, 'serve', '--model', model, '--listen', options.listen ?? '/ip4/127.0.0.1/tcp/0', ...(own === undefined ? [] : ['--data-dir', own]), ...args]
   for (const b of options.bootstrap ?? []) argv.push('--bootstrap', b.addr)
   const proc = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, detached: options.detached === true })
   let stderr = ''
   let stdout = ''
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
-  const exited = new Promise<number | string>(resolve => { proc.on('exit', (code, signal) => { resolve(code ?? signal ?? 'unknown') }) })
+  const exited = new Promise<number | string>(resolve => {
+    proc.on('exit', (code, signal) => {
+      if (own !== undefined) rmSync(own, { recursive: true, force: true })
+      resolve(code ?? signal ?? 'unknown')
+    })
+  })
   const addr = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`server ${args.join(' ')} did not come online:\n${stderr}`)) }, options.timeoutMs ?? 60_000)
     proc.stdout!.on('data', (d: Buffer) => {

@@ -1,0 +1,48 @@
+/**
+ * An in-process swarm that charges: servers with ledgers and prices, clients with wallets, and
+ * what tests need to read their books. Shared by the credit tests and bench/credits.ts.
+ */
+import type { Model } from '../../src/model/index.ts'
+import { type CreditGate, type Ledger, type LedgerService, type Wallet, clientCredits, serverCredits } from '../../src/ledger/index.ts'
+import { type SwarmServer, loadSwarmModel } from '../../src/swarm/index.ts'
+import { STORIES, serveInProcess } from '../swarm/harness.ts'
+
+export interface Books {
+  ledger: Ledger
+  service: LedgerService
+  gate?: CreditGate
+  wallet?: Wallet
+}
+
+export interface PaidServer {
+  readonly server: SwarmServer
+  readonly books: Books
+  readonly price: number
+  readonly blocks: readonly [number, number]
+}
+
+/** A server of `blocks` charging `price` µcr per block-token; its ledger in `dataDir` (or in memory). */
+export async function paidServer (blocks: [number, number], price: number, bootstrap: readonly string[] = [], options: { dataDir?: string, payThreshold?: number, payWaitMs?: number, model?: string } = {}): Promise<PaidServer> {
+  let books: Books | undefined
+  const server = await serveInProcess(blocks, bootstrap, {
+    model: options.model ?? STORIES,
+    credits: serverCredits({ dataDir: options.dataDir, policy: { price, payThreshold: options.payThreshold, payWaitMs: options.payWaitMs }, onLedger: (ledger, x) => { books = { ledger, ...x } } })
+  })
+  return { server, books: books!, price, blocks }
+}
+
+/** A client paying from its own account; waits until it sees `servers` servers. */
+export async function payingClient (bootstrap: readonly string[], servers: number, options: { dataDir?: string, model?: string, keyFile?: string } = {}): Promise<{ model: Model, books: Books }> {
+  let books: Books | undefined
+  const model = await loadSwarmModel(options.model ?? STORIES, {
+    bootstrap, keyFile: options.keyFile, payer: clientCredits({ dataDir: options.dataDir, retryMs: 500, onLedger: (ledger, x) => { books = { ledger, ...x } } })
+  })
+  const { client } = model.executors[0] as unknown as { client: { servers: (m: string, n: number, o: object) => Promise<unknown[]> } }
+  for (let t = 0; t < 100 && (await client.servers(model.modelId, model.config.nLayers, { refresh: true })).length < servers; t++) await new Promise(resolve => setTimeout(resolve, 50))
+  return { model, books: books! }
+}
+
+/** Tokens a generation ran through every block: the prompt, and each generated token but a last one that was not fed back. */
+export function tokensThrough (gen: { promptTokens: number, completionTokens: number, finishReason: string | undefined }, stoppedByEos: boolean): number {
+  return gen.promptTokens + gen.completionTokens - (stoppedByEos ? 0 : 1)
+}
