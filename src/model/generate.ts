@@ -2,8 +2,8 @@
  * The generation loop: embed → every span → head → sample, token by token. It only sees
  * SpanExecutors, so a local model, in-process spans and a swarm route all run through it.
  */
-import { randomUUID } from 'node:crypto'
 import { ContextOverflowError, InvalidArgumentError, throwIfAborted } from '../util/errors.ts'
+import { randomId } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import type { ModelConfig } from './config.ts'
 import type { ModelEnds } from './ends.ts'
@@ -80,7 +80,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     const stops = new StopMatcher(options.stop ?? [])
     const history = [...promptIds]
     const endTokens = new Set([...tokenizer.eos, ...(options.stopTokens ?? [])])
-    const sessionId = randomUUID()
+    const sessionId = randomId()
     const maxLength = promptIds.length + maxTokens
     if (maxTokens === 0) { this.finishReason = 'length'; return }
 

@@ -23,6 +23,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortError, throwIfAborted } from '../util/errors.ts'
+import { toHex } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { Channel, type ChannelOptions } from './channel.ts'
 
@@ -80,7 +81,7 @@ export function parseSwarmKey (bytes: Uint8Array): Uint8Array {
 
 /** A new random swarm key file's contents. */
 export function generateSwarmKey (): Uint8Array {
-  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
+  const hex = toHex(crypto.getRandomValues(new Uint8Array(32)))
   return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`)
 }
 

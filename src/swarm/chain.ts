@@ -11,11 +11,11 @@
  * hops, replays the history into them step by step (same step boundaries, so the KV caches come out
  * bit-identical), re-points the previous hop's push target and finishes the step relayed.
  */
-import { randomUUID } from 'node:crypto'
 import { type ExecutorStats, type ModelConfig, type OpenOptions, type SpanExecutor, type SpanSession, checkStep } from '../model/index.ts'
 import { type NextHop, type PeerAddress, RemoteSpanSession } from '../net/index.ts'
 import type { FrameDType } from '../tensor/index.ts'
 import { type GridError, NetworkError, NoRouteError, SessionError, throwIfAborted } from '../util/errors.ts'
+import { randomId } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import type { SwarmClient } from './client.ts'
 import { peerAddress } from './directory.ts'
@@ -87,7 +87,7 @@ class Hop {
   remote: RemoteSpanSession | undefined
   /** during a replay, where outputs go (the hop is not yet in the chain) */
   replayNext: Hop | undefined
-  readonly id = randomUUID()
+  readonly id = randomId()
 
   constructor (readonly peer: PeerAddress, readonly start: number, readonly end: number) {}
 

@@ -4,6 +4,7 @@
  * routes through it.
  */
 import { NetNode, parsePeerAddress } from '../net/index.ts'
+import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { type Plan, UNKNOWN_RTT_MS, planRoute } from './planner.ts'
@@ -87,7 +88,7 @@ export class SwarmClient {
           .catch(err => { log('refreshing the servers of %s: %s', model.slice(0, 8), (err as Error).message) })
           .finally(() => { if (!this.stopped) again() })
       }, this.options.directoryTtlMs ?? 30_000)
-      timer.unref()
+      unref(timer)
       this.watched.set(model, timer)
     }
     again()

@@ -7,6 +7,7 @@ import { type Backend, type BackendName, createBackend } from '../kernels/index.
 import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
 import { NetNode, SpanServer } from '../net/index.ts'
 import { isAbortError } from '../util/errors.ts'
+import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { chooseStart, rebalance } from './blocks.ts'
 import { Directory, peerAddress } from './directory.ts'
@@ -162,7 +163,7 @@ export class SwarmServer {
       if (!lonely || this.stopped) return
       lonely = false
       const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 1000)
-      t.unref()
+      unref(t)
     })
     const every = (ms: () => number, task: () => Promise<void>): void => {
       const run = (): void => {
@@ -170,7 +171,7 @@ export class SwarmServer {
           this.timers.delete(t)
           void task().catch(err => { if (!this.stopped) log('periodic task failed: %s', (err as Error).message) }).finally(() => { if (!this.stopped) run() })
         }, ms())
-        t.unref()
+        unref(t)
         this.timers.add(t)
       }
       run()
