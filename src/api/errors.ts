@@ -56,6 +56,8 @@ export const ERROR_STATUS = {
   PEER_UNREACHABLE: { status: 503, type: 'server_error' },
   PUSH_FAILED: { status: 503, type: 'server_error' },
   NO_ROUTE: { status: 503, type: 'server_error' },
+  WEIGHTS_UNAVAILABLE: { status: 503, type: 'server_error' },
+  BAD_PIECE: { status: 502, type: 'server_error' },
   SWARM_KEY: server,
   // a client only sees an aborted generation when the server is shutting down
   ABORTED: { status: 503, type: 'server_error' },

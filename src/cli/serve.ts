@@ -1,19 +1,30 @@
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
 import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
 import { type Command, type CommandContext, UsageError, int, packageVersion, parse } from './command.ts'
 import { loadModel } from './load.ts'
+import { type Progress, progress } from './progress.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
-const usage = `Usage: gridllm serve --model <file|dir> [options]
+const usage = `Usage: gridllm serve --model <file|dir|model id> [options]
 
 Joins the swarm and serves a span of the model's blocks to clients. Prints one line
 "listening <multiaddr>/p2p/<peer id>" on stdout once online; others bootstrap from it.
-Ctrl-C (or SIGTERM) announces the server offline and leaves.
+Ctrl-C (or SIGTERM) announces the server offline and leaves. It also sends the weights it
+holds to peers that ask for them.
 
 Options:
-  -m, --model <file|dir>     the model (GGUF, llama2.c .bin or Hugging Face folder)
+  -m, --model <file|dir|id>  the model (GGUF, llama2.c .bin or Hugging Face folder), or a
+                             model id (64 hex digits, as \`gridllm status\` shows): then only
+                             the span's weights are fetched from peers of the swarm
+                             (--bootstrap), checked piece by piece, into the cache folder
+      --cache <dir>          where fetched weights are kept (default $GRIDLLM_CACHE, else
+                             $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm); a fetch that
+                             stops resumes from there
       --blocks <a:b|auto>    blocks [a, b) to serve, or auto: the span the swarm needs most
                              (default auto)
       --num-blocks <N>       with --blocks auto: how many blocks to take (default all)
@@ -50,6 +61,11 @@ function publicAddress (addrs: readonly string[]): string {
   return addrs.find(a => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/')) ?? addrs[0] ?? ''
 }
 
+/** --cache, else $GRIDLLM_CACHE, else $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm */
+export function cacheFolder (flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return flag ?? env.GRIDLLM_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'gridllm')
+}
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve a span of a model\'s blocks to the swarm',
@@ -72,7 +88,8 @@ export const serveCommand: Command = {
       threads: { type: 'string' },
       api: { type: 'string' },
       'api-host': { type: 'string' },
-      'api-key': { type: 'string' }
+      'api-key': { type: 'string' },
+      cache: { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     if (v.model === undefined) throw new UsageError('--model is required', usage)
@@ -89,8 +106,13 @@ export const serveCommand: Command = {
       const n = int(name, value, 1)
       return n === undefined ? undefined : n * 2 ** 20
     }
+    const byId = /^[0-9a-f]{64}$/.test(v.model) && !existsSync(v.model)
+    if (byId && v.bootstrap === undefined) throw new UsageError('--model <model id> fetches the weights from the swarm: give --bootstrap', usage)
+    let bar: Progress | undefined
     const server = await SwarmServer.start({
-      model: v.model,
+      model: byId ? undefined : v.model,
+      modelId: byId ? v.model : undefined,
+      cacheDir: join(cacheFolder(v.cache, ctx.env), 'weights'),
       blocks,
       numBlocks: int('num-blocks', v['num-blocks'], 1),
       listen: v.listen,
@@ -106,8 +128,10 @@ export const serveCommand: Command = {
       rebalancePeriodMs: seconds('rebalance-period', v['rebalance-period']),
       version: packageVersion(),
       signal: ctx.signal,
-      onNote: note => { ctx.stderr.write(`gridllm serve: ${note}\n`) }
+      onNote: note => { bar?.finish(); bar = undefined; ctx.stderr.write(`gridllm serve: ${note}\n`) },
+      onProgress: (done, total) => { (bar ??= progress(ctx.stderr, 'gridllm serve: weights')).update(done, total) }
     })
+    bar?.finish()
     let client: { model: Model, api: ApiServer } | undefined
     try {
       ctx.stdout.write(`listening ${publicAddress(server.addresses)}\n`)

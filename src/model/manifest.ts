@@ -21,6 +21,8 @@ export const PIECE_BYTES = 1 << 20
 export const TOKENIZER_ITEM = 'tokenizer'
 const MAX_MANIFEST_BYTES = 64 << 20
 const HASH_RE = /^[0-9a-f]{64}$/
+/** GGUF's tensor names (blk.3.attn_q.weight): safe as file names, never the tokenizer's item name */
+const TENSOR_NAME_RE = /^(?=.{3,200}$)[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+$/
 
 export interface ManifestItem {
   readonly bytes: number
@@ -219,7 +221,7 @@ function checkManifest (m: ModelManifest): void {
   if (!Array.isArray(m.tensors) || m.tensors.length > 1 << 16) bad('tensors must be a list')
   let prev = ''
   for (const t of m.tensors) {
-    if (typeof t?.name !== 'string' || t.name.length > 256 || !t.name.includes('.') || t.name <= prev) bad('tensor names must be sorted, unique and contain a dot')
+    if (typeof t?.name !== 'string' || !TENSOR_NAME_RE.test(t.name) || t.name <= prev) bad('tensor names must be sorted, unique, contain a dot and only letters, digits, _ . -')
     prev = t.name
     if (!Object.hasOwn(DTYPES, t.dtype) || !Array.isArray(t.shape) || t.shape.length < 1 || t.shape.length > 4 || !t.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) > 0)) bad(`tensor ${t.name} needs a dtype and a shape`)
     checkItem(t, pieceBytes, `tensor ${t.name}`)

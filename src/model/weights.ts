@@ -4,7 +4,7 @@
  * through SHA-256 (and dropped unless needed) to build the manifest whose hash is the model id
  * peers agree on (manifest.ts).
  */
-import type { Backend, Tensor } from '../kernels/index.ts'
+import { type Backend, RefBackend, type Tensor } from '../kernels/index.ts'
 import { type DType, decode, encode, numel } from '../tensor/index.ts'
 import { InvalidArgumentError, MissingTensorError, throwIfAborted } from '../util/errors.ts'
 import { TensorNames, layerParts, type LayerPart } from './config.ts'
@@ -158,6 +158,11 @@ function upload (backend: Backend, entry: TensorEntry, bytes: Uint8Array): Tenso
   const dtype = uploadType(backend, entry)
   if (dtype !== entry.dtype) bytes = encode(dtype, decode(entry.dtype, bytes, numel(entry.shape)))
   return backend.fromBytes(dtype, entry.shape, bytes)
+}
+
+/** The manifest of a model (reads and hashes every tensor once; keeps nothing). */
+export async function modelManifest (source: ModelSource, options: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void, pieceBytes?: number } = {}): Promise<Manifest> {
+  return (await loadWeights(source, new RefBackend(), { ...options, start: 0, end: 0, hash: true })).manifest!
 }
 
 export function freeWeights (backend: Backend, w: LoadedWeights): void {

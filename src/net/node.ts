@@ -15,7 +15,6 @@ import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
-import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type Libp2p, createLibp2p } from 'libp2p'
@@ -26,6 +25,7 @@ import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortE
 import { toHex } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { Channel, type ChannelOptions } from './channel.ts'
+import { type TransportSet, nodeTransports, relayService } from './transports.ts'
 
 const log = logger('net:node')
 
@@ -61,6 +61,10 @@ export interface NetNodeOptions {
   /** how long provider records stay valid; default 48 h (libp2p's) */
   providerValidityMs?: number
   dialTimeoutMs?: number
+  /** default nodeTransports() */
+  transports?: TransportSet
+  /** also relay for peers that cannot listen (tabs) */
+  relay?: boolean
   signal?: AbortSignal
 }
 
@@ -139,16 +143,19 @@ function listenError (err: Error, listen: readonly string[]): Error {
 export class NetNode {
   private bootstrap: readonly string[] = []
 
-  private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined) {}
+  private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined,
+    private readonly transports: TransportSet) {}
 
   static async create (options: NetNodeOptions = {}): Promise<NetNode> {
     throwIfAborted(options.signal)
     const privateKey = await generateKeyPair('Ed25519')
     const rules = options.records
+    const transports = options.transports ?? nodeTransports()
     const libp2p = await createLibp2p({
       privateKey,
       addresses: { listen: [...(options.listen ?? [])], announce: [...(options.announce ?? [])] },
-      transports: [tcp()],
+      transports: transports.transports,
+      connectionGater: transports.connectionGater,
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
@@ -160,6 +167,7 @@ export class NetNode {
         inboundConnectionThreshold: 64
       },
       services: {
+        ...(options.relay === true ? { relay: relayService() } : {}),
         identify: identify(),
         ping: ping(),
         dht: kadDHT({
@@ -178,7 +186,7 @@ export class NetNode {
         })
       }
     }).catch((err: Error) => { throw listenError(err, options.listen ?? []) })
-    const node = new NetNode(libp2p, privateKey, rules)
+    const node = new NetNode(libp2p, privateKey, rules, transports)
     log('peer %s listening on %o', node.peerId, node.addresses)
     node.bootstrap = options.bootstrap ?? []
     try {
@@ -252,14 +260,14 @@ export class NetNode {
   async handle (protocol: string, handler: (channel: Channel) => void, options: ChannelOptions = {}): Promise<void> {
     await this.libp2p.handle(protocol, (stream, connection) => {
       handler(new Channel(stream, connection.remotePeer.toString(), options))
-    }, { maxInboundStreams: 1024, maxOutboundStreams: 1024 })
+    }, { maxInboundStreams: 1024, maxOutboundStreams: 1024, runOnLimitedConnection: true })
   }
 
   /** Opens a stream for `protocol` to a peer (dialing it if needed). */
   async open (peer: PeerAddress, protocol: string, options: ChannelOptions & { signal?: AbortSignal } = {}): Promise<Channel> {
     const target = this.dialTarget(peer)
     try {
-      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: options.signal, maxOutboundStreams: 1024 } as Parameters<Libp2p['dialProtocol']>[2])
+      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: options.signal, maxOutboundStreams: 1024, runOnLimitedConnection: true } as Parameters<Libp2p['dialProtocol']>[2])
       return new Channel(stream, peer.id, options)
     } catch (err) {
       throwIfAborted(options.signal)
@@ -351,8 +359,9 @@ export class NetNode {
 
   private dialTarget (peer: PeerAddress): Multiaddr[] | PeerId {
     const id = peerIdFromString(peer.id)
-    if (this.libp2p.getConnections(id).length > 0 || peer.addrs.length === 0) return id
-    return peer.addrs.map(a => {
+    // reuse a direct connection; over a relayed (limited) one, try the peer's addresses for a direct one first
+    if (this.libp2p.getConnections(id).some(c => c.limits === undefined) || peer.addrs.length === 0) return id
+    return (this.transports.preferDial?.(peer.addrs) ?? peer.addrs).map(a => {
       const ma = multiaddr(a)
       return a.includes('/p2p/') ? ma : ma.encapsulate(`/p2p/${peer.id}`)
     })

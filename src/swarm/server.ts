@@ -1,24 +1,58 @@
 /**
  * A swarm server: a libp2p peer that loads one span of a model, benchmarks it, serves the span
  * protocol and keeps its signed record and provider records fresh in the DHT. With `blocks: 'auto'`
- * it picks its span from what the swarm announced and periodically considers moving.
+ * it picks its span from what the swarm announced and periodically considers moving. It also sends
+ * the weights it holds to peers that ask (/gridllm/weights/1.0.0): all of them from a model file,
+ * its span's from a model id whose weights it fetched from the swarm itself.
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
-import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, SpanServer } from '../net/index.ts'
-import { isAbortError } from '../util/errors.ts'
+import type { Manifest, ModelSource } from '../model/index.ts'
+import { NetNode, type NetNodeOptions, type SpanHost, SpanServer, serveWeights } from '../net/index.ts'
+import { InvalidArgumentError, isAbortError } from '../util/errors.ts'
 import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { chooseStart, rebalance } from './blocks.ts'
 import { Directory, peerAddress } from './directory.ts'
 import { ServedSpan } from './host.ts'
-import { type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
+import { type Platform, type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
+import { type ServedModel, fileModel, swarmModel } from './served-model.ts'
+import { FsStore, type PieceStore } from './weights/index.ts'
 
 const log = logger('swarm:server')
 
+/** What a server runs a span on: ServedSpan in this process, or a proxy to a worker (a tab). */
+export interface SpanService extends SpanHost {
+  readonly start: number
+  readonly end: number
+  readonly openSessions: number
+  /** single-token steps per second through the span */
+  benchmark (options?: { seconds?: number, signal?: AbortSignal }): Promise<number>
+  /** stops taking sessions; frees the weights once the open ones close */
+  retire (): void
+  close (): void
+}
+
+export interface SpanLoadRequest {
+  readonly source: ModelSource
+  readonly manifest: Manifest
+  readonly modelId: string
+  readonly start: number
+  readonly end: number
+  readonly cacheBudgetBytes?: number
+  readonly signal?: AbortSignal
+}
+
+export type SpanLoader = (request: SpanLoadRequest) => Promise<SpanService>
+
 export interface ServeOptions {
   /** model file or folder */
-  model: string
+  model?: string
+  /** or a model id: its manifest and the span's weights come from the swarm */
+  modelId?: string
+  /** where weights fetched from the swarm are kept (resumable); default: a folder under `cacheDir` */
+  store?: PieceStore
+  /** the folder for `store`; required with `modelId` unless `store` is given */
+  cacheDir?: string
   /** [start, end), or 'auto' to choose from what the swarm needs */
   blocks: readonly [number, number] | 'auto'
   /** with 'auto': how many blocks to take; default all of them */
@@ -27,9 +61,17 @@ export interface ServeOptions {
   announce?: readonly string[]
   bootstrap?: readonly string[]
   swarmKey?: Uint8Array
+  /** a node to serve on (a tab's); it is the caller's to stop. Default: a new one, a DHT server */
+  node?: NetNode
+  /** more options for the new node (transports) */
+  net?: Pick<NetNodeOptions, 'transports' | 'relay'>
   name?: string
+  /** announced in the record; default node */
+  platform?: Platform
   backend?: BackendName | 'auto'
   threads?: number
+  /** how spans are loaded; default ServedSpan in this process on `backend` */
+  loadSpan?: SpanLoader
   cacheBudgetBytes?: number
   maxFrameBytes?: number
   /** how often the record is re-announced; it expires after twice this. Default 60 s */
@@ -40,50 +82,65 @@ export interface ServeOptions {
   signal?: AbortSignal
   /** progress notes for the operator */
   onNote?: (note: string) => void
+  /** bytes of weights at hand while loading from a file (hashing it) or fetching from the swarm */
+  onProgress?: (done: number, total: number) => void
 }
 
 export class SwarmServer {
   private state: ServerState = 'joining'
   private throughput = 0
   private pings: Record<string, number> = {}
-  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private moving = false
   private stopped = false
 
   private constructor (
     readonly node: NetNode,
     private readonly options: ServeOptions,
-    private readonly source: ModelSource,
-    private readonly backend: Backend,
-    readonly modelId: string,
-    private host: ServedSpan,
+    readonly model: ServedModel,
+    private readonly loadSpan: SpanLoader,
+    private readonly dispose: () => Promise<void>,
+    private host: SpanService,
     private readonly spanServer: SpanServer,
     private readonly directory: Directory
   ) {}
 
+  get modelId (): string {
+    return this.model.modelId
+  }
+
   static async start (options: ServeOptions): Promise<SwarmServer> {
     const { signal } = options
     const note = options.onNote ?? (() => {})
-    const source = await openModel(options.model, { signal })
-    const nLayers = source.config.nLayers
-    const backend = await createBackend(options.backend ?? 'auto', { threads: options.threads })
-    const node = await NetNode.create({
-      listen: options.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+    if ((options.model === undefined) === (options.modelId === undefined)) throw new InvalidArgumentError('serve a model file or a model id (one of them)')
+    const node = options.node ?? await NetNode.create({
+      listen: withWebSockets(options.listen ?? ['/ip4/0.0.0.0/tcp/0']),
+      relay: true,
       announce: options.announce,
       bootstrap: options.bootstrap,
       swarmKey: options.swarmKey,
       dhtServer: true,
       records: recordRules,
       providerValidityMs: 2 * (options.announcePeriodMs ?? 60_000),
+      ...options.net,
       signal
     })
+    let backend: Backend | undefined
+    let model: ServedModel | undefined
     try {
       const directory = new Directory(node)
+      if (options.modelId !== undefined) {
+        note(`fetching the manifest of model ${options.modelId} from the swarm`)
+        const store = options.store ?? new FsStore(options.cacheDir ?? missingCache())
+        model = await swarmModel(options.modelId, node, directory, store, { signal })
+      } else {
+        note(`hashing ${options.model!} for its manifest and model id`)
+        model = await fileModel(options.model!, { signal, onProgress: options.onProgress })
+      }
+      const { modelId, config } = model
+      const nLayers = config.nLayers
       let span: readonly [number, number]
-      let modelId: string | undefined
       if (options.blocks === 'auto') {
-        note('hashing the model to find its swarm')
-        modelId = (await loadWeights(source, backend, { start: 0, end: 0, hash: true, signal })).modelId!
         const length = Math.min(nLayers, options.numBlocks ?? nLayers)
         const others = await directory.servers(modelId, nLayers, { signal })
         const guess = others.length > 0 ? Math.min(...others.map(o => o.throughput)) : 1
@@ -91,10 +148,26 @@ export class SwarmServer {
         span = [start, start + length]
         note(`chose blocks ${span[0]}:${span[1]} (${others.length} other servers)`)
       } else span = options.blocks
-      note(`loading blocks ${span[0]}:${span[1]} of ${source.name}`)
-      const host = await ServedSpan.load(source, backend, { start: span[0], end: span[1], modelId, cacheBudgetBytes: options.cacheBudgetBytes, signal })
-      const spanServer = new SpanServer(node, host, { maxFrameBytes: options.maxFrameBytes, maxSessionLength: source.config.contextLength })
-      const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory)
+      if (!(span[0] >= 0 && span[0] < span[1] && span[1] <= nLayers)) throw new InvalidArgumentError(`blocks ${span[0]}:${span[1]} are not a span of the model's ${nLayers} blocks`)
+      let loadSpan = options.loadSpan
+      if (loadSpan === undefined) {
+        const b = backend = await createBackend(options.backend ?? 'auto', { threads: options.threads })
+        loadSpan = async r => await ServedSpan.load(r.source, b, { start: r.start, end: r.end, modelId: r.modelId, cacheBudgetBytes: r.cacheBudgetBytes, signal: r.signal })
+      }
+      if (options.modelId !== undefined) note(`fetching the weights of blocks ${span[0]}:${span[1]} from the swarm`)
+      const source = await model.prepare(span[0], span[1], { signal, onProgress: options.onProgress })
+      note(`loading blocks ${span[0]}:${span[1]} of ${model.name}`)
+      const host = await loadSpan({ source, manifest: model.manifest, modelId, start: span[0], end: span[1], cacheBudgetBytes: options.cacheBudgetBytes, signal })
+      const spanServer = new SpanServer(node, host, { maxFrameBytes: options.maxFrameBytes, maxSessionLength: config.contextLength })
+      const served = model
+      const ownBackend = backend
+      const dispose = async (): Promise<void> => {
+        await served.close()
+        ownBackend?.dispose()
+        if (options.node === undefined) await node.stop()
+      }
+      const server = new SwarmServer(node, options, model, loadSpan, dispose, host, spanServer, directory)
+      await serveWeights(node, () => served.provider)
       const joining = server.announce(host, { signal }) // meanwhile, measure
       server.throughput = await host.benchmark({ seconds: 0.5, signal })
       await joining
@@ -105,8 +178,9 @@ export class SwarmServer {
       server.schedule()
       return server
     } catch (err) {
-      await node.stop()
-      backend.dispose()
+      await model?.close()
+      if (options.node === undefined) await node.stop()
+      backend?.dispose()
       throw err
     }
   }
@@ -120,15 +194,15 @@ export class SwarmServer {
   }
 
   /** The record this server announces now. */
-  record (host = this.host): ServerRecord {
+  record (host: SpanService = this.host): ServerRecord {
     const now = Date.now()
     return {
       v: 1,
       peer: this.node.peerId,
       name: this.options.name ?? '',
       model: this.modelId,
-      modelName: this.source.name,
-      nLayers: this.source.config.nLayers,
+      modelName: this.model.name,
+      nLayers: this.model.config.nLayers,
       start: host.start,
       end: host.end,
       state: this.state,
@@ -138,7 +212,10 @@ export class SwarmServer {
       addrs: this.node.addresses.map(a => a.slice(0, a.lastIndexOf('/p2p/'))),
       pings: this.pings,
       issuedAt: now,
-      expiresAt: now + 2 * this.announcePeriod
+      expiresAt: now + 2 * this.announcePeriod,
+      platform: this.options.platform ?? 'node',
+      weights: this.model.held(host.start, host.end),
+      sessions: this.spanServer.openSessions
     }
   }
 
@@ -147,7 +224,7 @@ export class SwarmServer {
   }
 
   /** Publishes the record, then the provider records of every block and of the server index. */
-  private async announce (host: ServedSpan, options: { signal?: AbortSignal } = {}): Promise<void> {
+  private async announce (host: SpanService, options: { signal?: AbortSignal } = {}): Promise<void> {
     await this.node.putRecord(encodeRecord(this.record(host)), options)
     const names = [topics.servers]
     for (let b = host.start; b < host.end; b++) names.push(topics.block(this.modelId, b))
@@ -167,7 +244,7 @@ export class SwarmServer {
     })
     const every = (ms: () => number, task: () => Promise<void>): void => {
       const run = (): void => {
-        const t = setTimeout(() => {
+        const t: ReturnType<typeof setTimeout> = setTimeout(() => {
           this.timers.delete(t)
           void task().catch(err => { if (!this.stopped) log('periodic task failed: %s', (err as Error).message) }).finally(() => { if (!this.stopped) run() })
         }, ms())
@@ -192,7 +269,7 @@ export class SwarmServer {
   /** Round trips to a few servers of the block after this span (the planner's link costs). */
   private async measurePings (): Promise<void> {
     const { end } = this.host
-    const nLayers = this.source.config.nLayers
+    const nLayers = this.model.config.nLayers
     if (end >= nLayers) return
     const next = (await this.directory.servers(this.modelId, nLayers)).filter(s => s.start <= end && end < s.end).slice(0, 5)
     const pings: Record<string, number> = {}
@@ -209,7 +286,7 @@ export class SwarmServer {
   /** Moves to another span when that clearly helps the swarm's weakest block. */
   async considerMove (): Promise<boolean> {
     if (this.moving || this.stopped) return false
-    const nLayers = this.source.config.nLayers
+    const nLayers = this.model.config.nLayers
     const others = await this.directory.servers(this.modelId, nLayers)
     const self = { start: this.host.start, end: this.host.end, throughput: this.throughput }
     const d = rebalance(nLayers, self, others)
@@ -219,7 +296,8 @@ export class SwarmServer {
     try {
       const length = self.end - self.start
       this.options.onNote?.(`moving to blocks ${d.start}:${d.start + length}`)
-      const host = await ServedSpan.load(this.source, this.backend, { start: d.start, end: d.start + length, modelId: this.modelId, cacheBudgetBytes: this.options.cacheBudgetBytes })
+      const source = await this.model.prepare(d.start, d.start + length)
+      const host = await this.loadSpan({ source, manifest: this.model.manifest, modelId: this.modelId, start: d.start, end: d.start + length, cacheBudgetBytes: this.options.cacheBudgetBytes })
       const old = this.host
       this.host = host
       this.spanServer.setHost(host)
@@ -243,9 +321,19 @@ export class SwarmServer {
       if (!isAbortError(err)) log('could not announce offline: %s', (err as Error).message)
     }
     await this.spanServer.stop()
-    await this.node.stop()
     this.host.close()
-    this.backend.dispose()
+    await this.dispose()
   }
+}
+
+/** Tabs reach native nodes over WebSockets only: a TCP listen address gets a WebSockets sibling on the same host (any port). */
+export function withWebSockets (listen: readonly string[]): string[] {
+  if (listen.some(a => /\/wss?(\/|$)/.test(a))) return [...listen]
+  const hosts = listen.flatMap(a => { const m = /^(\/ip[46]\/[^/]+|\/dns[46]?\/[^/]+)\/tcp\/\d+$/.exec(a); return m === null ? [] : [m[1]!] })
+  return [...listen, ...[...new Set(hosts)].map(h => `${h}/tcp/0/ws`)]
+}
+
+function missingCache (): never {
+  throw new InvalidArgumentError('a server fetching its weights from the swarm needs a cache folder', { param: 'cacheDir' })
 }
 

@@ -45,6 +45,9 @@ export type ErrorCode =
   | 'NO_ROUTE'
   | 'BAD_RECORD'
   | 'SWARM_KEY'
+  // weights over the swarm
+  | 'WEIGHTS_UNAVAILABLE'
+  | 'BAD_PIECE'
 
 export class GridError extends Error {
   readonly code: ErrorCode
@@ -199,6 +202,14 @@ export class BadRecordError extends GridError {
   constructor (message: string) {
     super('BAD_RECORD', message)
     this.name = 'BadRecordError'
+  }
+}
+
+/** No reachable peer has (or will send) some weights; or bytes a peer sent fail their hash. */
+export class WeightsError extends GridError {
+  constructor (code: 'WEIGHTS_UNAVAILABLE' | 'BAD_PIECE', message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'WeightsError'
   }
 }
 
