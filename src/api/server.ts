@@ -19,6 +19,7 @@ import { Limiter } from './limiter.ts'
 import { METRICS_CONTENT_TYPE, Metrics } from './metrics.ts'
 import { ollamaRoutes } from './ollama/routes.ts'
 import { openaiRoutes } from './openai/routes.ts'
+import { type PageOptions, pageRoutes } from './page.ts'
 
 const log = logger('api:server')
 
@@ -31,12 +32,14 @@ const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/models',
 
 export interface ApiOptions {
   engine: Engine
-  /** require `Authorization: Bearer <apiKey>` on every route but GET / */
+  /** require `Authorization: Bearer <apiKey>` on every route but the page's (GET /) */
   apiKey?: string
   /** generations running at once (default 4) */
   maxConcurrency?: number
   /** requests waiting for a slot before more are refused with 429 (default 16) */
   maxQueue?: number
+  /** also serve the web page (the browser node and dashboard) at / */
+  page?: PageOptions
 }
 
 export interface Api {
@@ -66,7 +69,8 @@ export function createApi (options: ApiOptions): Api {
     await next()
     ctx.metrics.countRequest(ROUTES.has(c.req.path) ? c.req.path : 'other', c.res.status)
   })
-  app.get('/', c => c.text('gridllm is running\n'))
+  if (options.page !== undefined) app.route('/', pageRoutes(options.page))
+  else app.get('/', c => c.text('gridllm is running\n'))
   if (options.apiKey !== undefined && options.apiKey !== '') {
     const expected = digest(options.apiKey)
     app.use(async (c, next) => {

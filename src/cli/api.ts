@@ -1,7 +1,8 @@
-import { type Engine, localEngine, serveApi } from '../api/index.ts'
+import { type Engine, type PageOptions, localEngine, serveApi } from '../api/index.ts'
 import { type Command, type CommandContext, parse } from './command.ts'
 import { type Config, loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
+import { pageForModel } from './web.ts'
 
 const usage = `Usage: gridllm api [options]
 
@@ -19,7 +20,8 @@ Options:
       --max-concurrency <N>  generations running at once (default 4)
       --max-queue <N>        requests waiting for a slot; more get 429 (default 16)
       --bootstrap <addr>     run the model's blocks on the swarm this peer belongs to (repeatable);
-                             --model then only supplies tokenizer, embedding and head
+                             --model then only supplies tokenizer, embedding and head, and
+                             the web page (dashboard, chat, donate this tab) is served at /
       --swarm-key <file>     the private swarm's key (with --bootstrap)
       --backend <name>       compute backend (default auto)
       --threads <N>          worker threads for the backend
@@ -44,9 +46,13 @@ export const API_FLAGS = {
 } as const
 
 /** The engine the API generates with: the model, in this process or on the swarm (--bootstrap). */
-async function openEngine (config: Config, name: string | undefined, ctx: CommandContext): Promise<{ engine: Engine, close: () => Promise<void> }> {
+async function openEngine (config: Config, name: string | undefined, ctx: CommandContext): Promise<{ engine: Engine, page: PageOptions | undefined, close: () => Promise<void> }> {
   const loaded = await loadModel(config, ctx)
-  return { engine: localEngine([{ model: loaded.model, name: name ?? loaded.name }]), close: async () => await loaded.model.close() }
+  return {
+    engine: localEngine([{ model: loaded.model, name: name ?? loaded.name }]),
+    page: pageForModel(loaded.model, config.bootstrap),
+    close: async () => await loaded.model.close()
+  }
 }
 
 export const apiCommand: Command = {
@@ -65,12 +71,13 @@ export const apiCommand: Command = {
       env: ctx.env,
       cwd: ctx.cwd ?? process.cwd()
     })
-    const { engine, close } = await openEngine(config, v.name, ctx)
+    const { engine, page, close } = await openEngine(config, v.name, ctx)
     try {
-      const server = await serveApi({ engine, ...config, signal: ctx.signal })
+      const server = await serveApi({ engine, ...config, page, signal: ctx.signal })
       ctx.stdout.write(`listening ${server.url}\n`)
       const names = engine.models().map(m => m.name).join(', ')
       ctx.stderr.write(`serving ${names}: OpenAI API at ${server.url}/v1, Ollama API at ${server.url}/api, metrics at ${server.url}/metrics\n`)
+      if (page !== undefined) ctx.stderr.write(`web page (dashboard, chat, donate this tab) at ${server.url}/\n`)
       await new Promise<void>(resolve => {
         if (ctx.signal.aborted) resolve()
         else ctx.signal.addEventListener('abort', () => resolve(), { once: true })

@@ -12,8 +12,9 @@ import { quantizeCommand } from './quantize.ts'
 import { serveCommand } from './serve.ts'
 import { swarmKeyCommand } from './swarm-key.ts'
 import { statusCommand } from './status.ts'
+import { webCommand } from './web.ts'
 
-export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, swarmKeyCommand, quantizeCommand]
+export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, statusCommand, webCommand, swarmKeyCommand, quantizeCommand]
 
 function help (): string {
   const width = Math.max(...commands.map(c => c.name.length))

@@ -9,6 +9,7 @@ import { type Command, type CommandContext, UsageError, int, packageVersion, par
 import { loadModel } from './load.ts'
 import { type Progress, progress } from './progress.ts'
 import { readSwarmKey } from './swarm-key.ts'
+import { WEB_DIST, browserBootstrap } from './web.ts'
 
 const usage = `Usage: gridllm serve --model <file|dir|model id> [options]
 
@@ -42,8 +43,8 @@ Options:
       --rebalance-period <s> with --blocks auto: consider moving every ~s seconds (default 120)
       --backend <name>       ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>          worker threads for the backend (default: cores)
-      --api <port>           also serve the HTTP API (OpenAI, Ollama, metrics) on this port,
-                             generating through the swarm (0 = any free port)
+      --api <port>           also serve the HTTP API (OpenAI, Ollama, metrics) and the web page
+                             on this port, generating through the swarm (0 = any free port)
       --api-host <host>      address for the API (default 127.0.0.1)
       --api-key <key>        require "Authorization: Bearer <key>" on the API
   -h, --help                 show this help
@@ -142,10 +143,13 @@ export const serveCommand: Command = {
         const { model, name } = await loadModel({
           model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1)
         }, ctx)
-        const api = await serveApi({ engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'], signal: ctx.signal })
+        // the page's tabs join through this server itself (it listens on WebSockets and relays)
+        const page = { dir: WEB_DIST, version: packageVersion(), bootstrap: async () => await browserBootstrap(server.node, []) }
+        const api = await serveApi({ engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'], page, signal: ctx.signal })
           .catch(async err => { await model.close(); throw err })
         client = { model, api }
         ctx.stderr.write(`gridllm serve: API at ${api.url} (OpenAI ${api.url}/v1, Ollama ${api.url}/api, metrics ${api.url}/metrics)\n`)
+        ctx.stderr.write(`gridllm serve: web page (dashboard, chat, donate this tab) at ${api.url}/\n`)
       }
       await new Promise<void>(resolve => {
         if (ctx.signal.aborted) resolve()

@@ -1,6 +1,6 @@
 export { Channel, type Message, type Header, type ChannelOptions, encodeMessage, MAX_HEADER_BYTES } from './channel.ts'
 export { type TransportSet, nodeTransports, RELAY_LIMITS } from './transports.ts'
-export { NetNode, type NetNodeOptions, type PeerAddress, type RecordRules, parsePeerAddress, parseSwarmKey, generateSwarmKey, verifyRecord, recordKey } from './node.ts'
+export { NetNode, type NetNodeOptions, type ConnectionInfo, type PeerAddress, type RecordRules, parsePeerAddress, parseSwarmKey, generateSwarmKey, verifyRecord, recordKey } from './node.ts'
 export { SPAN_PROTOCOL, type NextHop, type SpanMsg, parseSpanMsg } from './protocol.ts'
 export { SpanServer, type SpanHost, type SpanServerOptions } from './span-server.ts'
 export { RemoteSpanSession, type RemoteOpenRequest, type RemoteSessionEvents } from './span-client.ts'

@@ -39,6 +39,15 @@ export interface PeerAddress {
   readonly addrs: readonly string[]
 }
 
+export interface ConnectionInfo {
+  readonly peer: string
+  readonly addr: string
+  readonly direction: 'inbound' | 'outbound'
+  /** relayed through a circuit relay (data and time limited) */
+  readonly limited: boolean
+  readonly protocols: readonly string[]
+}
+
 export interface RecordRules {
   /** throws if the (already signature-checked) payload must not be stored or used, e.g. expired */
   validate (payload: Uint8Array): void
@@ -174,7 +183,9 @@ export class NetNode {
           protocol: DHT_PROTOCOL,
           clientMode: options.dhtServer !== true,
           peerInfoMapper: passthroughMapper, // keep loopback and LAN addresses: swarms run there too
-          allowQueryWithZeroPeers: true,
+          // a tab always joins through peers; a query with none returns at once, and the relay
+          // discovery's random walk would then spin on the page's only thread
+          allowQueryWithZeroPeers: transports.platform !== 'browser',
           // drop others' provider records after providerValidityMs (we re-provide our own ourselves)
           reprovide: options.providerValidityMs === undefined ? undefined : { validity: options.providerValidityMs, interval: options.providerValidityMs / 2, threshold: 0 },
           validators: {
@@ -251,6 +262,27 @@ export class NetNode {
     return this.libp2p.getPeers().map(p => p.toString())
   }
 
+  /** Open connections: to whom, over which address, relayed (limited) or direct, and the protocols of their streams. */
+  connections (): ConnectionInfo[] {
+    return this.libp2p.getConnections().map(c => ({
+      peer: c.remotePeer.toString(),
+      addr: c.remoteAddr.toString(),
+      direction: c.direction,
+      limited: c.limits !== undefined,
+      protocols: c.streams.map(st => st.protocol ?? '')
+    }))
+  }
+
+  /** The addresses this node knows for a peer (from identify), each ending in /p2p/<peer id>. */
+  async knownAddresses (peer: string): Promise<string[]> {
+    try {
+      const p = await this.libp2p.peerStore.get(peerIdFromString(peer))
+      return p.addresses.map(a => a.multiaddr.encapsulate(`/p2p/${peer}`).toString())
+    } catch {
+      return []
+    }
+  }
+
   /** Calls `handler` with the id of every peer this node connects to (either way). */
   onPeerConnect (handler: (peer: string) => void): void {
     this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
@@ -261,6 +293,11 @@ export class NetNode {
     await this.libp2p.handle(protocol, (stream, connection) => {
       handler(new Channel(stream, connection.remotePeer.toString(), options))
     }, { maxInboundStreams: 1024, maxOutboundStreams: 1024, runOnLimitedConnection: true })
+  }
+
+  /** Stops serving `protocol` (a node that outlives its server, such as a tab's). */
+  async unhandle (protocol: string): Promise<void> {
+    await this.libp2p.unhandle(protocol)
   }
 
   /** Opens a stream for `protocol` to a peer (dialing it if needed). */
@@ -363,7 +400,8 @@ export class NetNode {
     if (this.libp2p.getConnections(id).some(c => c.limits === undefined) || peer.addrs.length === 0) return id
     return (this.transports.preferDial?.(peer.addrs) ?? peer.addrs).map(a => {
       const ma = multiaddr(a)
-      return a.includes('/p2p/') ? ma : ma.encapsulate(`/p2p/${peer.id}`)
+      // a relayed address names the relay (/p2p/<relay>/p2p-circuit): the peer still goes on the end
+      return a.endsWith(`/p2p/${peer.id}`) ? ma : ma.encapsulate(`/p2p/${peer.id}`)
     })
   }
 

@@ -39,6 +39,16 @@ export class SwarmClient {
     this.directory = new Directory(node)
   }
 
+  /** false for a node someone else made (a tab's, shared with its server): stop() leaves it running */
+  private ownsNode = true
+
+  /** A client on an existing node (e.g. a tab that also serves). */
+  static attach (node: NetNode, options: Omit<SwarmClientOptions, 'bootstrap' | 'swarmKey' | 'dialTimeoutMs'> = {}): SwarmClient {
+    const client = new SwarmClient(node, { ...options, bootstrap: [] })
+    client.ownsNode = false
+    return client
+  }
+
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
     for (const b of options.bootstrap) parsePeerAddress(b) // fail early on a bad address
     const node = await NetNode.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, records: recordRules, dialTimeoutMs: options.dialTimeoutMs, signal: options.signal })
@@ -127,6 +137,6 @@ export class SwarmClient {
   async stop (): Promise<void> {
     this.stopped = true
     for (const t of this.watched.values()) clearTimeout(t)
-    await this.node.stop()
+    if (this.ownsNode) await this.node.stop()
   }
 }

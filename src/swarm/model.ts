@@ -7,6 +7,7 @@ import { Model, ModelEnds, createTokenizer, freeWeights, loadWeights, openModel 
 import { BadModelFileError } from '../util/errors.ts'
 import { type ChainOptions, SwarmExecutor } from './chain.ts'
 import { SwarmClient, type SwarmClientOptions } from './client.ts'
+import { type PieceStore, WeightsFetcher, clientItems, recordHolders, storeSource } from './weights/index.ts'
 
 export interface SwarmModelOptions extends SwarmClientOptions, Omit<ChainOptions, 'modelId' | 'config'> {
   /** tokenizer file overriding the model's own */
@@ -41,5 +42,40 @@ export async function loadSwarmModel (path: string, options: SwarmModelOptions):
     ends.dispose()
     freeWeights(backend, weights)
     if (typeof options.backend !== 'object') backend.dispose()
+  })
+}
+
+export interface SwarmModelByIdOptions extends Omit<ChainOptions, 'modelId' | 'config'> {
+  /** where the fetched ends and tokenizer are kept (a folder, OPFS, memory) */
+  store: PieceStore
+  /** for the ends; default a new 'auto' backend */
+  backend?: Backend
+  /** fetching the ends and tokenizer from the swarm */
+  onProgress?: (bytesDone: number, bytesTotal: number) => void
+  signal?: AbortSignal
+}
+
+/**
+ * A Model with no file at all: the manifest, tokenizer, embedding and head come from peers of the
+ * swarm (checked like every fetched piece), the blocks run on the swarm. What a tab chats with.
+ */
+export async function loadSwarmModelById (client: SwarmClient, modelId: string, options: SwarmModelByIdOptions): Promise<Model> {
+  const { signal, store } = options
+  const servers = (await client.directory.allServers({ signal })).filter(s => s.model === modelId)
+  const holders = recordHolders(servers, modelId)
+  const fetcher = new WeightsFetcher(client.node, store)
+  const manifest = await fetcher.manifest(modelId, holders, { signal })
+  await fetcher.fetch(manifest, clientItems(manifest), holders, { signal, onProgress: options.onProgress })
+  const source = await storeSource(store, manifest, servers[0]?.modelName ?? modelId.slice(0, 12))
+  if (source.tokenizer === undefined) throw new BadModelFileError(`model ${modelId} has no tokenizer`)
+  const tokenizer = createTokenizer(source.tokenizer)
+  const backend = options.backend ?? await createBackend('auto')
+  const weights = await loadWeights(source, backend, { ends: true, start: 0, end: 0, signal })
+  const ends = new ModelEnds(source.config, backend, weights.ends!)
+  const executor = new SwarmExecutor(client, { ...options, modelId, config: source.config })
+  return new Model(source, modelId, tokenizer, ends, [executor], async () => {
+    ends.dispose()
+    freeWeights(backend, weights)
+    if (options.backend === undefined) backend.dispose()
   })
 }

@@ -7,7 +7,7 @@
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
 import type { Manifest, ModelSource } from '../model/index.ts'
-import { NetNode, type NetNodeOptions, type SpanHost, SpanServer, serveWeights } from '../net/index.ts'
+import { NetNode, type NetNodeOptions, SPAN_PROTOCOL, type SpanHost, SpanServer, WEIGHTS_PROTOCOL, serveWeights } from '../net/index.ts'
 import { InvalidArgumentError, isAbortError } from '../util/errors.ts'
 import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
@@ -321,6 +321,7 @@ export class SwarmServer {
       if (!isAbortError(err)) log('could not announce offline: %s', (err as Error).message)
     }
     await this.spanServer.stop()
+    if (this.options.node !== undefined) await Promise.all([SPAN_PROTOCOL, WEIGHTS_PROTOCOL].map(async p => { await this.node.unhandle(p) }))
     this.host.close()
     await this.dispose()
   }
