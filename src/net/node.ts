@@ -283,6 +283,15 @@ export class NetNode {
     }
   }
 
+  /** Calls `handler` when this node's own addresses change (e.g. a relay reservation came or went). */
+  onAddressChange (handler: (addrs: string[]) => void): void {
+    let last = this.addresses.join(' ')
+    this.libp2p.addEventListener('self:peer:update', () => {
+      const now = this.addresses.join(' ')
+      if (now !== last) { last = now; handler(this.addresses) }
+    })
+  }
+
   /** Calls `handler` with the id of every peer this node connects to (either way). */
   onPeerConnect (handler: (peer: string) => void): void {
     this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })

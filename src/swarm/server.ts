@@ -253,6 +253,15 @@ export class SwarmServer {
       }
       run()
     }
+    // new addresses (a tab's relay reservation) are announced at once: they are how peers reach it
+    let pending: ReturnType<typeof setTimeout> | undefined
+    this.node.onAddressChange(() => {
+      if (this.stopped || pending !== undefined) return
+      pending = unref(setTimeout(() => {
+        pending = undefined
+        void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) })
+      }, 500))
+    })
     let failed = false
     every(() => failed ? Math.min(5000, this.announcePeriod) : this.announcePeriod, async () => {
       await this.measurePings().catch(err => { log('measuring round trips: %s', (err as Error).message) })

@@ -10,7 +10,7 @@ import { type Manifest, type Model } from '../../src/model/index.ts'
 import { BROWSER_LISTEN, browserTransports } from '../../src/net/browser-transports.ts'
 import { NetNode } from '../../src/net/index.ts'
 import {
-  type RouteEvent, SwarmClient, type SwarmStatus, SwarmServer, chooseStart, loadSwarmModelById, recordRules, swarmStatus, weights
+  type RouteEvent, SwarmClient, type SwarmStatus, SwarmServer, chooseStart, loadSwarmModelById, recordRules, summarize, weights
 } from '../../src/swarm/index.ts'
 import { peerAddress } from '../../src/swarm/directory.ts'
 import { GridError } from '../../src/util/errors.ts'
@@ -62,7 +62,11 @@ export class Tab {
       records: recordRules,
       signal: options.signal
     })
-    log('tab %s joined through %o', node.peerId, options.bootstrap)
+    // others reach a tab only through a relay: wait for the reservation
+    for (let waited = 0; !node.addresses.some(a => a.includes('/p2p-circuit')) && waited < RESERVATION_WAIT_MS; waited += 100) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    log('tab %s joined through %o; reachable at %o', node.peerId, options.bootstrap, node.addresses)
     return new Tab(node, options)
   }
 
@@ -70,8 +74,10 @@ export class Tab {
     return this.node.peerId
   }
 
+  /** The swarm as this tab sees it, itself included (a directory lists only the others). */
   async status (options: { signal?: AbortSignal } = {}): Promise<SwarmStatus> {
-    return await swarmStatus(this.client.directory, options)
+    const others = await this.client.directory.allServers(options)
+    return summarize(this.server === undefined ? others : [...others, this.server.record()])
   }
 
   /** The model id to use when none is named: the one with the most servers. */
@@ -183,6 +189,8 @@ export class Tab {
     await this.node.stop()
   }
 }
+
+const RESERVATION_WAIT_MS = 15_000
 
 /** KV-cache memory a tab gives its sessions: 256 MiB */
 export const CACHE_BUDGET = 256 << 20

@@ -58,6 +58,9 @@ export interface FetchReport {
 
 interface Piece { readonly item: string, readonly index: number }
 
+/** how long the first lanes wait for every holder's stream to open */
+const START_WAIT_MS = 1000
+
 export class WeightsFetcher {
   /** peers caught lying: never asked again */
   readonly liars = new Set<string>()
@@ -115,17 +118,17 @@ export class WeightsFetcher {
     const notify = (): void => { const w = wake; wake = Promise.withResolvers<void>(); w.resolve() }
     let failure: unknown
 
-    const runHolder = async (h: WeightsHolder): Promise<void> => {
+    const runHolder = async (h: WeightsHolder, opening: Promise<WeightsPeer>, started: Promise<unknown>): Promise<void> => {
       const id = h.peer.id
       const lacks = new Set<string>() // items it said it does not have after all
       let dropped = false
       let peer: WeightsPeer
       try {
-        peer = await WeightsPeer.open(this.node, h.peer, { signal })
-      } catch (err) {
-        log('cannot reach %s for weights: %s', id.slice(-8), (err as Error).message)
+        peer = await opening
+      } catch {
         return
       }
+      await started
       const lane = async (): Promise<void> => {
         for (;;) {
           if (dropped || this.liars.has(id) || failure !== undefined) return
@@ -164,13 +167,17 @@ export class WeightsFetcher {
     }
 
     if (queue.length > 0) {
-      const usable = this.usable(holders)
-      await Promise.all(usable.map(runHolder))
+      // every holder's lanes start together once its stream is open (or a moment has passed), so the
+      // first pieces go to all of them, not to whichever answered the dial first
+      const opens = this.usable(holders).map(h => ({ h, peer: WeightsPeer.open(this.node, h.peer, { signal }) }))
+      for (const o of opens) o.peer.catch(err => { log('cannot reach %s for weights: %s', o.h.peer.id.slice(-8), (err as Error).message) })
+      const started = Promise.race([Promise.allSettled(opens.map(async o => await o.peer)), new Promise(resolve => setTimeout(resolve, START_WAIT_MS))])
+      await Promise.all(opens.map(async o => { await runHolder(o.h, o.peer, started) }))
       if (failure !== undefined) throw failure
       throwIfAborted(signal)
       if (queue.length > 0) {
         const names = [...new Set(queue.map(p => p.item))]
-        throw new WeightsError('WEIGHTS_UNAVAILABLE', `no reachable peer sent ${names.slice(0, 3).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''} of model ${manifest.id.slice(0, 12)} (${usable.length} peers tried)`)
+        throw new WeightsError('WEIGHTS_UNAVAILABLE', `no reachable peer sent ${names.slice(0, 3).join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''} of model ${manifest.id.slice(0, 12)} (${opens.length} peers tried)`)
       }
     }
     log('fetched %d of %d bytes of %s (%d reused) from %o', done - reused, total, manifest.id.slice(0, 12), reused, fromPeers)
