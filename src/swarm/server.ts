@@ -185,6 +185,11 @@ export class SwarmServer {
     }
   }
 
+  /** Measures the span now: single-token steps per second through it (what the record announces). */
+  async benchmark (seconds = 1): Promise<number> {
+    return await this.host.benchmark({ seconds })
+  }
+
   get span (): readonly [number, number] {
     return [this.host.start, this.host.end]
   }

@@ -10,7 +10,7 @@ import { type Manifest, type Model } from '../../src/model/index.ts'
 import { BROWSER_LISTEN, browserTransports } from '../../src/net/browser-transports.ts'
 import { NetNode } from '../../src/net/index.ts'
 import {
-  type RouteEvent, SwarmClient, type SwarmStatus, SwarmServer, chooseStart, loadSwarmModelById, recordRules, summarize, weights
+  type RouteEvent, SwarmClient, type SwarmStatus, SwarmServer, chooseStart, hopRoundTrips, loadSwarmModelById, recordRules, summarize, weights
 } from '../../src/swarm/index.ts'
 import { peerAddress } from '../../src/swarm/directory.ts'
 import { GridError } from '../../src/util/errors.ts'
@@ -175,6 +175,14 @@ export class Tab {
   onRoute (listener: (e: RouteEvent) => void): () => void {
     this.routeListeners.add(listener)
     return () => this.routeListeners.delete(listener)
+  }
+
+  /** A hop's round trips (ms per single-token step over one block) to a server, as a chain would see them. */
+  async hopRoundTrips (peer: string, steps = 200): Promise<number[]> {
+    const s = (await this.client.directory.allServers()).find(x => x.peer === peer)
+    if (s === undefined) throw new GridError('NO_ROUTE', `no server ${peer} in the swarm`)
+    const manifest = await new weights.WeightsFetcher(this.node, this.store).manifest(s.model, weights.recordHolders([s], s.model))
+    return await hopRoundTrips(this.node, s, manifest.config.dim, { steps })
   }
 
   /** Round trip to a peer (ms), over the connection libp2p picks. */
