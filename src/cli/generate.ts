@@ -2,6 +2,7 @@ import { Model, type Span } from '../model/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import { loadSwarmModel } from '../swarm/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
+import { cacheFolder, isModelId, loadModelById } from './load.ts'
 import { readSwarmKey } from './swarm-key.ts'
 
 const usage = `Usage: gridllm generate [options]
@@ -9,8 +10,8 @@ const usage = `Usage: gridllm generate [options]
 Generates text from a prompt and streams it to stdout.
 
 Options:
-  -m, --model <file|dir>   GGUF file, llama2.c .bin, or Hugging Face folder
-                           (default: the bundled stories260K)
+  -m, --model <file|dir|id> GGUF file, llama2.c .bin, Hugging Face folder, or a model id
+                           (with --bootstrap) (default: the bundled stories260K)
       --tokenizer <file>   tokenizer to use instead of the model's own
                            (llama2.c tokenizer.bin or tokenizer.json)
   -p, --prompt <text>      prompt (default: none, generate from BOS)
@@ -26,7 +27,11 @@ Options:
       --backend <name>     ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>        worker threads for the backend (default: cores)
       --bootstrap <addr>   run the blocks on the swarm this peer belongs to (repeatable);
-                           tokenizer, embedding and head still come from --model
+                           tokenizer, embedding and head still come from --model; with a
+                           model id as --model (as \`gridllm status\` shows) they are fetched
+                           from the swarm too, into --cache
+      --cache <dir>        where fetched weights are kept (default $GRIDLLM_CACHE, else
+                           $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm)
       --swarm-key <file>   the key of a private swarm
       --relay              with --bootstrap: relay every hop through this client instead of
                            letting servers push to each other
@@ -59,7 +64,8 @@ export const generateCommand: Command = {
       'swarm-key': { type: 'string' },
       relay: { type: 'boolean' },
       'no-echo': { type: 'boolean' },
-      stats: { type: 'boolean' }
+      stats: { type: 'boolean' },
+      cache: { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const backend = v.backend ?? 'auto'
@@ -70,7 +76,11 @@ export const generateCommand: Command = {
     const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
     if (v.bootstrap === undefined && (v['swarm-key'] !== undefined || v.relay === true)) throw new UsageError('--swarm-key and --relay need --bootstrap', usage)
     if (v.bootstrap !== undefined && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap', usage)
-    const model = v.bootstrap !== undefined
+    const byId = isModelId(v.model ?? '')
+    if (byId && v.bootstrap === undefined) throw new UsageError('--model <model id> runs on the swarm: give --bootstrap', usage)
+    const model = byId
+      ? await loadModelById(v.model!, { ...common, bootstrap: v.bootstrap!, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push', cacheDir: cacheFolder(v.cache, ctx.env) })
+      : v.bootstrap !== undefined
       ? await loadSwarmModel(v.model ?? DEFAULT_MODEL, { ...common, bootstrap: v.bootstrap, swarmKey: readSwarmKey(v['swarm-key']), mode: v.relay === true ? 'relay' : 'push' })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     try {

@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
 import { type Command, type CommandContext, UsageError, int, packageVersion, parse } from './command.ts'
-import { loadModel } from './load.ts'
+import { cacheFolder, isModelId, loadModel } from './load.ts'
 import { type Progress, progress } from './progress.ts'
 import { readSwarmKey } from './swarm-key.ts'
 import { WEB_DIST, browserBootstrap } from './web.ts'
@@ -62,11 +60,6 @@ function publicAddress (addrs: readonly string[]): string {
   return addrs.find(a => !a.startsWith('/ip4/127.') && !a.startsWith('/ip6/::1/')) ?? addrs[0] ?? ''
 }
 
-/** --cache, else $GRIDLLM_CACHE, else $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm */
-export function cacheFolder (flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  return flag ?? env.GRIDLLM_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'gridllm')
-}
-
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'serve a span of a model\'s blocks to the swarm',
@@ -107,7 +100,7 @@ export const serveCommand: Command = {
       const n = int(name, value, 1)
       return n === undefined ? undefined : n * 2 ** 20
     }
-    const byId = /^[0-9a-f]{64}$/.test(v.model) && !existsSync(v.model)
+    const byId = isModelId(v.model)
     if (byId && v.bootstrap === undefined) throw new UsageError('--model <model id> fetches the weights from the swarm: give --bootstrap', usage)
     let bar: Progress | undefined
     const server = await SwarmServer.start({

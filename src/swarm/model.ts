@@ -52,6 +52,8 @@ export interface SwarmModelByIdOptions extends Omit<ChainOptions, 'modelId' | 'c
   backend?: Backend
   /** fetching the ends and tokenizer from the swarm */
   onProgress?: (bytesDone: number, bytesTotal: number) => void
+  /** stop the client when the model closes (it was made for this model alone) */
+  ownsClient?: boolean
   signal?: AbortSignal
 }
 
@@ -74,6 +76,7 @@ export async function loadSwarmModelById (client: SwarmClient, modelId: string, 
   const ends = new ModelEnds(source.config, backend, weights.ends!)
   const executor = new SwarmExecutor(client, { ...options, modelId, config: source.config })
   return new Model(source, modelId, tokenizer, ends, [executor], async () => {
+    if (options.ownsClient === true) await client.stop()
     ends.dispose()
     freeWeights(backend, weights)
     if (options.backend === undefined) backend.dispose()

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Model } from '../../src/model/index.ts'
 import { loadSwarmModel } from '../../src/swarm/index.ts'
-import { expectedIds } from '../fixtures/stories.ts'
+import { expectedIds, expectedText } from '../fixtures/stories.ts'
 import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, startServers, stopServers, tempDir } from './harness.ts'
 
 describe('a server that fetches its weights from the swarm', () => {
@@ -61,6 +61,16 @@ describe('a server that fetches its weights from the swarm', () => {
     const status = JSON.parse(stdout) as { models: Array<{ model: string, servers: Array<{ peer: string, platform: string, weights: unknown }> }> }
     const mine = status.models.find(m => m.model === modelId)!.servers.find(s => s.peer === servers[2]!.peer)!
     assert.deepEqual([mine.platform, mine.weights], ['node', { start: 4, end: 5, ends: false }])
+  })
+
+  test('a client with no file at all: generate --model <model id> fetches tokenizer, embedding and head from the swarm', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      join(ROOT, 'bin/gridllm.mjs'), 'generate', '--model', modelId, '--bootstrap', servers[0]!.addr, '--cache', join(cache.path, 'client'), '-t', '0', '-n', '200', '--no-echo'
+    ], { cwd: ROOT })
+    assert.equal(stdout, `${expectedText()}\n`)
+    const items = readdirSync(join(cache.path, 'client', 'weights', modelId)).sort()
+    assert.deepEqual(items.filter(n => !n.startsWith('blk.')), ['manifest.json', 'output_norm.weight', 'token_embd.weight', 'tokenizer'])
+    assert.ok(!items.some(n => n.startsWith('blk.')), 'a client fetches no block')
   })
 
   test('a restart reuses the cache', async () => {
