@@ -36,6 +36,7 @@ export async function runCompletion (tab: Tab, req: CompletionRequest): Promise<
   const output = byId('output')
   output.dataset.done = '0'
   output.textContent = ''
+  if (req.prompt !== '') byId('transcript').append(h('li', { class: 'user' }, req.prompt))
   const model = await modelFor(tab, req.modelId)
   const text = await withRetries(async () => {
     output.textContent = ''

@@ -109,7 +109,9 @@ function setupDonate (tab: Tab, modelId: string | undefined, auto: readonly [num
         onNote: note => { state.textContent = note }
       })
       const [a, b] = server.span
-      state.textContent = `Serving blocks ${a}:${b} of ${server.model.name} (${server.addresses.length > 0 ? 'reachable' : 'no address yet'}).`
+      const m = server.model.manifest
+      plan.textContent = `This tab serves blocks ${a}:${b} of ${m.config.nLayers}: ${megabytes(m.bytesOf(m.itemsFor(a, b)))} of weights, fetched from peers and checked piece by piece (cached in this browser).`
+      state.textContent = `Serving blocks ${a}:${b} of ${server.model.name}.`
       document.body.dataset.serving = `${a}:${b}`
       button.textContent = 'Stop donating'
       button.classList.add('secondary')
