@@ -211,7 +211,7 @@ function checkItem (v: ManifestItem, pieceBytes: number, what: string): void {
 function checkManifest (m: ModelManifest): void {
   if (typeof m !== 'object' || m === null || m.format !== MANIFEST_FORMAT) bad(`format must be ${MANIFEST_FORMAT}`)
   const { pieceBytes } = m
-  if (!Number.isInteger(pieceBytes) || pieceBytes < 4096 || pieceBytes > 16 << 20 || (pieceBytes & (pieceBytes - 1)) !== 0) bad('pieceBytes must be a power of two from 4 KiB to 16 MiB')
+  if (!Number.isInteger(pieceBytes) || pieceBytes < 4096 || pieceBytes > 4 << 20 || (pieceBytes & (pieceBytes - 1)) !== 0) bad('pieceBytes must be a power of two from 4 KiB to 4 MiB')
   const c = m.config as unknown as Record<string, unknown>
   if (typeof c !== 'object' || c === null) bad('no config')
   const numbers = ['dim', 'hiddenDim', 'nLayers', 'nHeads', 'nKvHeads', 'headDim', 'vocabSize', 'contextLength', 'normEps', 'ropeTheta', 'ropeDim']

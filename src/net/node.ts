@@ -298,10 +298,10 @@ export class NetNode {
   }
 
   /** Serves `protocol`: each inbound stream becomes a Channel. */
-  async handle (protocol: string, handler: (channel: Channel) => void, options: ChannelOptions = {}): Promise<void> {
+  async handle (protocol: string, handler: (channel: Channel) => void, options: ChannelOptions = {}, limits: { maxInboundStreams?: number } = {}): Promise<void> {
     await this.libp2p.handle(protocol, (stream, connection) => {
       handler(new Channel(stream, connection.remotePeer.toString(), options))
-    }, { maxInboundStreams: 1024, maxOutboundStreams: 1024, runOnLimitedConnection: true })
+    }, { maxInboundStreams: limits.maxInboundStreams ?? 1024, maxOutboundStreams: 1024, runOnLimitedConnection: true })
   }
 
   /** Stops serving `protocol` (a node that outlives its server, such as a tab's). */

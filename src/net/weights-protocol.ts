@@ -4,7 +4,7 @@
  * requests numbered by the client, answered one at a time in order.
  *
  *   client → server  manifest {id, model}                   server → client  manifest {id} + the manifest's bytes
- *   client → server  get {id, model, item, offset, length}  server → client  data {id} + the bytes
+ *   client → server  get {id, model, item, offset, length}  server → client  data {id} + the bytes (at most 4 MiB)
  *   server → client  error {id, code, message}
  *
  * The bytes are the payload, never JSON. This layer moves bytes only: the caller checks the
@@ -19,10 +19,12 @@ import { errorMsg } from './protocol.ts'
 const log = logger('net:weights')
 
 export const WEIGHTS_PROTOCOL = '/gridllm/weights/1.0.0'
-/** the most bytes one `get` may ask for */
-export const MAX_RANGE_BYTES = 16 << 20
+/** the most bytes one `get` may ask for (a manifest's pieces are at most this) */
+export const MAX_RANGE_BYTES = 4 << 20
 /** requests one stream may have waiting; more are refused */
 const MAX_QUEUED = 32
+/** weights streams one connection may have open: what one peer can make this one read at once is bounded */
+const MAX_STREAMS = 8
 const MODEL_RE = /^[0-9a-f]{64}$/
 const ITEM_RE = /^[A-Za-z0-9_.-]{1,200}$/
 
@@ -72,7 +74,7 @@ export async function serveWeights (node: NetNode, provider: () => WeightsProvid
       queued++
       queue = queue.then(async () => { await answer(channel, provider(), req) }).finally(() => { queued-- })
     })
-  }, { maxMessageBytes: MAX_RANGE_BYTES + MAX_HEADER_BYTES + 64 }) // one limit both ways: replies carry the data
+  }, { maxMessageBytes: MAX_RANGE_BYTES + MAX_HEADER_BYTES + 64 }, { maxInboundStreams: MAX_STREAMS }) // one limit both ways: replies carry the data
 }
 
 async function answer (channel: Channel, provider: WeightsProvider | undefined, req: Request): Promise<void> {
