@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
-import { createBackend } from '../kernels/index.ts'
 import { Model } from '../model/index.ts'
 import { type ChainOptions, SwarmClient, loadSwarmModel, loadSwarmModelById, weights } from '../swarm/index.ts'
 import type { CommandContext } from './command.ts'
@@ -28,11 +27,15 @@ export function isModelId (model: string): boolean {
 export async function loadModelById (modelId: string, options: { bootstrap: readonly string[], swarmKey?: Uint8Array, cacheDir: string, backend?: string, threads?: number, mode?: ChainOptions['mode'], signal: AbortSignal, onProgress?: (done: number, total: number) => void }): Promise<Model> {
   const client = await SwarmClient.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, signal: options.signal })
   try {
-    const backend = await createBackend((options.backend ?? 'auto') as 'auto', { threads: options.threads })
-    const model = await loadSwarmModelById(client, modelId, { store: new weights.FsStore(join(options.cacheDir, 'weights')), backend, mode: options.mode, ownsClient: true, signal: options.signal, onProgress: options.onProgress })
-    const close = model.close.bind(model)
-    model.close = async () => { await close(); backend.dispose() }
-    return model
+    return await loadSwarmModelById(client, modelId, {
+      store: new weights.FsStore(join(options.cacheDir, 'weights')),
+      backend: (options.backend ?? 'auto') as 'auto',
+      threads: options.threads,
+      mode: options.mode,
+      ownsClient: true,
+      signal: options.signal,
+      onProgress: options.onProgress
+    })
   } catch (err) {
     await client.stop()
     throw err

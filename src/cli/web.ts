@@ -22,8 +22,7 @@ const isWebSockets = (addr: string): boolean => /\/wss?\//.test(addr)
 export async function browserBootstrap (node: NetNode, peers: readonly string[]): Promise<string[]> {
   const own = node.addresses.filter(isWebSockets)
   const theirs = await Promise.all(peers.map(async p => (await node.knownAddresses(p.slice(p.lastIndexOf('/p2p/') + 5))).filter(isWebSockets)))
-  const seen = new Set<string>()
-  return [...own, ...(peers.filter(isWebSockets)), ...theirs.flat()].filter(a => !a.includes('/p2p-circuit') && !seen.has(a) && seen.add(a) !== undefined)
+  return [...new Set([...own, ...peers.filter(isWebSockets), ...theirs.flat()])].filter(a => !a.includes('/p2p-circuit'))
 }
 
 /** The page for a model whose blocks run on the swarm (its client's node knows the swarm), else none. */

@@ -48,8 +48,9 @@ export async function loadSwarmModel (path: string, options: SwarmModelOptions):
 export interface SwarmModelByIdOptions extends Omit<ChainOptions, 'modelId' | 'config'> {
   /** where the fetched ends and tokenizer are kept (a folder, OPFS, memory) */
   store: PieceStore
-  /** for the ends; default a new 'auto' backend */
-  backend?: Backend
+  /** for the ends: an instance (the caller's), or a name for a new one (default 'auto') */
+  backend?: Backend | BackendName | 'auto'
+  threads?: number
   /** fetching the ends and tokenizer from the swarm */
   onProgress?: (bytesDone: number, bytesTotal: number) => void
   /** stop the client when the model closes (it was made for this model alone) */
@@ -71,7 +72,7 @@ export async function loadSwarmModelById (client: SwarmClient, modelId: string, 
   const source = await storeSource(store, manifest, servers[0]?.modelName ?? modelId.slice(0, 12))
   if (source.tokenizer === undefined) throw new BadModelFileError(`model ${modelId} has no tokenizer`)
   const tokenizer = createTokenizer(source.tokenizer)
-  const backend = options.backend ?? await createBackend('auto')
+  const backend = typeof options.backend === 'object' ? options.backend : await createBackend(options.backend ?? 'auto', { threads: options.threads })
   const weights = await loadWeights(source, backend, { ends: true, start: 0, end: 0, signal })
   const ends = new ModelEnds(source.config, backend, weights.ends!)
   const executor = new SwarmExecutor(client, { ...options, modelId, config: source.config })
@@ -79,6 +80,6 @@ export async function loadSwarmModelById (client: SwarmClient, modelId: string, 
     if (options.ownsClient === true) await client.stop()
     ends.dispose()
     freeWeights(backend, weights)
-    if (options.backend === undefined) backend.dispose()
+    if (typeof options.backend !== 'object') backend.dispose()
   })
 }

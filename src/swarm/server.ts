@@ -127,6 +127,7 @@ export class SwarmServer {
     })
     let backend: Backend | undefined
     let model: ServedModel | undefined
+    let host: SpanService | undefined
     try {
       const directory = new Directory(node)
       if (options.modelId !== undefined) {
@@ -157,7 +158,7 @@ export class SwarmServer {
       if (options.modelId !== undefined) note(`fetching the weights of blocks ${span[0]}:${span[1]} from the swarm`)
       const source = await model.prepare(span[0], span[1], { signal, onProgress: options.onProgress })
       note(`loading blocks ${span[0]}:${span[1]} of ${model.name}`)
-      const host = await loadSpan({ source, manifest: model.manifest, modelId, start: span[0], end: span[1], cacheBudgetBytes: options.cacheBudgetBytes, signal })
+      host = await loadSpan({ source, manifest: model.manifest, modelId, start: span[0], end: span[1], cacheBudgetBytes: options.cacheBudgetBytes, signal })
       const spanServer = new SpanServer(node, host, { maxFrameBytes: options.maxFrameBytes, maxSessionLength: config.contextLength })
       const served = model
       const ownBackend = backend
@@ -178,8 +179,10 @@ export class SwarmServer {
       server.schedule()
       return server
     } catch (err) {
+      host?.close()
       await model?.close()
       if (options.node === undefined) await node.stop()
+      else await Promise.all([SPAN_PROTOCOL, WEIGHTS_PROTOCOL].map(async p => { await node.unhandle(p).catch(() => {}) }))
       backend?.dispose()
       throw err
     }

@@ -5,7 +5,6 @@
  *     OPFS and its span computed in a worker, announced with platform "browser"
  *   - a client: a swarm model whose tokenizer, embedding and head come from the swarm too
  */
-import { createBackend } from '../../src/kernels/index.ts'
 import { type Manifest, type Model } from '../../src/model/index.ts'
 import { BROWSER_LISTEN, browserTransports } from '../../src/net/browser-transports.ts'
 import { NetNode } from '../../src/net/index.ts'
@@ -159,13 +158,14 @@ export class Tab {
   async model (modelId: string, options: { onProgress?: (done: number, total: number) => void } = {}): Promise<Model> {
     let model = this.models.get(modelId)
     if (model === undefined) {
-      model = (async () => await loadSwarmModelById(this.client, modelId, {
+      model = loadSwarmModelById(this.client, modelId, {
         store: this.store,
         // the page's thread may not block: one thread, no pool (the span worker has the threads)
-        backend: await createBackend('wasm', { threads: 1 }),
+        backend: 'wasm',
+        threads: 1,
         onProgress: options.onProgress,
         onRoute: e => { for (const l of this.routeListeners) l(e) }
-      }))()
+      })
       model.catch(() => this.models.delete(modelId))
       this.models.set(modelId, model)
     }
