@@ -120,7 +120,7 @@ describe('a tab serving a span between native servers', { skip: skipBrowser() },
         ids.push(t.id)
         if (ids.length === 60) {
           assert.equal(routes[0]!.hops[1]!.peer, tabPeer, 'the route goes through the tab')
-          servers.push(await startServer(STORIES, ['--blocks', '2:4'], { bootstrap: [servers[0]!] })) // generation waits meanwhile
+          servers.push(await startServer(STORIES, ['--blocks', '2:4'], { bootstrap: [servers[0]!], timeoutMs: 120_000 })) // generation waits meanwhile
           await tab.context.close() // the tab goes away like a closed window
         }
       }
