@@ -76,7 +76,7 @@ note(`${N_SERVERS} servers joined`)
 // 2. clients look the swarm up and open sessions, re-planning around full servers
 const clients: SwarmClient[] = []
 for (let i = 0; i < N_CLIENTS; i++) {
-  const client = SwarmClient.attach(world.node() as unknown as NetNode, { bootstrap: [], directoryTtlMs: 3600_000 })
+  const client = SwarmClient.attach(world.node() as unknown as NetNode, { directoryTtlMs: 3600_000 }, true)
   await client.servers(MODEL, N_LAYERS)
   clients.push(client)
 }

@@ -6,3 +6,10 @@ if (typeof Promise.withResolvers !== 'function') {
     return { promise, resolve, reject }
   }
 }
+
+// @libp2p/websockets dials with the global WebSocket, which Node 20 lacks (Node 22 has it): native
+// nodes dial WebSockets addresses too (a relay's, inside a tab's relayed address)
+if (typeof globalThis.WebSocket !== 'function') {
+  const { WebSocket } = await import('ws')
+  globalThis.WebSocket = WebSocket
+}

@@ -64,6 +64,8 @@ export const ERROR_STATUS = {
   PEER_UNREACHABLE: { status: 503, type: 'server_error' },
   PUSH_FAILED: { status: 503, type: 'server_error' },
   NO_ROUTE: { status: 503, type: 'server_error' },
+  WEIGHTS_UNAVAILABLE: { status: 503, type: 'server_error' },
+  BAD_PIECE: { status: 502, type: 'server_error' },
   SWARM_KEY: server,
   // credits: the swarm refused this node's account or its payments
   PAYMENT_REQUIRED: { status: 503, type: 'server_error' },

@@ -2,3 +2,4 @@ export { createApi, serveApi, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_QUEUE, type A
 export { localEngine, deferredEngine, engineHealth, findModel, type Health, type Engine, type EngineStats, type ServedModel, type GenerationLike } from './engine.ts'
 export { ERROR_STATUS, httpError } from './errors.ts'
 export { Limiter, type LimiterOptions } from './limiter.ts'
+export { pageRoutes, servePage, type PageOptions, type PageServer } from './page.ts'

@@ -23,6 +23,7 @@ import { Limiter } from './limiter.ts'
 import { METRICS_CONTENT_TYPE, Metrics } from './metrics.ts'
 import { ollamaRoutes } from './ollama/routes.ts'
 import { openaiRoutes } from './openai/routes.ts'
+import { type PageOptions, pageRoutes } from './page.ts'
 
 const log = logger('api:server')
 
@@ -37,7 +38,7 @@ const ROUTES = new Set(['/v1/chat/completions', '/v1/completions', '/v1/response
 
 export interface ApiOptions {
   engine: Engine
-  /** require `Authorization: Bearer <apiKey>` on every route but GET / */
+  /** require `Authorization: Bearer <apiKey>` on every route but the page's (GET /) */
   apiKey?: string
   /** generations running at once (default 4) */
   maxConcurrency?: number
@@ -51,6 +52,8 @@ export interface ApiOptions {
   maxLargeBodies?: number
   /** reported by /api/version (default: the package's) */
   version?: string
+  /** also serve the web page (the browser node and dashboard) at / */
+  page?: PageOptions
 }
 
 export interface Api {
@@ -86,7 +89,8 @@ export function createApi (options: ApiOptions): Api {
   // a key is what a rebinding page cannot send; without one, only hosts that are surely ours
   if (!keyed) app.use(hostGuard(options.allowedHosts ?? []))
   app.use(corsGuard(options.cors ?? LOCAL_ORIGINS))
-  app.get('/', c => c.text('gridllm is running\n'))
+  if (options.page !== undefined) app.route('/', pageRoutes(options.page))
+  else app.get('/', c => c.text('gridllm is running\n'))
   app.get('/health', c => {
     const h = engineHealth(ctx.engine)
     return h.ok ? c.json({ status: 'ok' }) : c.json({ status: 'unavailable', reason: h.reason }, 503)

@@ -1,7 +1,9 @@
 import { deferredEngine, localEngine, serveApi } from '../api/index.ts'
+import type { Model } from '../model/index.ts'
 import { type Command, type CommandContext, parse } from './command.ts'
 import { loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
+import { lazyPage } from './web.ts'
 
 const usage = `Usage: gridllm api [options]
 
@@ -25,7 +27,8 @@ Options:
       --max-concurrency <N>  generations running at once (default 4)
       --max-queue <N>        requests waiting for a slot; more get 429 (default 512)
       --bootstrap <addr>     run the model's blocks on the swarm this peer belongs to (repeatable);
-                             --model then only supplies tokenizer, embedding and head
+                             --model then only supplies tokenizer, embedding and head, and
+                             the web page (dashboard, chat, donate this tab) is served at /
       --swarm-key <file>     the private swarm's key (with --bootstrap)
       --verify <mode>        with --bootstrap: off, sample (audit a sample of every server's work,
                              the default) or strict (every step also run by a second server)
@@ -81,16 +84,20 @@ export const apiCommand: Command = {
     })
     // the port opens first, so /health can say the model is loading
     const pending = deferredEngine()
-    const server = await serveApi({ engine: pending.engine, ...config, signal: ctx.signal })
+    let model: Model | undefined
+    const page = config.bootstrap.length > 0 ? lazyPage(() => model, config.bootstrap) : undefined
+    const server = await serveApi({ engine: pending.engine, ...config, page, signal: ctx.signal })
     let close = async (): Promise<void> => {}
     try {
       const loaded = await loadModel(config, ctx)
+      model = loaded.model
       close = async () => await loaded.model.close()
       const engine = localEngine([{ model: loaded.model, name: v.name ?? loaded.name }])
       pending.ready(engine)
       ctx.stdout.write(`listening ${server.url}\n`)
       const names = engine.models().map(m => m.name).join(', ')
       ctx.stderr.write(`serving ${names}: OpenAI API at ${server.url}/v1, Ollama API at ${server.url}/api, metrics at ${server.url}/metrics\n`)
+      if (page !== undefined) ctx.stderr.write(`web page (dashboard, chat, donate this tab) at ${server.url}/\n`)
       await new Promise<void>(resolve => {
         if (ctx.signal.aborted) resolve()
         else ctx.signal.addEventListener('abort', () => resolve(), { once: true })

@@ -22,7 +22,7 @@ describe('loadConfig', () => {
     const c = loadConfig({ cwd: join(dir, 'nowhere') })
     assert.deepEqual(c, {
       model: undefined, host: '127.0.0.1', port: 8080, apiKey: undefined, maxConcurrency: 4, maxQueue: 512,
-      api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined, verify: 'sample', dataDir: undefined, cors: undefined, allowedHosts: []
+      api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined, verify: 'sample', dataDir: undefined, cors: undefined, allowedHosts: [], credits: 'on'
     })
     const lists = loadConfig({ cwd: join(dir, 'nowhere'), env: { GRIDLLM_CORS: 'https://a.example, http://localhost:3000' }, flags: { allowedHosts: ['my.host'] } })
     assert.deepEqual([lists.cors, lists.allowedHosts], [['https://a.example', 'http://localhost:3000'], ['my.host']])

@@ -92,7 +92,8 @@ export const demoCommand: Command = {
         'api', '--model', model, ...peers.flatMap(a => ['--bootstrap', a]), '--host', config.host, '--port', String(config.port), '--data-dir', home
       ])).ready, supervisor, ctx.signal)
       ctx.stdout.write(`\nAPI            ${url}\nOpenAI API     ${url}/v1   (e.g. new OpenAI({ baseURL: '${url}/v1', apiKey: 'none' }))\n` +
-        `Ollama API     ${url}/api\nmetrics        ${url}/metrics\nchat           npx gridllm chat --api ${url}\n\n`)
+        `Ollama API     ${url}/api\nmetrics        ${url}/metrics\nweb page       ${url}/   (the swarm live, chat, donate a tab)\n` +
+        `chat           npx gridllm chat --api ${url}\n\n`)
 
       const client = new ApiClient(url, config.apiKey)
       const prompt = v.prompt ?? 'Once upon a time'

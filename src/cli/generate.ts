@@ -1,7 +1,7 @@
 import { Model, type Span } from '../model/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
-import { swarmModel, warnIfRef } from './load.ts'
+import { isModelId, swarmModel, warnIfRef } from './load.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
 const usage = `Usage: gridllm generate [options]
@@ -9,8 +9,8 @@ const usage = `Usage: gridllm generate [options]
 Generates text from a prompt and streams it to stdout.
 
 Options:
-  -m, --model <file|dir>   GGUF file, llama2.c .bin, or Hugging Face folder
-                           (default: the bundled stories260K)
+  -m, --model <file|dir|id> GGUF file, llama2.c .bin, Hugging Face folder, or a model id
+                           (with --bootstrap) (default: the bundled stories260K)
       --tokenizer <file>   tokenizer to use instead of the model's own
                            (llama2.c tokenizer.bin or tokenizer.json)
   -p, --prompt <text>      prompt (default: none, generate from BOS)
@@ -26,7 +26,11 @@ Options:
       --backend <name>     ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>        worker threads for the backend (default: cores)
       --bootstrap <addr>   run the blocks on the swarm this peer belongs to (repeatable);
-                           tokenizer, embedding and head still come from --model
+                           tokenizer, embedding and head still come from --model; with a
+                           model id as --model (as \`gridllm status\` shows) they are fetched
+                           from the swarm too, into --cache
+      --cache <dir>        where fetched weights are kept (default $GRIDLLM_CACHE, else
+                           $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm)
       --lan                run the blocks on the swarm found on this LAN (mDNS), with or
                            without --bootstrap
       --swarm-key <file>   the key of a private swarm
@@ -71,7 +75,8 @@ export const generateCommand: Command = {
       'data-dir': { type: 'string' },
       credits: { type: 'string' },
       'no-echo': { type: 'boolean' },
-      stats: { type: 'boolean' }
+      stats: { type: 'boolean' },
+      cache: { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const backend = v.backend ?? 'auto'
@@ -86,8 +91,9 @@ export const generateCommand: Command = {
     if (v.credits !== undefined && v.credits !== 'on' && v.credits !== 'off') throw new UsageError(`--credits must be on or off; got "${v.credits}"`, usage)
     if (v.verify !== undefined && !(VERIFY_MODES as readonly string[]).includes(v.verify)) throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(', ')}; got "${v.verify}"`, usage)
     if (swarm && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap or --lan', usage)
+    if (!swarm && isModelId(v.model ?? '')) throw new UsageError('--model <model id> runs on the swarm: give --bootstrap (or --lan)', usage)
     const model = swarm
-      ? await swarmModel(v.model ?? DEFAULT_MODEL, { bootstrap: v.bootstrap ?? [], swarmKey: v['swarm-key'], verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'], credits: v.credits as 'on' | 'off' | undefined },
+      ? await swarmModel(v.model ?? DEFAULT_MODEL, { bootstrap: v.bootstrap ?? [], swarmKey: v['swarm-key'], verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'], credits: v.credits as 'on' | 'off' | undefined, cache: v.cache },
         ctx, undefined, { ...common, mdns: v.lan === true, mode: v.relay === true ? 'relay' : 'push' })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     try {

@@ -1,9 +1,11 @@
 /** Loading the model for the serving commands, local or on a swarm, with progress on stderr. */
-import { basename } from 'node:path'
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { basename, join } from 'node:path'
 import { wasmKernelsBuilt } from '../kernels/index.ts'
 import { Model } from '../model/index.ts'
 import { type Ledger, clientCredits } from '../ledger/index.ts'
-import { type PayerFactory, type SwarmModelOptions, type WatcherFactory, loadSwarmModel } from '../swarm/index.ts'
+import { type PayerFactory, type SwarmModelByIdOptions, type SwarmModelOptions, type WatcherFactory, SwarmClient, loadSwarmModel, loadSwarmModelById, weights } from '../swarm/index.ts'
 import { verification } from '../verify/index.ts'
 import { dataDir } from './data-dir.ts'
 import type { CommandContext } from './command.ts'
@@ -30,6 +32,30 @@ export function payerFor (config: Partial<Pick<Config, 'credits' | 'dataDir'>>, 
   return clientCredits({ ledger: options.ledger, dataDir: options.ledger === undefined ? dataDir(config.dataDir, env) : undefined, grantBits: GRANT_BITS, onLedger: l => { options.onLedger?.(l) } })
 }
 
+/** --cache, else $GRIDLLM_CACHE, else $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm */
+export function cacheFolder (flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return flag ?? env.GRIDLLM_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'gridllm')
+}
+
+/** A model id (64 hex digits, what `gridllm status` shows) rather than a file: its weights come from the swarm. */
+export function isModelId (model: string): boolean {
+  return /^[0-9a-f]{64}$/.test(model) && !existsSync(model)
+}
+
+/**
+ * A model known only by its id: tokenizer, embedding and head fetched from the swarm's peers (into
+ * the cache folder, checked piece by piece), every block run on the swarm.
+ */
+export async function loadModelById (modelId: string, options: Omit<SwarmModelByIdOptions, 'store' | 'ownsClient'> & { bootstrap: readonly string[], swarmKey?: Uint8Array, mdns?: boolean, cacheDir: string, signal: AbortSignal }): Promise<Model> {
+  const client = await SwarmClient.create({ bootstrap: options.bootstrap, swarmKey: options.swarmKey, mdns: options.mdns, signal: options.signal })
+  try {
+    return await loadSwarmModelById(client, modelId, { ...options, store: new weights.FsStore(join(options.cacheDir, 'weights')), ownsClient: true })
+  } catch (err) {
+    await client.stop()
+    throw err
+  }
+}
+
 /** The id a model file goes by in the API: its file name without the extension. */
 export function modelName (path: string): string {
   return basename(path).replace(/\.(gguf|bin)$/i, '')
@@ -49,7 +75,7 @@ export function warnIfRef (backend: string | undefined, ctx: CommandContext): vo
  * The model from `config.model`: in this process, or, with `config.bootstrap`, with its blocks on
  * the swarm (tokenizer, embedding and head still come from the local file).
  */
-export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>>, ctx: CommandContext,
+export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>> & { cache?: string }, ctx: CommandContext,
   options: { ledger?: Ledger } = {}): Promise<{ model: Model, name: string }> {
   const path = config.model ?? DEFAULT_MODEL
   const name = modelName(path)
@@ -69,16 +95,21 @@ export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 's
   return { model, name }
 }
 
-/** A model whose blocks run on the swarm, verified and paid for as configured. */
-export async function swarmModel (path: string, config: Pick<Config, 'bootstrap' | 'swarmKey'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>>, ctx: CommandContext,
+/**
+ * A model whose blocks run on the swarm, verified and paid for as configured: from its file, or,
+ * given a model id, with its ends fetched from the swarm into the cache folder (`config.cache`).
+ */
+export async function swarmModel (path: string, config: Pick<Config, 'bootstrap' | 'swarmKey'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>> & { cache?: string }, ctx: CommandContext,
   ledger: Ledger | undefined, options: Partial<SwarmModelOptions> = {}): Promise<Model> {
   let account = ledger
   const verify = { ...config, dataDir: dataDir(config.dataDir, ctx.env) }
-  return await loadSwarmModel(path, {
+  const swarm = {
     ...options,
     bootstrap: config.bootstrap,
     swarmKey: readSwarmKey(config.swarmKey),
     watcher: watcherFor(verify, () => account),
     payer: payerFor(config, ctx.env, { ledger, onLedger: l => { account = l } })
-  })
+  }
+  if (isModelId(path)) return await loadModelById(path, { ...swarm, backend: options.backend, cacheDir: cacheFolder(config.cache, ctx.env), signal: options.signal ?? ctx.signal })
+  return await loadSwarmModel(path, swarm)
 }

@@ -15,8 +15,9 @@ import { serveCommand } from './serve.ts'
 import { swarmKeyCommand } from './swarm-key.ts'
 import { PARENT_PIPE_ENV } from './supervise.ts'
 import { statusCommand } from './status.ts'
+import { webCommand } from './web.ts'
 
-export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, relayCommand, statusCommand, creditsCommand, swarmKeyCommand, quantizeCommand]
+export const commands: readonly Command[] = [demoCommand, generateCommand, chatCommand, apiCommand, serveCommand, relayCommand, statusCommand, creditsCommand, webCommand, swarmKeyCommand, quantizeCommand]
 
 function help (): string {
   const width = Math.max(...commands.map(c => c.name.length))

@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import type { Model } from '../model/index.ts'
@@ -5,18 +6,27 @@ import { type Ledger, MICRO, formatCredits, serverCredits } from '../ledger/inde
 import { SwarmServer } from '../swarm/index.ts'
 import { dataDir, keyFile, lockDataDir } from './data-dir.ts'
 import { type Command, type CommandContext, UsageError, float, int, mdnsByDefault, onOff, packageVersion, parse } from './command.ts'
-import { GRANT_BITS, loadModel, warnIfRef } from './load.ts'
+import { GRANT_BITS, cacheFolder, isModelId, loadModel, warnIfRef } from './load.ts'
+import { type Progress, progress } from './progress.ts'
 import { readSwarmKey } from './swarm-key.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
+import { WEB_DIST, browserBootstrap } from './web.ts'
 
-const usage = `Usage: gridllm serve --model <file|dir> [options]
+const usage = `Usage: gridllm serve --model <file|dir|model id> [options]
 
 Joins the swarm and serves a span of the model's blocks to clients. Prints one line
 "listening <multiaddr>/p2p/<peer id>" on stdout once online; others bootstrap from it.
-Ctrl-C (or SIGTERM) announces the server offline and leaves.
+Ctrl-C (or SIGTERM) announces the server offline and leaves. It also sends the weights it
+holds to peers that ask for them.
 
 Options:
-  -m, --model <file|dir>     the model (GGUF, llama2.c .bin or Hugging Face folder)
+  -m, --model <file|dir|id>  the model (GGUF, llama2.c .bin or Hugging Face folder), or a
+                             model id (64 hex digits, as \`gridllm status\` shows): then only
+                             the span's weights are fetched from peers of the swarm
+                             (--bootstrap), checked piece by piece, into the cache folder
+      --cache <dir>          where fetched weights are kept (default $GRIDLLM_CACHE, else
+                             $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm); a fetch that
+                             stops resumes from there
       --blocks <a:b|auto>    blocks [a, b) to serve, or auto: the span the swarm needs most
                              (default auto)
       --num-blocks <N>       with --blocks auto: how many blocks to take (default all)
@@ -55,8 +65,8 @@ Limits (what strangers may hold; each peer is bounded so none can lock the serve
 
       --backend <name>       ${['auto', ...backendNames].join(' | ')} (default auto)
       --threads <N>          worker threads for the backend (default: cores)
-      --api <port>           also serve the HTTP API (OpenAI, Ollama, metrics) on this port,
-                             generating through the swarm (0 = any free port)
+      --api <port>           also serve the HTTP API (OpenAI, Ollama, metrics) and the web page
+                             on this port, generating through the swarm (0 = any free port)
       --api-host <host>      address for the API (default 127.0.0.1)
       --api-key <key>        require "Authorization: Bearer <key>" on the API
       --verify <mode>        for the API's requests: off, sample (default) or strict
@@ -130,7 +140,8 @@ export const serveCommand: Command = {
       'max-streams': { type: 'string' },
       'peer-buffer-mib': { type: 'string' },
       'api-cors': { type: 'string' },
-      'api-allowed-hosts': { type: 'string' }
+      'api-allowed-hosts': { type: 'string' },
+      cache: { type: 'string' }
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     if (v.model === undefined) throw new UsageError('--model is required', usage)
@@ -153,16 +164,21 @@ export const serveCommand: Command = {
     const charging = v.credits !== 'off'
     const threshold = float('pay-threshold', v['pay-threshold'])
     if (threshold !== undefined && !(threshold > 0)) throw new UsageError(`--pay-threshold must be a number above 0, got "${v['pay-threshold']}"`, usage)
-    const dir = dataDir(v['data-dir'], ctx.env)
-    const unlock = lockDataDir(dir)
-    let ledger: Ledger | undefined
     const share = float('peer-cache-share', v['peer-cache-share'])
     if (share !== undefined && !(share > 0 && share <= 1)) throw new UsageError(`--peer-cache-share must be a number above 0 and at most 1, got "${v['peer-cache-share']}"`, usage)
     const relayService = v['relay-service'] ?? 'auto'
     if (relayService !== 'auto' && relayService !== 'on' && relayService !== 'off') throw new UsageError(`--relay-service must be auto, on or off; got "${relayService}"`, usage)
     const mdns = onOff('mdns', v.mdns, mdnsByDefault(v.listen, v['swarm-key']), usage)
+    const byId = isModelId(v.model)
+    if (byId && v.bootstrap === undefined) throw new UsageError('--model <model id> fetches the weights from the swarm: give --bootstrap', usage)
+    const dir = dataDir(v['data-dir'], ctx.env)
+    const unlock = lockDataDir(dir)
+    let ledger: Ledger | undefined
+    let bar: Progress | undefined
     const server = await SwarmServer.start({
-      model: v.model,
+      model: byId ? undefined : v.model,
+      modelId: byId ? v.model : undefined,
+      cacheDir: join(cacheFolder(v.cache, ctx.env), 'weights'),
       keyFile: keyFile(dir),
       credits: charging
         ? serverCredits({ dataDir: dir, grantBits: GRANT_BITS, policy: { price: int('price', v.price), payThreshold: threshold === undefined ? undefined : Math.round(threshold * MICRO) }, onLedger: l => { ledger = l } })
@@ -194,8 +210,10 @@ export const serveCommand: Command = {
       rebalancePeriodMs: seconds('rebalance-period', v['rebalance-period']),
       version: packageVersion(),
       signal: ctx.signal,
-      onNote: note => { ctx.stderr.write(`gridllm serve: ${note}\n`) }
+      onNote: note => { bar?.finish(); bar = undefined; ctx.stderr.write(`gridllm serve: ${note}\n`) },
+      onProgress: (done, total) => { (bar ??= progress(ctx.stderr, 'gridllm serve: weights')).update(done, total) }
     }).catch(err => { unlock(); throw err })
+    bar?.finish()
     let client: { model: Model, api: ApiServer } | undefined
     try {
       ctx.stdout.write(`listening ${publicAddress(server.addresses)}\n`)
@@ -206,16 +224,19 @@ export const serveCommand: Command = {
         // the API is a swarm client like any other, joining through this server
         const { model, name } = await loadModel({
           model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1),
-          verify, dataDir: dir, credits: charging ? 'on' : 'off'
+          verify, dataDir: dir, credits: charging ? 'on' : 'off', cache: v.cache
         }, ctx, { ledger })
         const names = (value: string | undefined): string[] | undefined => value?.split(/[\s,]+/).filter(s => s !== '')
+        // the page's tabs join through this server itself (it listens on WebSockets and relays)
+        const page = { dir: WEB_DIST, version: packageVersion(), bootstrap: async () => await browserBootstrap(server.node, []) }
         const api = await serveApi({
           engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'],
-          cors: names(v['api-cors']), allowedHosts: names(v['api-allowed-hosts']), signal: ctx.signal
+          cors: names(v['api-cors']), allowedHosts: names(v['api-allowed-hosts']), page, signal: ctx.signal
         })
           .catch(async err => { await model.close(); throw err })
         client = { model, api }
         ctx.stderr.write(`gridllm serve: API at ${api.url} (OpenAI ${api.url}/v1, Ollama ${api.url}/api, metrics ${api.url}/metrics)\n`)
+        ctx.stderr.write(`gridllm serve: web page (dashboard, chat, donate this tab) at ${api.url}/\n`)
       }
       await new Promise<void>(resolve => {
         if (ctx.signal.aborted) resolve()

@@ -5,14 +5,14 @@
  */
 import { ContextOverflowError, InvalidArgumentError } from '../util/errors.ts'
 import { closeAll, forwardTokens, openSessions, type Pipeline } from './prefill.ts'
-import { randomUUID } from 'node:crypto'
+import { randomId } from '../util/bytes.ts'
 
 export async function embed (pipeline: Pipeline, ids: readonly number[], options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
   const { dim, contextLength } = pipeline.config
   if (ids.length === 0) throw new InvalidArgumentError('cannot embed an empty input')
   if (ids.length > contextLength) throw new ContextOverflowError(`the input is ${ids.length} tokens; the model's context holds ${contextLength}`)
   const sum = new Float64Array(dim)
-  const sessions = await openSessions(pipeline, randomUUID(), ids.length, options.signal)
+  const sessions = await openSessions(pipeline, randomId(), ids.length, options.signal)
   try {
     await forwardTokens(pipeline, sessions, ids, 0, options.signal, hidden => {
       const normed = pipeline.ends.normed(hidden) // (rows, dim)

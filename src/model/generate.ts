@@ -5,6 +5,7 @@
  * sampler, then the log-probabilities of what was drawn from (if asked).
  */
 import { ContextOverflowError, InvalidArgumentError, throwIfAborted } from '../util/errors.ts'
+import { randomId } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import type { Grammar } from './constrain/index.ts'
 import { MAX_TOP_LOGPROBS, type TokenLogprob, tokenLogprob } from './logprobs.ts'

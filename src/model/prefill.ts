@@ -5,8 +5,7 @@
  * PrefillShare lets n generations of one prompt compute it once: the first runs it, the others
  * start from forks of its KV caches taken before it goes on.
  */
-import { randomUUID } from 'node:crypto'
-import { setImmediate as nextTurn } from 'node:timers/promises'
+import { randomId } from '../util/bytes.ts'
 import { throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import type { ModelConfig } from './config.ts'
@@ -52,7 +51,7 @@ export async function forwardTokens (pipeline: Pipeline, sessions: readonly Span
   let last: Float32Array = new Float32Array(0)
   const step = Math.min(ids.length, ...pipeline.executors.map(e => e.stepTokens ?? Infinity))
   for (let c = 0; c < ids.length; c += step) {
-    if (c > 0) await nextTurn()
+    if (c > 0) await new Promise(resolve => setTimeout(resolve, 0)) // let other sessions' steps in
     throwIfAborted(signal)
     const chunk = ids.slice(c, c + step)
     let hidden = pipeline.ends.embed(chunk) // (rows, dim)
@@ -66,7 +65,7 @@ export async function forwardTokens (pipeline: Pipeline, sessions: readonly Span
 
 /** Opens sessions and runs the prompt; the caller closes the sessions. */
 export async function prefill (pipeline: Pipeline, ids: readonly number[], maxLength: number, signal?: AbortSignal): Promise<Started> {
-  const sessions = await openSessions(pipeline, randomUUID(), maxLength, signal)
+  const sessions = await openSessions(pipeline, randomId(), maxLength, signal)
   try {
     const hidden = await forwardTokens(pipeline, sessions, ids, 0, signal)
     return { sessions, logits: pipeline.ends.logits(hidden.subarray(hidden.length - pipeline.config.dim)) }
@@ -105,7 +104,7 @@ export class PrefillShare {
     const start = await prefill(pipeline, ids, maxLength, signal)
     if (start.sessions.every(s => s.fork !== undefined)) {
       for (let k = 1; k < this.n; k++) {
-        const id = randomUUID()
+        const id = randomId()
         const sessions: SpanSession[] = []
         try {
           for (const s of start.sessions) sessions.push(await s.fork!(id, { signal }))

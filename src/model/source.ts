@@ -10,7 +10,7 @@ import { BadModelFileError, MissingTensorError, throwIfAborted } from '../util/e
 import { type ModelConfig, TensorNames, checkShape, layerParts } from './config.ts'
 import { fileError } from './files.ts'
 
-export type ModelFormat = 'gguf' | 'llama2c' | 'safetensors'
+export type ModelFormat = 'gguf' | 'llama2c' | 'safetensors' | 'manifest'
 
 export interface TensorEntry {
   readonly name: string
@@ -58,6 +58,15 @@ export interface ModelSource {
   /** undefined for a llama2.c checkpoint opened without a tokenizer file */
   readonly tokenizer: TokenizerData | undefined
   readonly chatTemplate: string | undefined
+  /** where the tensors' bytes come from when not from `file` (weights fetched from the swarm); default the files */
+  readonly openReader?: () => TensorBytesReader
+}
+
+/** Reads tensors' bytes: from files (TensorReader), or from a store of fetched pieces. */
+export interface TensorBytesReader {
+  /** Reads the tensor's bytes [offset, offset + dst.length) into dst. */
+  readInto (t: TensorEntry, offset: number, dst: Uint8Array, options?: { signal?: AbortSignal }): Promise<void>
+  close (): Promise<void>
 }
 
 /** Checks that every tensor's bytes lie inside its file and match its dtype and shape. */
@@ -85,7 +94,7 @@ export function requireTensors (config: ModelConfig, tensors: ReadonlyMap<string
 }
 
 /** Reads tensors' bytes, keeping one open handle per file. */
-export class TensorReader {
+export class TensorReader implements TensorBytesReader {
   private readonly handles = new Map<string, Promise<FileHandle>>()
 
   async read (t: TensorEntry, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {

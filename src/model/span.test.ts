@@ -16,7 +16,7 @@ test('a span executor loads only its layers and knows the model id', async () =>
   const e = await executor()
   assert.equal(e.start, 1)
   assert.equal(e.end, 3)
-  assert.match(e.modelId, /^[0-9a-f]{32}$/)
+  assert.match(e.modelId, /^[0-9a-f]{64}$/)
   // 2 layers × (4 kv heads × 8) × 2 (k and v) × 4 bytes
   assert.equal(e.bytesPerToken, 2 * 32 * 2 * 4)
   await e.close()

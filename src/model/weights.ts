@@ -1,14 +1,16 @@
 /**
  * Loads the tensors a span (and optionally the model's ends: embedding, final norm, head) needs
  * into a backend, reading each tensor once. With `hash`, every tensor of the model is streamed
- * through SHA-256 (and dropped unless needed) to compute the model id peers agree on.
+ * through SHA-256 (and dropped unless needed) to build the manifest whose hash is the model id
+ * peers agree on (manifest.ts).
  */
-import { createHash } from 'node:crypto'
-import type { Backend, Tensor } from '../kernels/index.ts'
+import { type Backend, RefBackend, type Tensor } from '../kernels/index.ts'
 import { type DType, decode, encode, numel } from '../tensor/index.ts'
 import { InvalidArgumentError, MissingTensorError, throwIfAborted } from '../util/errors.ts'
-import { type ModelConfig, TensorNames, layerParts, type LayerPart } from './config.ts'
+import { TensorNames, layerParts, type LayerPart } from './config.ts'
+import { type Manifest, ManifestBuilder, PIECE_BYTES } from './manifest.ts'
 import { type ModelSource, type TensorEntry, TensorReader } from './source.ts'
+import { encodeTokenizer } from './tokenizer/blob.ts'
 
 export interface LayerWeights {
   readonly attnNorm: Tensor // (dim)
@@ -41,8 +43,10 @@ export interface LoadOptions {
   end?: number
   /** load the embedding, final norm and LM head */
   ends?: boolean
-  /** compute the model id (reads every tensor once) */
+  /** build the manifest and the model id (reads every tensor once) */
   hash?: boolean
+  /** with `hash`: the manifest's piece size (tests use small ones); default PIECE_BYTES */
+  pieceBytes?: number
   signal?: AbortSignal
   onProgress?: (bytesDone: number, bytesTotal: number) => void
 }
@@ -50,8 +54,10 @@ export interface LoadOptions {
 export interface LoadedWeights {
   readonly layers: readonly LayerWeights[]
   readonly ends: EndWeights | undefined
-  /** hex digest of config and tensor data; set when `hash` was asked for */
+  /** the manifest's hash (hex); set when `hash` was asked for */
   readonly modelId: string | undefined
+  /** set when `hash` was asked for */
+  readonly manifest?: Manifest
 }
 
 const PART_KEYS: Readonly<Record<LayerPart, keyof LayerWeights>> = {
@@ -82,22 +88,25 @@ export async function loadWeights (source: ModelSource, backend: Backend, option
   }
   for (const name of wanted) if (!source.tensors.has(name)) throw new MissingTensorError(name, source.path)
 
-  const hasher = options.hash === true ? createHash('sha256').update(configDigestInput(config)) : undefined
+  const builder = options.hash === true ? new ManifestBuilder(config, options.pieceBytes ?? PIECE_BYTES) : undefined
+  if (builder !== undefined && source.tokenizer !== undefined) builder.setTokenizer(encodeTokenizer(source.tokenizer, source.chatTemplate))
   const toRead = [...source.tensors.values()]
-    .filter(t => hasher !== undefined || wanted.has(t.name))
+    .filter(t => builder !== undefined || wanted.has(t.name))
     .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
   const total = toRead.reduce((sum, t) => sum + t.byteLength, 0)
-  const reader = new TensorReader()
+  const reader = source.openReader?.() ?? new TensorReader()
   const loaded = new Map<string, Tensor>()
   const piece = new Uint8Array(Math.min(STREAM_PIECE, Math.max(1, ...toRead.map(t => t.byteLength)))) // for tensors only hashed
   let done = 0
   try {
     for (const entry of toRead) {
       throwIfAborted(options.signal)
-      hasher?.update(`${entry.name}|${entry.dtype}|${entry.shape.join('x')}|`)
+      const item = builder?.tensor(entry.name, entry.dtype, entry.shape)
+      const hasher = item?.hasher
       const want = wanted.has(entry.name)
       if (want && (backend.fromStream === undefined || uploadType(backend, entry) !== entry.dtype)) {
-        const bytes = await reader.read(entry, { signal: options.signal })
+        const bytes = new Uint8Array(entry.byteLength)
+        await reader.readInto(entry, 0, bytes, { signal: options.signal })
         hasher?.update(bytes)
         loaded.set(entry.name, upload(backend, entry, bytes))
       } else {
@@ -111,6 +120,7 @@ export async function loadWeights (source: ModelSource, backend: Backend, option
         if (want) loaded.set(entry.name, await backend.fromStream!(entry.dtype, entry.shape, read))
         else while (offset < entry.byteLength) await read(piece.subarray(0, Math.min(piece.length, entry.byteLength - offset)))
       }
+      item?.done()
       done += entry.byteLength
       options.onProgress?.(done, total)
     }
@@ -134,7 +144,8 @@ export async function loadWeights (source: ModelSource, backend: Backend, option
         output: loaded.get(config.tiedEmbeddings ? TensorNames.embedding : TensorNames.output)!
       }
     : undefined
-  return { layers, ends, modelId: hasher?.digest('hex').slice(0, 32) }
+  const manifest = builder?.build()
+  return { layers, ends, modelId: manifest?.id, manifest }
 }
 
 /** Bytes read at a time for tensors streamed into a backend or only hashed. */
@@ -152,10 +163,9 @@ function upload (backend: Backend, entry: TensorEntry, bytes: Uint8Array): Tenso
   return backend.fromBytes(dtype, entry.shape, bytes)
 }
 
-/** The config fields that change what the weights compute, in a fixed order. */
-function configDigestInput (c: ModelConfig): string {
-  const keys = Object.keys(c).sort() as Array<keyof ModelConfig>
-  return JSON.stringify(keys.map(k => [k, c[k]]))
+/** The manifest of a model (reads and hashes every tensor once; keeps nothing). */
+export async function modelManifest (source: ModelSource, options: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void, pieceBytes?: number } = {}): Promise<Manifest> {
+  return (await loadWeights(source, new RefBackend(), { ...options, start: 0, end: 0, hash: true })).manifest!
 }
 
 export function freeWeights (backend: Backend, w: LoadedWeights): void {

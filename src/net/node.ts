@@ -16,7 +16,6 @@ import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping, type Ping } from '@libp2p/ping'
 import { preSharedKey } from '@libp2p/pnet'
-import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { type Libp2p, createLibp2p } from 'libp2p'
@@ -24,12 +23,14 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortError, throwIfAborted } from '../util/errors.ts'
+import { toHex } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { deadline } from '../util/timeout.ts'
 import { ByteBudget, Channel, type ChannelOptions } from './channel.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { PeerActivity } from './peers.ts'
-import { type Reach, type ReachOptions, ReachState, isRelayed, lanDiscovery, reachGater, reachServices, reachTransports } from './reach.ts'
+import { type Reach, type ReachOptions, ReachState, isRelayed, reachGater } from './reach.ts'
+import { type TransportSet, nodeTransports } from './transports.ts'
 
 const log = logger('net:node')
 
@@ -41,6 +42,15 @@ const SIGN_DOMAIN = new TextEncoder().encode('gridllm-record:')
 export interface PeerAddress {
   readonly id: string
   readonly addrs: readonly string[]
+}
+
+export interface ConnectionInfo {
+  readonly peer: string
+  readonly addr: string
+  readonly direction: 'inbound' | 'outbound'
+  /** relayed through a circuit relay (data and time limited) */
+  readonly limited: boolean
+  readonly protocols: readonly string[]
 }
 
 export interface RecordRules {
@@ -79,6 +89,10 @@ export interface NetNodeOptions {
   mdns?: 'announce' | 'ask'
   /** the peer's key: kept in this file (made there if missing), so a restarted node is the same peer; default a new key each time */
   keyFile?: string
+  /** default nodeTransports() */
+  transports?: TransportSet
+  /** always relay for peers that cannot listen (tabs), public or not (reach.relayService 'on') */
+  relay?: boolean
   signal?: AbortSignal
 }
 
@@ -109,7 +123,7 @@ export function parseSwarmKey (bytes: Uint8Array): Uint8Array {
 
 /** A new random swarm key file's contents. */
 export function generateSwarmKey (): Uint8Array {
-  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('hex')
+  const hex = toHex(crypto.getRandomValues(new Uint8Array(32)))
   return new TextEncoder().encode(`/key/swarm/psk/1.0.0/\n/base16/\n${hex}\n`)
 }
 
@@ -209,7 +223,7 @@ export class NetNode {
   private keyed = false
 
   private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined,
-    maxConnections: number, private readonly reachState: ReachState) {
+    maxConnections: number, private readonly reachState: ReachState, private readonly transports: TransportSet) {
     this.activity = new PeerActivity(libp2p, maxConnections)
   }
 
@@ -218,13 +232,14 @@ export class NetNode {
     const privateKey = options.keyFile === undefined ? await generateKeyPair('Ed25519') : await loadOrCreateKey(options.keyFile)
     const rules = options.records
     const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
-    const reach = new ReachState(options.reach ?? {})
+    const reach = new ReachState({ ...options.reach, ...(options.relay === true ? { relayService: 'on' as const } : {}) })
+    const transports = options.transports ?? nodeTransports()
     const libp2p = await createLibp2p({
       privateKey,
       addresses: { listen: [...(options.listen ?? [])], announce: [...(options.announce ?? [])] },
-      transports: [tcp(), ...reachTransports()],
-      connectionGater: reachGater(reach),
-      peerDiscovery: options.mdns === undefined ? [] : [lanDiscovery(options.mdns === 'announce')],
+      transports: transports.transports,
+      connectionGater: { ...transports.connectionGater, ...reachGater(reach) },
+      peerDiscovery: options.mdns === undefined || transports.lanDiscovery === undefined ? [] : [transports.lanDiscovery(options.mdns === 'announce')],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
@@ -240,12 +255,14 @@ export class NetNode {
         identify: identify(),
         // liveness probes, round-trip measurements and libp2p's own connection monitor share it
         ping: ping({ maxOutboundStreams: 16, maxInboundStreams: 16, runOnLimitedConnection: true }),
-        ...reachServices(reach),
+        ...transports.services?.(reach),
         dht: kadDHT({
           protocol: DHT_PROTOCOL,
           clientMode: options.dhtServer !== true,
           peerInfoMapper: passthroughMapper, // keep loopback and LAN addresses: swarms run there too
-          allowQueryWithZeroPeers: true,
+          // a tab always joins through peers; a query with none returns at once, and the relay
+          // discovery's random walk would then spin on the page's only thread
+          allowQueryWithZeroPeers: transports.platform !== 'browser',
           // drop others' provider records after providerValidityMs (we re-provide our own ourselves)
           reprovide: options.providerValidityMs === undefined ? undefined : { validity: options.providerValidityMs, interval: options.providerValidityMs / 2, threshold: 0 },
           validators: {
@@ -257,7 +274,7 @@ export class NetNode {
         })
       }
     }).catch((err: Error) => { throw listenError(err, options.listen ?? []) })
-    const node = new NetNode(libp2p, privateKey, rules, maxConnections, reach)
+    const node = new NetNode(libp2p, privateKey, rules, maxConnections, reach, transports)
     log('peer %s listening on %o', node.peerId, node.addresses)
     node.bootstrap = options.bootstrap ?? []
     node.keyed = options.swarmKey !== undefined
@@ -389,6 +406,36 @@ export class NetNode {
     return this.libp2p.getPeers().map(p => p.toString())
   }
 
+  /** Open connections: to whom, over which address, relayed (limited) or direct, and the protocols of their streams. */
+  connections (): ConnectionInfo[] {
+    return this.libp2p.getConnections().map(c => ({
+      peer: c.remotePeer.toString(),
+      addr: c.remoteAddr.toString(),
+      direction: c.direction,
+      limited: c.limits !== undefined,
+      protocols: c.streams.map(st => st.protocol ?? '')
+    }))
+  }
+
+  /** The addresses this node knows for a peer (from identify), each ending in /p2p/<peer id>. */
+  async knownAddresses (peer: string): Promise<string[]> {
+    try {
+      const p = await this.libp2p.peerStore.get(peerIdFromString(peer))
+      return p.addresses.map(a => a.multiaddr.encapsulate(`/p2p/${peer}`).toString())
+    } catch {
+      return []
+    }
+  }
+
+  /** Calls `handler` when this node's own addresses change (e.g. a relay reservation came or went). */
+  onAddressChange (handler: (addrs: string[]) => void): void {
+    let last = this.addresses.join(' ')
+    this.libp2p.addEventListener('self:peer:update', () => {
+      const now = this.addresses.join(' ')
+      if (now !== last) { last = now; handler(this.addresses) }
+    })
+  }
+
   /** Calls `handler` with the id of every peer this node connects to (either way). */
   onPeerConnect (handler: (peer: string) => void): void {
     this.libp2p.addEventListener('peer:connect', evt => { handler(evt.detail.toString()) })
@@ -422,6 +469,11 @@ export class NetNode {
       // relayed connections are a fallback with raised limits (reach.ts), good for tensor hops
       runOnLimitedConnection: true
     })
+  }
+
+  /** Stops serving `protocol` (a node that outlives its server, such as a tab's). */
+  async unhandle (protocol: string): Promise<void> {
+    await this.libp2p.unhandle(protocol)
   }
 
   /** Opens a stream for `protocol` to a peer (dialing it if needed). */
@@ -547,9 +599,10 @@ export class NetNode {
 
   private dialTarget (peer: PeerAddress): Multiaddr[] | PeerId {
     const id = peerIdFromString(peer.id)
-    if (this.libp2p.getConnections(id).length > 0 || peer.addrs.length === 0) return id
+    // reuse a direct connection; over a relayed (limited) one, try the peer's addresses for a direct one first
+    if (this.libp2p.getConnections(id).some(c => c.limits === undefined) || peer.addrs.length === 0) return id
     // a relayed address names the relay's id inside it: only one ending in the peer's id is complete
-    return peer.addrs.map(a => {
+    return (this.transports.preferDial?.(peer.addrs) ?? peer.addrs).map(a => {
       const ma = multiaddr(a)
       return a.endsWith(`/p2p/${peer.id}`) ? ma : ma.encapsulate(`/p2p/${peer.id}`)
     })

@@ -14,13 +14,10 @@
  * - DCUtR: over a relayed connection both ends try to open a direct one (hole punching); where the
  *   NATs allow it the relay then drops out of the data path, otherwise data stays relayed.
  */
-import { autoNATv2 } from '@libp2p/autonat-v2'
-import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { dcutr } from '@libp2p/dcutr'
 import type { ConnectionGater } from '@libp2p/interface'
-import { mdns } from '@libp2p/mdns'
 import { isPrivate } from '@libp2p/utils'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 
 const log = logger('net:reach')
@@ -75,11 +72,6 @@ export class ReachState {
 export const isRelayed = (addr: Multiaddr | string): boolean => addr.toString().includes('/p2p-circuit')
 const isPublic = (addr: Multiaddr): boolean => !isRelayed(addr) && !isPrivate(addr)
 
-/** The transports that dial and listen on relayed addresses. */
-export function reachTransports (): Array<ReturnType<typeof circuitRelayTransport>> {
-  return [circuitRelayTransport({ reservationCompletionTimeout: 10_000 })]
-}
-
 /** Refuses relay reservations unless this node offers relay service now. */
 export function reachGater (state: ReachState): ConnectionGater {
   return { denyInboundRelayReservation: () => !state.offersRelay }
@@ -94,12 +86,12 @@ interface AddressComponents {
 }
 
 /** A libp2p service that keeps `state.reach` up to date and reserves a relay slot when behind NAT. */
-function reachability (state: ReachState) {
+export function reachability (state: ReachState) {
   return (components: AddressComponents) => {
     state.listenAddrs = () => components.transportManager.getAddrs().filter(a => !isRelayed(a))
     let seenOutsideAt: number | undefined
     let listening = false
-    let timer: NodeJS.Timeout | undefined
+    let timer: ReturnType<typeof setInterval> | undefined
     const update = (): void => {
       const addrs = components.addressManager.getAddressesWithMetadata()
       if (addrs.some(a => a.verified && isPublic(a.multiaddr))) { state.set('public'); return }
@@ -126,8 +118,7 @@ function reachability (state: ReachState) {
       start: () => {
         components.events.addEventListener('peer:identify', identified)
         components.events.addEventListener('self:peer:update', update)
-        timer = setInterval(update, 1000)
-        timer.unref()
+        timer = unref(setInterval(update, 1000))
       },
       stop: () => {
         components.events.removeEventListener('peer:identify', identified)
@@ -136,28 +127,4 @@ function reachability (state: ReachState) {
       }
     }
   }
-}
-
-/** AutoNAT, DCUtR, the relay service and the reachability watcher, as libp2p services. */
-export function reachServices (state: ReachState): Record<string, (components: any) => unknown> {
-  const services: Record<string, (components: any) => unknown> = {
-    autoNAT: autoNATv2({ protocolPrefix: 'gridllm' }),
-    dcutr: dcutr(),
-    reachability: reachability(state)
-  }
-  if ((state.options.relayService ?? 'auto') !== 'off') {
-    services.relay = circuitRelayServer({
-      reservations: {
-        maxReservations: state.options.maxRelayReservations ?? 64,
-        defaultDataLimit: BigInt(state.options.relayDataBytes ?? RELAY_DATA_BYTES),
-        defaultDurationLimit: state.options.relayDurationMs ?? RELAY_DURATION_MS
-      }
-    })
-  }
-  return services
-}
-
-/** LAN discovery by mDNS under our own service name; `announce` answers queries (servers), else only asks. */
-export function lanDiscovery (announce: boolean): ReturnType<typeof mdns> {
-  return mdns({ serviceTag: '_gridllm._udp.local', broadcast: announce, interval: 2000 })
 }

@@ -13,6 +13,7 @@ import type { SpanSession } from '../model/index.ts'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
 import { ContextOverflowError, NetworkError, NonFiniteError, ProtocolError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
 import { sha256Hex, toHex } from '../util/digest.ts'
+import { unref } from '../util/bytes.ts'
 import { FairQueue } from '../util/fair-queue.ts'
 import { logger } from '../util/log.ts'
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from './admission.ts'
@@ -106,8 +107,7 @@ export class SpanServer {
     const payments = options.payments
     this.compute = new FairQueue(options.maxQueuedStepsPerPeer ?? 64, 1000, payments === undefined ? undefined : peer => payments.priority(peer))
     const idleMs = options.sessionIdleMs ?? 120_000
-    this.idleTimer = setInterval(() => { this.expireIdle(idleMs) }, Math.min(idleMs / 4, 10_000))
-    this.idleTimer.unref()
+    this.idleTimer = unref(setInterval(() => { this.expireIdle(idleMs) }, Math.min(idleMs / 4, 10_000)))
   }
 
   async start (): Promise<void> {

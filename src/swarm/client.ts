@@ -5,6 +5,7 @@
  */
 import { CAPACITY_RETRY_MS, type HopPayer, NetNode, parsePeerAddress } from '../net/index.ts'
 import { NetworkError, isCapacityError, retryAfterMs } from '../util/errors.ts'
+import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { Liveness } from './liveness.ts'
@@ -74,6 +75,19 @@ export class SwarmClient {
     return undefined
   }
 
+  /** false for a node someone else made (a tab's, shared with its server): stop() leaves it running */
+  private ownsNode = true
+
+  /**
+   * A client on an existing node: a tab's, which also serves (left running when the client stops),
+   * or one it owns from now on (`owns`: a simulated network's in bench/sim.ts).
+   */
+  static attach (node: NetNode, options: Omit<SwarmClientOptions, 'bootstrap' | 'swarmKey' | 'dialTimeoutMs'> = {}, owns = false): SwarmClient {
+    const client = new SwarmClient(node, { ...options, bootstrap: [] })
+    client.ownsNode = owns
+    return client
+  }
+
   static async create (options: SwarmClientOptions): Promise<SwarmClient> {
     for (const b of options.bootstrap) parsePeerAddress(b) // fail early on a bad address
     const node = await NetNode.create({
@@ -84,11 +98,6 @@ export class SwarmClient {
       await node.stop()
       throw new NetworkError('PEER_UNREACHABLE', `no gridllm server answered on this LAN (mDNS) within ${LAN_WAIT_MS / 1000} s; pass --bootstrap <multiaddr>`)
     }
-    return new SwarmClient(node, options)
-  }
-
-  /** A client over a node made elsewhere (a simulated network in bench/sim.ts); it stops the node when it stops. */
-  static attach (node: NetNode, options: SwarmClientOptions): SwarmClient {
     return new SwarmClient(node, options)
   }
 
@@ -135,7 +144,7 @@ export class SwarmClient {
           .catch(err => { log('refreshing the servers of %s: %s', model.slice(0, 8), (err as Error).message) })
           .finally(() => { if (!this.stopped) again() })
       }, this.options.directoryTtlMs ?? 30_000)
-      timer.unref()
+      unref(timer)
       this.watched.set(model, timer)
     }
     again()
@@ -239,6 +248,6 @@ export class SwarmClient {
     this.stopped = true
     this.liveness.stop()
     for (const t of this.watched.values()) clearTimeout(t)
-    await this.node.stop()
+    if (this.ownsNode) await this.node.stop()
   }
 }

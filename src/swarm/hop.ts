@@ -3,7 +3,7 @@
  * client keeps of it. Its inputs per step are its history (failover replays them); its outputs and
  * receipts (the server's signed commitments) are what audits check and fraud proofs are made of.
  */
-import { randomUUID } from 'node:crypto'
+import { randomId } from '../util/bytes.ts'
 import type { PeerAddress, Receipt, RemoteSpanSession } from '../net/index.ts'
 import type { GridError } from '../util/errors.ts'
 
@@ -31,7 +31,7 @@ export class Hop {
   remote: RemoteSpanSession | undefined
   /** during a replay, where outputs go (the hop is not yet in the chain) */
   replayNext: Hop | undefined
-  readonly id = randomUUID()
+  readonly id = randomId()
 
   constructor (readonly peer: PeerAddress, readonly start: number, readonly end: number) {}
 

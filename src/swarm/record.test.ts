@@ -11,6 +11,8 @@ const record = (more: Partial<Record<keyof ServerRecord, unknown>> = {}): Uint8A
 
 test('a well-formed record decodes', () => {
   assert.equal(decodeRecord(record()).end, 2)
+  const tab = decodeRecord(record({ platform: 'browser', sessions: 2, weights: { start: 0, end: 2, ends: false } }))
+  assert.deepEqual([tab.platform, tab.sessions, tab.weights], ['browser', 2, { start: 0, end: 2, ends: false }])
 })
 
 test('expired, future, over-long and malformed records are refused', () => {
@@ -19,7 +21,8 @@ test('expired, future, over-long and malformed records are refused', () => {
     { issuedAt: now + 3600_000, expiresAt: now + 3700_000 },
     { expiresAt: now + MAX_RECORD_TTL_MS + 1000 },
     { v: 2 }, { start: 2, end: 2 }, { end: 6 }, { state: 'busy' }, { throughput: -1 }, { freeCacheTokens: 1.5 },
-    { peer: 7 }, { addrs: 'x' }, { pings: { a: 'slow' } }
+    { peer: 7 }, { addrs: 'x' }, { pings: { a: 'slow' } },
+    { platform: 'phone' }, { sessions: -1 }, { weights: { start: 0, end: 6, ends: true } }, { weights: { start: 3, end: 2, ends: false } }, { weights: 'all' }
   ]
   for (const more of bad) assert.throws(() => decodeRecord(record(more)), BadRecordError, JSON.stringify(more))
   assert.throws(() => decodeRecord(new TextEncoder().encode('{')), BadRecordError)

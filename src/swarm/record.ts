@@ -7,6 +7,16 @@ import { BadRecordError } from '../util/errors.ts'
 
 export type ServerState = 'joining' | 'online' | 'offline'
 
+/** Where a server runs: a native process or a browser tab. */
+export type Platform = 'node' | 'browser'
+
+/** The weights a server sends over /gridllm/weights/1.0.0: blocks [start, end), the ends (embedding, norm, head) if set; always the manifest and tokenizer. */
+export interface HeldWeights {
+  readonly start: number
+  readonly end: number
+  readonly ends: boolean
+}
+
 export interface ServerRecord {
   /** record format */
   readonly v: 1
@@ -41,6 +51,12 @@ export interface ServerRecord {
   /** ms since the epoch */
   readonly issuedAt: number
   readonly expiresAt: number
+  /** absent in records of older servers: node */
+  readonly platform?: Platform
+  /** absent when the server sends no weights */
+  readonly weights?: HeldWeights
+  /** sessions open now */
+  readonly sessions?: number
 }
 
 /** the longest validity a record may claim */
@@ -85,6 +101,14 @@ export function decodeRecord (payload: Uint8Array, now = Date.now()): ServerReco
     throw new BadRecordError('record pings must map peer ids to round trips')
   }
   if ((r.price !== undefined && !isInt(r.price)) || (r.payThreshold !== undefined && !isInt(r.payThreshold))) throw new BadRecordError('record price and payThreshold must be non-negative integers')
+  if (r.platform !== undefined && r.platform !== 'node' && r.platform !== 'browser') throw new BadRecordError('record platform must be node or browser')
+  if (r.sessions !== undefined && !isInt(r.sessions)) throw new BadRecordError('record sessions must be a non-negative integer')
+  if (r.weights !== undefined) {
+    const w = r.weights as Record<string, unknown>
+    if (typeof w !== 'object' || w === null || !isInt(w.start) || !isInt(w.end) || (w.start as number) > (w.end as number) || (w.end as number) > (r.nLayers as number) || typeof w.ends !== 'boolean') {
+      throw new BadRecordError('record weights must be {start, end, ends} within the model')
+    }
+  }
   if (!isNum(r.issuedAt) || !isNum(r.expiresAt)) throw new BadRecordError('record times must be numbers')
   const issuedAt = r.issuedAt
   const expiresAt = r.expiresAt

@@ -1,19 +1,24 @@
 /**
  * A swarm server: a libp2p peer that loads one span of a model, benchmarks it, serves the span
  * protocol and keeps its signed record and provider records fresh in the DHT. With `blocks: 'auto'`
- * it picks its span from what the swarm announced and periodically considers moving.
+ * it picks its span from what the swarm announced and periodically considers moving. It also sends
+ * the weights it holds to peers that ask (/gridllm/weights/1.0.0): all of them from a model file,
+ * its span's from a model id whose weights it fetched from the swarm itself.
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
-import { type ModelSource, loadWeights, openModel } from '../model/index.ts'
-import { NetNode, type PaymentGate, ProofStore, type RelayService, SpanServer, type SpanServerOptions } from '../net/index.ts'
-import { NoRouteError, isAbortError } from '../util/errors.ts'
+import type { Manifest, ModelSource } from '../model/index.ts'
+import { NetNode, type NetNodeOptions, type PaymentGate, PROOFS_PROTOCOL, ProofStore, type RelayService, SPAN_PROTOCOL, type SpanHost, SpanServer, type SpanServerOptions, WEIGHTS_PROTOCOL, serveWeights } from '../net/index.ts'
+import { InvalidArgumentError, NoRouteError, isAbortError } from '../util/errors.ts'
+import { unref } from '../util/bytes.ts'
 import { deadline } from '../util/timeout.ts'
 import { logger } from '../util/log.ts'
 import { chooseStart, rebalance } from './blocks.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { ServedSpan } from './host.ts'
 import { Liveness } from './liveness.ts'
-import { type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
+import { type Platform, type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
+import { type ServedModel, fileModel, swarmModel } from './served-model.ts'
+import { FsStore, type PieceStore } from './weights/index.ts'
 
 const log = logger('swarm:server')
 
@@ -36,9 +41,42 @@ export interface ServerCredits {
 /** Makes a server's credits once its node exists; `servers` lists the swarm's other servers of the model. */
 export type ServerCreditsFactory = (node: NetNode, swarm: { modelId: string | undefined, servers: () => Promise<ServerInfo[]> }) => Promise<ServerCredits>
 
+/** What a server runs a span on: ServedSpan in this process, or a proxy to a worker (a tab). */
+export interface SpanService extends SpanHost {
+  readonly start: number
+  readonly end: number
+  readonly openSessions: number
+  /** single-token steps per second through the span */
+  benchmark (options?: { seconds?: number, signal?: AbortSignal }): Promise<number>
+  /** stops taking sessions; frees the weights once the open ones close */
+  retire (): void
+  close (): void
+}
+
+export interface SpanLoadRequest {
+  readonly source: ModelSource
+  readonly manifest: Manifest
+  readonly modelId: string
+  readonly start: number
+  readonly end: number
+  readonly cacheBudgetBytes?: number
+  readonly signal?: AbortSignal
+}
+
+export type SpanLoader = (request: SpanLoadRequest) => Promise<SpanService>
+
+/** The protocols a server adds to a node it was given (a tab's), removed again when it stops. */
+const SERVER_PROTOCOLS = [SPAN_PROTOCOL, WEIGHTS_PROTOCOL, PROOFS_PROTOCOL]
+
 export interface ServeOptions {
   /** model file or folder */
-  model: string
+  model?: string
+  /** or a model id: its manifest and the span's weights come from the swarm */
+  modelId?: string
+  /** where weights fetched from the swarm are kept (resumable); default: a folder under `cacheDir` */
+  store?: PieceStore
+  /** the folder for `store`; required with `modelId` unless `store` is given */
+  cacheDir?: string
   /** [start, end), or 'auto' to choose from what the swarm needs */
   blocks: readonly [number, number] | 'auto'
   /** with 'auto': how many blocks to take; default all of them */
@@ -51,13 +89,21 @@ export interface ServeOptions {
   relayService?: RelayService
   /** find and be found by peers on the LAN (mDNS); default false */
   mdns?: boolean
-  name?: string
   /** the peer's key file (a data directory's): a restarted server is the same peer; default a new key */
   keyFile?: string
   /** charge for the work (the ledger); none: free */
   credits?: ServerCreditsFactory
+  /** a node to serve on (a tab's); it is the caller's to stop. Default: a new one, a DHT server */
+  node?: NetNode
+  /** more options for the new node (transports) */
+  net?: Pick<NetNodeOptions, 'transports' | 'relay'>
+  name?: string
+  /** announced in the record; default node */
+  platform?: Platform
   backend?: BackendName | 'auto'
   threads?: number
+  /** how spans are loaded; default ServedSpan in this process on `backend` */
+  loadSpan?: SpanLoader
   cacheBudgetBytes?: number
   maxFrameBytes?: number
   /** what one peer may hold and the server's other limits (see SpanServerOptions) */
@@ -70,13 +116,15 @@ export interface ServeOptions {
   signal?: AbortSignal
   /** progress notes for the operator */
   onNote?: (note: string) => void
+  /** bytes of weights at hand while loading from a file (hashing it) or fetching from the swarm */
+  onProgress?: (done: number, total: number) => void
 }
 
 export class SwarmServer {
   private state: ServerState = 'joining'
   private throughput = 0
   private pings: Record<string, number> = {}
-  private readonly timers = new Set<NodeJS.Timeout>()
+  private readonly timers = new Set<ReturnType<typeof setTimeout>>()
   private moving = false
   private stopped = false
   /** the addresses (and whether relayed) in the last record announced */
@@ -89,10 +137,10 @@ export class SwarmServer {
   private constructor (
     readonly node: NetNode,
     private readonly options: ServeOptions,
-    private readonly source: ModelSource,
-    private readonly backend: Backend,
-    readonly modelId: string,
-    private host: ServedSpan,
+    readonly model: ServedModel,
+    private readonly loadSpan: SpanLoader,
+    private readonly dispose: () => Promise<void>,
+    private host: SpanService,
     private readonly spanServer: SpanServer,
     private readonly directory: Directory,
     readonly credits: ServerCredits | undefined
@@ -102,20 +150,23 @@ export class SwarmServer {
 
   /** The other servers of this model, leaving out those found gone. */
   private async others (): Promise<ServerInfo[]> {
-    const all = await this.directory.servers(this.modelId, this.source.config.nLayers)
+    const all = await this.directory.servers(this.modelId, this.model.config.nLayers)
     this.known.clear()
     for (const s of all) this.known.set(s.peer, s)
     return all.filter(s => !this.liveness.isGone(s.peer, s.issuedAt))
   }
 
+  get modelId (): string {
+    return this.model.modelId
+  }
+
   static async start (options: ServeOptions): Promise<SwarmServer> {
     const { signal } = options
     const note = options.onNote ?? (() => {})
-    const source = await openModel(options.model, { signal })
-    const nLayers = source.config.nLayers
-    const backend = await createBackend(options.backend ?? 'auto', { threads: options.threads })
-    const node = await NetNode.create({
-      listen: options.listen ?? ['/ip4/0.0.0.0/tcp/0'],
+    if ((options.model === undefined) === (options.modelId === undefined)) throw new InvalidArgumentError('serve a model file or a model id (one of them)')
+    const node = options.node ?? await NetNode.create({
+      listen: withWebSockets(options.listen ?? ['/ip4/0.0.0.0/tcp/0']),
+      relay: true,
       announce: options.announce,
       bootstrap: options.bootstrap,
       swarmKey: options.swarmKey,
@@ -127,16 +178,27 @@ export class SwarmServer {
       reach: { relayService: options.relayService ?? 'auto', reserveRelay: true },
       mdns: options.mdns === true ? 'announce' : undefined,
       keyFile: options.keyFile,
+      ...options.net,
       signal
     })
     let credits: ServerCredits | undefined
+    let backend: Backend | undefined
+    let model: ServedModel | undefined
+    let host: SpanService | undefined
     try {
       const directory = new Directory(node)
+      if (options.modelId !== undefined) {
+        note(`fetching the manifest of model ${options.modelId} from the swarm`)
+        const store = options.store ?? new FsStore(options.cacheDir ?? missingCache())
+        model = await swarmModel(options.modelId, node, directory, store, { signal })
+      } else {
+        note(`hashing ${options.model!} for its manifest and model id`)
+        model = await fileModel(options.model!, { signal, onProgress: options.onProgress })
+      }
+      const { modelId, config } = model
+      const nLayers = config.nLayers
       let span: readonly [number, number]
-      let modelId: string | undefined
       if (options.blocks === 'auto') {
-        note('hashing the model to find its swarm')
-        modelId = (await loadWeights(source, backend, { start: 0, end: 0, hash: true, signal })).modelId!
         const length = Math.min(nLayers, options.numBlocks ?? nLayers)
         const others = await directory.servers(modelId, nLayers, { signal })
         const guess = others.length > 0 ? Math.min(...others.map(o => o.throughput)) : 1
@@ -144,17 +206,33 @@ export class SwarmServer {
         span = [start, start + length]
         note(`chose blocks ${span[0]}:${span[1]} (${others.length} other servers)`)
       } else span = options.blocks
-      note(`loading blocks ${span[0]}:${span[1]} of ${source.name}`)
-      const host = await ServedSpan.load(source, backend, { start: span[0], end: span[1], modelId, cacheBudgetBytes: options.cacheBudgetBytes, signal })
-      credits = await options.credits?.(node, { modelId: host.modelId, servers: async () => await directory.servers(host.modelId, nLayers) })
+      if (!(span[0] >= 0 && span[0] < span[1] && span[1] <= nLayers)) throw new InvalidArgumentError(`blocks ${span[0]}:${span[1]} are not a span of the model's ${nLayers} blocks`)
+      let loadSpan = options.loadSpan
+      if (loadSpan === undefined) {
+        const b = backend = await createBackend(options.backend ?? 'auto', { threads: options.threads })
+        loadSpan = async r => await ServedSpan.load(r.source, b, { start: r.start, end: r.end, modelId: r.modelId, cacheBudgetBytes: r.cacheBudgetBytes, signal: r.signal })
+      }
+      if (options.modelId !== undefined) note(`fetching the weights of blocks ${span[0]}:${span[1]} from the swarm`)
+      const source = await model.prepare(span[0], span[1], { signal, onProgress: options.onProgress })
+      note(`loading blocks ${span[0]}:${span[1]} of ${model.name}`)
+      host = await loadSpan({ source, manifest: model.manifest, modelId, start: span[0], end: span[1], cacheBudgetBytes: options.cacheBudgetBytes, signal })
+      credits = await options.credits?.(node, { modelId, servers: async () => await directory.servers(modelId, nLayers) })
       const spanServer = new SpanServer(node, host, {
         ...options.limits,
         maxFrameBytes: options.maxFrameBytes,
-        maxSessionLength: source.config.contextLength,
-        checkNextHop: nextHopCheck(directory, host.modelId),
+        maxSessionLength: config.contextLength,
+        checkNextHop: nextHopCheck(directory, modelId),
         payments: credits?.gate
       })
-      const server = new SwarmServer(node, options, source, backend, host.modelId, host, spanServer, directory, credits)
+      const served = model
+      const ownBackend = backend
+      const dispose = async (): Promise<void> => {
+        await served.close()
+        ownBackend?.dispose()
+        if (options.node === undefined) await node.stop()
+      }
+      const server = new SwarmServer(node, options, model, loadSpan, dispose, host, spanServer, directory, credits)
+      await serveWeights(node, () => served.provider)
       const joining = server.announce(host, { signal }) // meanwhile, measure
       server.throughput = await host.benchmark({ seconds: 0.5, signal })
       await joining
@@ -167,10 +245,18 @@ export class SwarmServer {
       return server
     } catch (err) {
       await credits?.stop()
-      await node.stop()
-      backend.dispose()
+      host?.close()
+      await model?.close()
+      if (options.node === undefined) await node.stop()
+      else await Promise.all(SERVER_PROTOCOLS.map(async p => { await node.unhandle(p).catch(() => {}) }))
+      backend?.dispose()
       throw err
     }
+  }
+
+  /** Measures the span now: single-token steps per second through it (what the record announces). */
+  async benchmark (seconds = 1): Promise<number> {
+    return await this.host.benchmark({ seconds })
   }
 
   get span (): readonly [number, number] {
@@ -182,15 +268,15 @@ export class SwarmServer {
   }
 
   /** The record this server announces now. */
-  record (host = this.host): ServerRecord {
+  record (host: SpanService = this.host): ServerRecord {
     const now = Date.now()
     return {
       v: 1,
       peer: this.node.peerId,
       name: this.options.name ?? '',
       model: this.modelId,
-      modelName: this.source.name,
-      nLayers: this.source.config.nLayers,
+      modelName: this.model.name,
+      nLayers: this.model.config.nLayers,
       start: host.start,
       end: host.end,
       state: this.state,
@@ -202,7 +288,10 @@ export class SwarmServer {
       pings: this.pings,
       ...(this.credits !== undefined && this.credits.price > 0 ? { price: this.credits.price, payThreshold: this.credits.payThreshold } : {}),
       issuedAt: now,
-      expiresAt: now + 2 * this.announcePeriod
+      expiresAt: now + 2 * this.announcePeriod,
+      platform: this.options.platform ?? 'node',
+      weights: this.model.held(host.start, host.end),
+      sessions: this.spanServer.openSessions
     }
   }
 
@@ -211,7 +300,7 @@ export class SwarmServer {
   }
 
   /** Publishes the record, then the provider records of every block and of the server index. */
-  private async announce (host: ServedSpan, options: { signal?: AbortSignal } = {}): Promise<void> {
+  private async announce (host: SpanService, options: { signal?: AbortSignal } = {}): Promise<void> {
     const record = this.record(host)
     this.announcedAddresses = JSON.stringify([this.node.addresses, this.node.relayed])
     await this.node.putRecord(encodeRecord(record), options)
@@ -229,7 +318,7 @@ export class SwarmServer {
       if (!lonely || this.stopped) return
       lonely = false
       const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 1000)
-      t.unref()
+      unref(t)
     })
     // a new address (a relay slot reserved, a public address confirmed) is announced at once
     const note = this.options.onNote ?? (() => {})
@@ -246,21 +335,30 @@ export class SwarmServer {
       this.announcedAddresses = reachable()
       addressNote()
       const t = setTimeout(() => { void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) }) }, 500)
-      t.unref()
+      unref(t)
     }
     this.node.onAddressesChange(changed)
     changed() // they may have changed since the last announcement
     const every = (ms: () => number, task: () => Promise<void>): void => {
       const run = (): void => {
-        const t = setTimeout(() => {
+        const t: ReturnType<typeof setTimeout> = setTimeout(() => {
           this.timers.delete(t)
           void task().catch(err => { if (!this.stopped) log('periodic task failed: %s', (err as Error).message) }).finally(() => { if (!this.stopped) run() })
         }, ms())
-        t.unref()
+        unref(t)
         this.timers.add(t)
       }
       run()
     }
+    // new addresses (a tab's relay reservation) are announced at once: they are how peers reach it
+    let pending: ReturnType<typeof setTimeout> | undefined
+    this.node.onAddressChange(() => {
+      if (this.stopped || pending !== undefined) return
+      pending = unref(setTimeout(() => {
+        pending = undefined
+        void this.announce(this.host).catch(err => { log('announce: %s', (err as Error).message) })
+      }, 500))
+    })
     let failed = false
     every(() => failed ? Math.min(5000, this.announcePeriod) : this.announcePeriod, async () => {
       await this.measurePings().catch(err => { log('measuring round trips: %s', (err as Error).message) })
@@ -277,7 +375,7 @@ export class SwarmServer {
   /** Round trips to a few servers of the block after this span (the planner's link costs). */
   private async measurePings (): Promise<void> {
     const { end } = this.host
-    const nLayers = this.source.config.nLayers
+    const nLayers = this.model.config.nLayers
     if (end >= nLayers) return
     const next = (await this.others()).filter(s => s.start <= end && end < s.end).slice(0, 5)
     const pings: Record<string, number> = {}
@@ -294,7 +392,7 @@ export class SwarmServer {
   /** Moves to another span when that clearly helps the swarm's weakest block. */
   async considerMove (): Promise<boolean> {
     if (this.moving || this.stopped) return false
-    const nLayers = this.source.config.nLayers
+    const nLayers = this.model.config.nLayers
     const others = await this.others()
     const self = { start: this.host.start, end: this.host.end, throughput: this.throughput }
     const d = rebalance(nLayers, self, others)
@@ -304,7 +402,8 @@ export class SwarmServer {
     try {
       const length = self.end - self.start
       this.options.onNote?.(`moving to blocks ${d.start}:${d.start + length}`)
-      const host = await ServedSpan.load(this.source, this.backend, { start: d.start, end: d.start + length, modelId: this.modelId, cacheBudgetBytes: this.options.cacheBudgetBytes })
+      const source = await this.model.prepare(d.start, d.start + length)
+      const host = await this.loadSpan({ source, manifest: this.model.manifest, modelId: this.modelId, start: d.start, end: d.start + length, cacheBudgetBytes: this.options.cacheBudgetBytes })
       const old = this.host
       this.host = host
       this.spanServer.setHost(host)
@@ -333,9 +432,9 @@ export class SwarmServer {
     }
     await this.spanServer.stop()
     await this.credits?.stop()
-    await this.node.stop()
+    if (this.options.node !== undefined) await Promise.all(SERVER_PROTOCOLS.map(async p => { await this.node.unhandle(p).catch(() => {}) }))
     this.host.close()
-    this.backend.dispose()
+    await this.dispose()
   }
 }
 
@@ -368,3 +467,15 @@ export function nextHopCheck (directory: Directory, modelId: string): NonNullabl
     return peerAddress(record)
   }
 }
+
+/** Tabs reach native nodes over WebSockets only: a TCP listen address gets a WebSockets sibling on the same host (any port). */
+export function withWebSockets (listen: readonly string[]): string[] {
+  if (listen.some(a => /\/wss?(\/|$)/.test(a))) return [...listen]
+  const hosts = listen.flatMap(a => { const m = /^(\/ip[46]\/[^/]+|\/dns[46]?\/[^/]+)\/tcp\/\d+$/.exec(a); return m === null ? [] : [m[1]!] })
+  return [...listen, ...[...new Set(hosts)].map(h => `${h}/tcp/0/ws`)]
+}
+
+function missingCache (): never {
+  throw new InvalidArgumentError('a server fetching its weights from the swarm needs a cache folder', { param: 'cacheDir' })
+}
+

@@ -76,7 +76,7 @@ export function formatStatus (status: SwarmStatus): string {
     lines.push(`model ${m.name} (${m.model}), ${m.nLayers} blocks, ${m.servers.length} server${m.servers.length === 1 ? '' : 's'}${offline > 0 ? ` (${offline} offline)` : ''}`)
     for (const s of m.servers) {
       const name = s.name === '' ? '' : ` "${s.name}"`
-      lines.push(`  server ${short(s.peer)}${name}  blocks ${s.start}:${s.end}  ${s.state}  ${s.throughput.toFixed(2)} tok/s  cache ${s.freeCacheTokens} tokens  v${s.version}${trustText(status.trust?.[s.peer])}`)
+      lines.push(`  server ${short(s.peer)}${name}  blocks ${s.start}:${s.end}  ${s.state}  ${s.platform ?? 'node'}  ${s.throughput.toFixed(2)} tok/s  cache ${s.freeCacheTokens} tokens  v${s.version}${trustText(status.trust?.[s.peer])}`)
     }
     m.blocks.forEach((list, b) => {
       const total = list.reduce((sum, s) => sum + s.throughput, 0)

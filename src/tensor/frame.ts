@@ -14,7 +14,7 @@
  *
  * A decoder checks every field, the size limit before touching the data, and the checksum.
  */
-import { crc32 } from 'node:zlib'
+import { crc32 } from './crc32.ts'
 import { FrameError } from '../util/errors.ts'
 import { decodeF16, encodeF16 } from './f16.ts'
 

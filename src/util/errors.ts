@@ -61,6 +61,9 @@ export type ErrorCode =
   | 'ACCOUNT_REFUSED'
   | 'LEDGER_INVALID'
   | 'DATA_DIR_IN_USE'
+  // weights over the swarm
+  | 'WEIGHTS_UNAVAILABLE'
+  | 'BAD_PIECE'
 
 export class GridError extends Error {
   readonly code: ErrorCode
@@ -261,6 +264,14 @@ export class BadRecordError extends GridError {
   constructor (message: string) {
     super('BAD_RECORD', message)
     this.name = 'BadRecordError'
+  }
+}
+
+/** No reachable peer has (or will send) some weights; or bytes a peer sent fail their hash. */
+export class WeightsError extends GridError {
+  constructor (code: 'WEIGHTS_UNAVAILABLE' | 'BAD_PIECE', message: string, options?: { cause?: unknown }) {
+    super(code, message, options)
+    this.name = 'WeightsError'
   }
 }
 

@@ -5,7 +5,7 @@
  * first step is sent as it was (the prompt); later ones are grouped `chunk` at a time to save round
  * trips, which honest servers compute within the tolerance of token-by-token decoding.
  */
-import { randomUUID } from 'node:crypto'
+import { randomId } from '../util/bytes.ts'
 import { type HopPayer, type NetNode, type PeerAddress, type Receipt, RemoteSpanSession } from '../net/index.ts'
 import type { StepRecord } from '../swarm/index.ts'
 import type { FrameDType } from '../tensor/index.ts'
@@ -53,7 +53,7 @@ export class ReplaySession {
   private constructor (readonly session: string, readonly server: PeerAddress, private readonly job: ReplayJob, private remote: RemoteSpanSession | undefined) {}
 
   static async open (node: NetNode, server: PeerAddress, job: ReplayJob, options: { signal?: AbortSignal, payer?: HopPayer } = {}): Promise<ReplaySession> {
-    const id = randomUUID()
+    const id = randomId()
     const replay = new ReplaySession(id, server, job, undefined)
     replay.remote = await RemoteSpanSession.open(node, server, { session: id, model: job.modelId, start: job.start, end: job.end, maxLength: job.maxLength, dtype: job.dtype }, job.dim, {
       onResult: (step, output, receipt) => { replay.results.set(step, { output, receipt }); replay.wake() },

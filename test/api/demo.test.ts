@@ -40,6 +40,13 @@ test('gridllm demo starts a swarm, answers one API request, and stops cleanly on
   })
   assert.equal(res.status, 200)
   assert.match(((await res.json()) as { choices: Array<{ text: string }> }).choices[0]!.text, /^Once upon a time/)
+  // the web page, cross-origin isolated, and the WebSockets peers its tabs join through
+  const page = /^web page +(http:\/\/\S+)/m.exec(stdout)![1]!
+  const html = await fetch(page)
+  assert.equal(html.headers.get('cross-origin-embedder-policy'), 'require-corp')
+  assert.match(await html.text(), /Donate/)
+  const { bootstrap } = await (await fetch(`${url}/config.json`)).json() as { bootstrap: string[] }
+  assert.ok(bootstrap.length > 0 && bootstrap.every(a => /\/ws\/p2p\//.test(a)), JSON.stringify(bootstrap))
 
   const children = descendants(demo.pid!)
   assert.ok(children.length >= 4, `3 span servers and the API run as processes (found ${children.length})`)

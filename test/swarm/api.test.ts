@@ -53,4 +53,15 @@ describe('serve --api', () => {
     // every block has a server: healthy
     assert.deepEqual(await (await fetch(`${url}/health`)).json(), { status: 'ok' })
   })
+
+  test('it serves the web page, whose tabs join through the server itself', async () => {
+    assert.match(servers[0]!.log(), /web page \(dashboard, chat, donate this tab\) at http:\/\//)
+    const page = await fetch(`${url}/`)
+    assert.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin')
+    assert.match(await page.text(), /<main>/)
+    const { bootstrap } = await (await fetch(`${url}/config.json`)).json() as { bootstrap: string[] }
+    assert.ok(bootstrap.length > 0 && bootstrap.every(a => a.includes('/ws/') && a.endsWith(`/p2p/${servers[0]!.peer}`)), JSON.stringify(bootstrap))
+    assert.equal((await fetch(`${url}/app.js`)).headers.get('content-type'), 'text/javascript; charset=utf-8')
+    assert.equal((await fetch(`${url}/v1/models`)).status, 200) // the API's routes are untouched
+  })
 })

@@ -41,7 +41,8 @@ async function kernelsModule (build: KernelsBuild): Promise<WebAssembly.Module> 
   let module = compiled.get(build)
   if (module === undefined) {
     module = (async () => {
-      const read = async (url: URL): Promise<Uint8Array> => await readFile(url).catch((err: unknown) => { throw new KernelsNotBuiltError(err) })
+      // (a plain Uint8Array: the browser build type-checks this file against the DOM typings too)
+      const read = async (url: URL): Promise<Uint8Array<ArrayBuffer>> => new Uint8Array(await readFile(url).catch((err: unknown) => { throw new KernelsNotBuiltError(err) }))
       const bytes = build === 'baseline' ? undefined : await read(build === 'dot' ? KERNELS_DOT_WASM : KERNELS_RELAXED_WASM)
       // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22); it applies to modules compiled later
       if (bytes !== undefined && !WebAssembly.validate(bytes)) setFlagsFromString('--experimental-wasm-relaxed-simd')

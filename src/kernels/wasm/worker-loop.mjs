@@ -1,10 +1,10 @@
-// The kernel worker's loop, for any host (Node's worker_threads in worker.mjs, a browser's Web
-// Workers): instantiates the kernels on the shared memory and takes chunks of the jobs the control
-// block announces until told to stop. Plain JavaScript so workers need no TypeScript loader. The
-// protocol is ThreadPool's, in pool.ts.
+// The kernel worker's loop, shared by Node's worker_threads (worker.mjs) and browsers' Web Workers
+// (worker.browser.mjs): instantiates the kernels on the shared memory and takes chunks of the jobs
+// the control block announces until told to stop. Plain JavaScript because workers do not inherit
+// the TypeScript loader. The protocol is ThreadPool's, in pool.ts.
 
-/** Runs the loop; `post` sends 'ready' once, then { error } for a kernel that threw. Returns when stopped. */
-export function runWorker ({ module, memory, control, index, kernels, layout }, post) {
+/** Runs until the pool stops; `post` tells the pool 'ready' once, then any error. */
+export function runKernelWorker ({ module, memory, control, index, kernels, layout }, post) {
   const { SEQ, NEXT, DONE, CHUNKS, CHUNK, TOTAL, FN, NARGS, STOP, ERROR, ARGS_BYTE, MAX_ARGS, SPIN, CHUNK_BITS } = layout
   const exports = new WebAssembly.Instance(module, { env: { memory } }).exports
   const fns = kernels.map(name => exports[name])

@@ -1,5 +1,5 @@
-// A kernel worker for Node (worker_threads): the loop of worker-loop.mjs on workerData.
+// A kernel worker (Node worker_threads); the loop itself is worker-loop.mjs, shared with browsers.
 import { parentPort, workerData } from 'node:worker_threads'
-import { runWorker } from './worker-loop.mjs'
+import { runKernelWorker } from './worker-loop.mjs'
 
-runWorker(workerData, message => parentPort.postMessage(message))
+runKernelWorker(workerData, message => parentPort.postMessage(message))

@@ -7,6 +7,7 @@ import type { SpmTokenizerData } from '../source.ts'
 import type { EncodeOptions, Tokenizer } from './types.ts'
 import { SpecialSplitter } from './special.ts'
 import { MinHeap } from './heap.ts'
+import { utf8Length } from '../../util/bytes.ts'
 
 const SPACE = '\u2581' // ▁, SentencePiece's visible space
 const TYPE_NORMAL = 1
@@ -47,7 +48,7 @@ export class SpmTokenizer implements Tokenizer {
     // two passes, sizes then bytes, so no per-token buffer is ever allocated
     const texts = tokens.map((piece, id) => this.pieceText(piece, types[id] ?? TYPE_NORMAL))
     this.offsets = new Int32Array(tokens.length + 1)
-    texts.forEach((t, id) => { this.offsets[id + 1] = this.offsets[id]! + (typeof t === 'number' ? 1 : Buffer.byteLength(t)) })
+    texts.forEach((t, id) => { this.offsets[id + 1] = this.offsets[id]! + (typeof t === 'number' ? 1 : utf8Length(t)) })
     this.bytes = new Uint8Array(this.offsets[tokens.length]!)
     texts.forEach((t, id) => {
       if (typeof t === 'number') this.bytes[this.offsets[id]!] = t

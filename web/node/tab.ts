@@ -1,0 +1,204 @@
+/**
+ * A browser tab as a peer of the swarm: one libp2p node (WebSockets to native nodes, a relay
+ * reservation so others can reach it, WebRTC between tabs) shared by
+ *   - a server: the same SwarmServer a native node runs, its weights fetched over the swarm into
+ *     OPFS and its span computed in a worker, announced with platform "browser"
+ *   - a client: a swarm model whose tokenizer, embedding and head come from the swarm too
+ */
+import { type Manifest, type Model } from '../../src/model/index.ts'
+import { BROWSER_LISTEN, browserTransports } from '../../src/net/browser-transports.ts'
+import { NetNode } from '../../src/net/index.ts'
+import {
+  type RouteEvent, SwarmClient, type SwarmStatus, SwarmServer, chooseStart, hopRoundTrips, loadSwarmModelById, recordRules, summarize, weights
+} from '../../src/swarm/index.ts'
+import { peerAddress } from '../../src/swarm/directory.ts'
+import { GridError } from '../../src/util/errors.ts'
+import { timeoutSignal } from '../../src/util/signal.ts'
+import { logger } from '../../src/util/log.ts'
+import { OpfsStore } from './opfs-store.ts'
+import { WorkerSpan } from './worker-span.ts'
+
+const log = logger('web:tab')
+
+export interface TabOptions {
+  /** multiaddrs (WebSockets, with /p2p/) of native peers to join through */
+  bootstrap: readonly string[]
+  version: string
+  /** kernel threads for a span this tab serves; default the number of cores */
+  threads?: number
+  signal?: AbortSignal
+}
+
+export interface ServeRequest {
+  /** default: the swarm's model with the most servers */
+  modelId?: string
+  blocks: readonly [number, number] | 'auto'
+  numBlocks?: number
+  cacheBudgetBytes?: number
+  onProgress?: (done: number, total: number) => void
+  onNote?: (note: string) => void
+  signal?: AbortSignal
+}
+
+export class Tab {
+  readonly store = new OpfsStore()
+  readonly client: SwarmClient
+  server: SwarmServer | undefined
+  private readonly models = new Map<string, Promise<Model>>()
+  private readonly routeListeners = new Set<(e: RouteEvent) => void>()
+  private dialTimer: ReturnType<typeof setInterval> | undefined
+
+  private constructor (readonly node: NetNode, private readonly options: TabOptions) {
+    this.client = SwarmClient.attach(node)
+  }
+
+  static async start (options: TabOptions): Promise<Tab> {
+    if (options.bootstrap.length === 0) throw new GridError('INVALID_ARGUMENT', 'a tab needs the WebSockets address of a native peer to join through')
+    const node = await NetNode.create({
+      listen: BROWSER_LISTEN,
+      bootstrap: options.bootstrap,
+      transports: browserTransports(),
+      records: recordRules,
+      signal: options.signal
+    })
+    // others reach a tab only through a relay: wait for the reservation
+    for (let waited = 0; !node.addresses.some(a => a.includes('/p2p-circuit')) && waited < RESERVATION_WAIT_MS; waited += 100) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    log('tab %s joined through %o; reachable at %o', node.peerId, options.bootstrap, node.addresses)
+    return new Tab(node, options)
+  }
+
+  get peerId (): string {
+    return this.node.peerId
+  }
+
+  /** The swarm as this tab sees it, itself included (a directory lists only the others). */
+  async status (options: { signal?: AbortSignal } = {}): Promise<SwarmStatus> {
+    const others = await this.client.directory.allServers(options)
+    return summarize(this.server === undefined ? others : [...others, this.server.record()])
+  }
+
+  /** The model id to use when none is named: the one with the most servers. */
+  async defaultModel (options: { signal?: AbortSignal } = {}): Promise<string> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const { models } = await this.status(options)
+      const best = [...models].sort((a, b) => b.servers.length - a.servers.length)[0]
+      if (best !== undefined) return best.model
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+    throw new GridError('NO_ROUTE', 'no model is served in this swarm yet')
+  }
+
+  /** The span `--blocks auto` would take now, and the bytes its weights and cache need. */
+  async plan (modelId: string, numBlocks: number, options: { signal?: AbortSignal } = {}): Promise<{ start: number, end: number, weightBytes: number, cacheBytes: number, manifest: Manifest }> {
+    const fetcher = new weights.WeightsFetcher(this.node, this.store)
+    const servers = (await this.client.directory.allServers(options)).filter(s => s.model === modelId)
+    const manifest = await fetcher.manifest(modelId, weights.recordHolders(servers, modelId), options)
+    const c = manifest.config
+    const length = Math.min(numBlocks, c.nLayers)
+    const guess = servers.length > 0 ? Math.min(...servers.map(s => s.throughput)) : 1
+    const start = chooseStart(c.nLayers, length, guess, servers)
+    const weightBytes = manifest.bytesOf(manifest.itemsFor(start, start + length))
+    return { start, end: start + length, weightBytes, cacheBytes: CACHE_BUDGET, manifest }
+  }
+
+  /** Serves a span: fetches its weights into OPFS, loads them in a worker, announces it. */
+  async serve (req: ServeRequest): Promise<SwarmServer> {
+    if (this.server !== undefined) throw new GridError('INVALID_ARGUMENT', `this tab already serves blocks ${this.server.span.join(':')}`)
+    const modelId = req.modelId ?? await this.defaultModel(req)
+    let name = modelId.slice(0, 12)
+    const threads = this.options.threads ?? Math.max(1, navigator.hardwareConcurrency ?? 1)
+    this.server = await SwarmServer.start({
+      node: this.node,
+      modelId,
+      store: this.store,
+      blocks: req.blocks,
+      numBlocks: req.numBlocks,
+      platform: 'browser',
+      loadSpan: WorkerSpan.loader({ threads, name: () => name }),
+      cacheBudgetBytes: req.cacheBudgetBytes ?? CACHE_BUDGET,
+      version: this.options.version,
+      signal: req.signal,
+      onNote: note => { log('%s', note); req.onNote?.(note) },
+      onProgress: req.onProgress
+    }).catch(err => { this.server = undefined; throw err })
+    name = this.server.model.name
+    this.keepPredecessorsClose()
+    return this.server
+  }
+
+  /**
+   * Dials the servers whose output comes to this tab (those serving the block before its span), so
+   * they push over this direct connection instead of through a relay: a tab cannot be dialed
+   * directly, only reached over connections it opened (or WebRTC, for tabs).
+   */
+  private keepPredecessorsClose (): void {
+    const dial = async (): Promise<void> => {
+      const s = this.server
+      if (s === undefined) return
+      const [start] = s.span
+      const all = await this.client.directory.servers(s.modelId, s.model.config.nLayers)
+      await Promise.all(all.filter(o => o.start < start && start <= o.end).map(async o => {
+        await this.node.ping(peerAddress(o), { signal: timeoutSignal(5000, 'a ping') }).catch(err => { log('cannot reach %s: %s', o.peer.slice(-8), (err as Error).message) })
+      }))
+    }
+    void dial()
+    this.dialTimer = setInterval(() => { void dial().catch(() => {}) }, 15_000)
+  }
+
+  async stopServing (): Promise<void> {
+    clearInterval(this.dialTimer)
+    const s = this.server
+    this.server = undefined
+    await s?.stop()
+  }
+
+  /** The chat model of a model id (its ends fetched once, then cached in OPFS). */
+  async model (modelId: string, options: { onProgress?: (done: number, total: number) => void } = {}): Promise<Model> {
+    let model = this.models.get(modelId)
+    if (model === undefined) {
+      model = loadSwarmModelById(this.client, modelId, {
+        store: this.store,
+        // the page's thread may not block: one thread, no pool (the span worker has the threads)
+        backend: 'wasm',
+        threads: 1,
+        onProgress: options.onProgress,
+        onRoute: e => { for (const l of this.routeListeners) l(e) }
+      })
+      model.catch(() => this.models.delete(modelId))
+      this.models.set(modelId, model)
+    }
+    return await model
+  }
+
+  onRoute (listener: (e: RouteEvent) => void): () => void {
+    this.routeListeners.add(listener)
+    return () => this.routeListeners.delete(listener)
+  }
+
+  /** A hop's round trips (ms per single-token step over one block) to a server, as a chain would see them. */
+  async hopRoundTrips (peer: string, steps = 200): Promise<number[]> {
+    const s = (await this.client.directory.allServers()).find(x => x.peer === peer)
+    if (s === undefined) throw new GridError('NO_ROUTE', `no server ${peer} in the swarm`)
+    const manifest = await new weights.WeightsFetcher(this.node, this.store).manifest(s.model, weights.recordHolders([s], s.model))
+    return await hopRoundTrips(this.node, s, manifest.config.dim, { steps })
+  }
+
+  /** Round trip to a peer (ms), over the connection libp2p picks. */
+  async ping (peer: { peer: string, addrs: readonly string[] }): Promise<number> {
+    return await this.node.ping({ id: peer.peer, addrs: peer.addrs }, { signal: timeoutSignal(5000, 'a ping') })
+  }
+
+  async stop (): Promise<void> {
+    await this.stopServing()
+    for (const m of this.models.values()) await (await m.catch(() => undefined))?.close()
+    await this.client.stop()
+    await this.node.stop()
+  }
+}
+
+const RESERVATION_WAIT_MS = 15_000
+
+/** KV-cache memory a tab gives its sessions: 256 MiB */
+export const CACHE_BUDGET = 256 << 20
