@@ -24,11 +24,13 @@ export const PROBE_TIMEOUT_MS = 3000
 export const GONE_MS = 30_000
 
 /** Whether a failed dial says nobody is there: refused, no route, or no relay reservation any more. */
-function refused (err: unknown): boolean {
-  for (let e = err as { message?: string, cause?: unknown } | undefined, depth = 0; e !== undefined && e !== null && depth < 8; e = e.cause as typeof e, depth++) {
-    if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|NO_RESERVATION/.test(String(e.message ?? ''))) return true
-  }
-  return false
+function refused (err: unknown, depth = 0): boolean {
+  const e = err as { message?: string, code?: string, cause?: unknown, errors?: unknown[] } | undefined
+  if (e === undefined || e === null || depth > 8) return false
+  if (/ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EHOSTDOWN|NO_RESERVATION/.test(`${e.code ?? ''} ${e.message ?? ''}`)) return true
+  // a dial of several addresses (TCP, WebSockets, relayed) fails with all of them: refused if every one was
+  if (Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every(x => refused(x, depth + 1))) return true
+  return refused(e.cause, depth + 1)
 }
 
 export class Liveness {

@@ -3,7 +3,9 @@
 import { Model } from '../../src/model/index.ts'
 
 const [path, threads] = process.argv.slice(2)
+// the runtime's own share (Node, the TypeScript loader, our modules), measured before loading
+const baseRssBytes = process.resourceUsage().maxRSS * 1024
 const model = await Model.load(path!, { backend: 'wasm', threads: Number(threads) })
 const maxRssBytes = process.resourceUsage().maxRSS * 1024
 await model.close()
-process.stdout.write(JSON.stringify({ maxRssBytes }) + '\n')
+process.stdout.write(JSON.stringify({ baseRssBytes, maxRssBytes }) + '\n')

@@ -11,6 +11,9 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export interface NsProcess {
   readonly proc: ChildProcess
@@ -40,6 +43,8 @@ export class Netns {
   readonly tag = `${process.pid.toString(36)}${randomBytes(2).toString('hex')}`
   private readonly names: string[] = []
   private readonly procs: ChildProcess[] = []
+  /** each process's own HOME (so its own default data directory, ~/.gridllm), removed at the end */
+  private readonly homes: string[] = []
   private readonly onExit = (): void => { this.destroySync() }
 
   constructor () {
@@ -93,9 +98,11 @@ table ip gridllm_nat {
 `)
   }
 
-  /** Starts a process inside namespace `name`, in a process group of its own. */
+  /** Starts a process inside namespace `name`, in a process group of its own, with a HOME of its own. */
   spawn (name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): NsProcess {
-    const proc = spawn('ip', ['netns', 'exec', this.ns(name), command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env } })
+    const home = mkdtempSync(join(tmpdir(), 'gridllm-ns-home-'))
+    this.homes.push(home)
+    const proc = spawn('ip', ['netns', 'exec', this.ns(name), command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, HOME: home, ...env } })
     this.procs.push(proc)
     let stdout = ''
     let stderr = ''
@@ -122,6 +129,7 @@ table ip gridllm_nat {
     for (const p of this.procs) {
       try { process.kill(-p.pid!, 'SIGKILL') } catch {}
     }
+    for (const home of this.homes.splice(0)) rmSync(home, { recursive: true, force: true })
     for (const name of this.names.splice(0)) {
       try { execFileSync('ip', ['netns', 'del', this.ns(name)], { stdio: 'ignore' }) } catch {}
     }
