@@ -39,6 +39,12 @@
   return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7))
 }
 
+/** [Σ p0, Σ p1, Σ p0, Σ p1] */
+@inline export function reduce2 (p0: v128, p1: v128): v128 {
+  const t = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7)) // p0 p1 p0 p1
+  return i32x4.add(t, v128.shuffle<i32>(t, t, 2, 3, 0, 1))
+}
+
 const LO16 = i16x8.splat(0x0f)
 const LO8 = i8x16.splat(0x0f)
 
