@@ -61,11 +61,11 @@ import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
  * da scales, sq Σ q per half block): Σ over blocks of d·da·(Σ w·q − zero point·Σ q) (+ m·da·Σ q
  * for Q5_1). One row at a time, two blocks per step reduced to exact sums before any float math
  * (in lanes 0 and 1; lanes 2 and 3 get zero scales), pointers stepping along the planes. Kept
- * this small on purpose: with four blocks or two rows per step V8 loads every vector of the step
- * first and spills most of them to the stack, and touching rows ahead (demand loads, as wasm has
- * no prefetch) stalls the core while the hardware prefetcher already streams the rows; together
- * they made Q8_0 decode about half as fast. Every build adds the same exact integers in the
- * same order.
+ * this plain on purpose (measured in V8): two rows per pass read two interleaved streams that the
+ * hardware prefetcher follows poorly once the matrix comes from memory, four blocks per step make
+ * V8 load every vector of the step first and spill most of them to the stack, and touching rows
+ * ahead with loads (wasm has no prefetch) stalls the core; together they made Q8_0 decode about
+ * half as fast. Every build adds the same exact integers in the same order.
  */
 @inline function rows (kind: i32, out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
   const nb = <usize>(inDim >> 5)
