@@ -3,7 +3,7 @@
 // Q5_0 d | qh | qs; Q5_1 d,m | qh | qs. Decode rows (one token), the GEMM unpacker, getRows.
 import { ACT_I16, ACT_I8 } from './act'
 import { Q4_0, Q5_0, Q5_1, Q8_0, plane } from './planes'
-import { ODD_BITS, EVEN_BITS, bits16, fifthI8, nibblesI16, nibblesI8, q8I16, reduce2 } from './qdot'
+import { ODD_BITS, EVEN_BITS, bits16, fifthI8, nibbles4I16, nibbles4I8, nibblesI16, nibblesI8, q8I16, reduce2 } from './qdot'
 import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
 
 /** Σ q of four blocks from their half-block sums at p. */
@@ -17,8 +17,7 @@ import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
 @inline function blockSum (kind: i32, qsp: usize, qhb: usize, g: usize, a: usize, layout: i32): v128 {
   if (kind == Q8_0) return q8I16(qsp + (g << 5), a)
   const v = v128.load(qsp + (g << 4))
-  const z = i32x4.splat(0)
-  if (kind == Q4_0) return layout == ACT_I8 ? nibblesI8(v, z, z, a) : nibblesI16(v, z, z, z, z, a)
+  if (kind == Q4_0) return layout == ACT_I8 ? nibbles4I8(v, a) : nibbles4I16(v, a)
   const qhp = qhb + (g << 2)
   if (layout == ACT_I8) {
     const qh = v128.load32_zero(qhp)
@@ -71,7 +70,7 @@ import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
   const nb = <usize>(inDim >> 5)
   const blocks = <usize>outDim * nb
   const aStep: usize = layout == ACT_I8 ? 32 : 64
-  const unscale = f32x4.splat(kind == Q8_0 ? <f32>(1.0 / 256) : 1)
+  const unscale = f32x4.splat(<f32>(1.0 / 256)) // Q8_0's sums come out 256 times too large
   const qsp = plane(w, kind, blocks, kind == Q8_0 || kind == Q4_0 ? 1 : 2)
   const qhb = plane(w, kind, blocks, 1)
   const qBytes: usize = kind == Q8_0 ? 32 : 16 // quants per block
@@ -89,14 +88,14 @@ import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
     let accm = f32x4.splat(0)
     for (let k = nb >> 1; k > 0; k--) {
       const s = kind == Q8_0 ? zero : qsums2(cp, false)
-      const dact = f32x4.mul(v128.load64_zero(dp), unscale)
+      const dact = kind == Q8_0 ? f32x4.mul(v128.load64_zero(dp), unscale) : v128.load64_zero(dp)
       acc = madd(f32x4.convert_i32x4_s(sums2(kind, qp, hp, ap, s, layout, false)), f32x4.mul(scales2(kind, sp, false, false), dact), acc)
       if (kind == Q5_1) accm = madd(scales2(kind, sp, true, false), f32x4.mul(dact, f32x4.convert_i32x4_s(s)), accm)
       qp += 2 * qBytes; hp += 8; sp += 2 * sBytes; ap += 2 * aStep; dp += 8; cp += 16
     }
     if (nb & 1) { // an odd last block
       const s = kind == Q8_0 ? zero : qsums2(cp, true)
-      const dact = f32x4.mul(v128.load32_zero(dp), unscale)
+      const dact = kind == Q8_0 ? f32x4.mul(v128.load32_zero(dp), unscale) : v128.load32_zero(dp)
       acc = madd(f32x4.convert_i32x4_s(sums2(kind, qp, hp, ap, s, layout, true)), f32x4.mul(scales2(kind, sp, false, true), dact), acc)
       if (kind == Q5_1) accm = madd(scales2(kind, sp, true, true), f32x4.mul(dact, f32x4.convert_i32x4_s(s)), accm)
     }

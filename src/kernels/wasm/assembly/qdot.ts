@@ -62,6 +62,16 @@ const LO8 = i8x16.splat(0x0f)
     v128.or(i16x8.shr_u(v, 12), h2), v128.or(v128.and(i16x8.shr_u(v, 4), LO16), h3), a)
 }
 
+/** Nibbles alone (Q4_0): nibblesI16 without fifth bits, so no or-with-zero is left for the engine. */
+@inline export function nibbles4I16 (v: v128, a: usize): v128 {
+  return dotI16(v128.and(i16x8.shr_u(v, 8), LO16), v128.and(v, LO16), i16x8.shr_u(v, 12), v128.and(i16x8.shr_u(v, 4), LO16), a)
+}
+
+/** Nibbles alone for ACT_I8 (Q4_0). */
+@inline export function nibbles4I8 (v: v128, a: usize): v128 {
+  return dotI8(v128.and(v, LO8), v128.and(i16x8.shr_u(v, 4), LO8), a)
+}
+
 /** The same nibbles for ACT_I8, plus fifth bits (lo, hi vectors of 16 or 0). */
 @inline export function nibblesI8 (v: v128, hlo: v128, hhi: v128, a: usize): v128 {
   return dotI8(v128.or(v128.and(v, LO8), hlo), v128.or(v128.and(i16x8.shr_u(v, 4), LO8), hhi), a)
