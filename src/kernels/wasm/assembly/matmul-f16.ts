@@ -4,7 +4,7 @@
 // row at a time; many: tiles of TILE rows widened into per-thread scratch, then the f32 kernel.
 import { BF16 } from './planes'
 import { matmulF32 } from './matmul-f32'
-import { PREFETCH_ROWS, f16ToF32, hsum, keep, madd, touch } from './simd'
+import { f16ToF32, hsum, madd } from './simd'
 
 const TILE = 8
 const EXP_SIGN = i32x4.splat(0x8fffe000)
@@ -49,16 +49,13 @@ export function matmul16 (kind: i32, out: usize, x: usize, w: usize, n: i32, inD
   const bf16 = kind == BF16
   const rowIn = <usize>inDim << 1
   if (n < 4) {
-    let touched: i32 = 0
     for (let i = 0; i < n; i++) {
       const xi = x + ((<usize>i * <usize>inDim) << 2)
       const oi = out + ((<usize>i * <usize>outDim) << 2)
       for (let r = r0; r < r1; r++) {
-        if (<usize>r + PREFETCH_ROWS < <usize>r1) touched ^= touch(w + (<usize>r + PREFETCH_ROWS) * rowIn, rowIn)
         store<f32>(oi + (<usize>r << 2), dotRow(w + <usize>r * rowIn, xi, inDim, bf16))
       }
     }
-    keep(touched)
     return
   }
   const tile = scratch + <usize>tid * <usize>matmul16ScratchBytes(inDim)

@@ -5,7 +5,7 @@ import { ACT_I16, ACT_I8 } from './act'
 import { Q5_K, plane } from './planes'
 import { dotI16, dotI8, reduce4 } from './qdot'
 import { sums4 } from './q-legacy'
-import { PREFETCH_ROWS, f16ToF32, hsumI, keep, touch } from './simd'
+import { f16ToF32, hsumI } from './simd'
 
 const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
@@ -85,14 +85,8 @@ const B8 = i8x16.splat(0x10)
   const qhp = q5 ? plane(w, kind, blocks, 2) : 0
   const qs = plane(w, kind, blocks, q5 ? 3 : 2)
   const aStep: usize = layout == ACT_I8 ? 32 : 64
-  let touched: i32 = 0
   for (let r = r0; r < r1; r++) {
     let acc: f32 = 0
-    if (<usize>r + PREFETCH_ROWS < <usize>r1) { // a row ahead starts on its way from memory
-      const ga = (<usize>r + PREFETCH_ROWS) * nk
-      touched ^= touch(qs + (ga << 7), nk << 7)
-      if (q5) touched ^= touch(qhp + (ga << 5), nk << 5)
-    }
     for (let k: usize = 0; k < nk; k++) {
       const g = <usize>r * nk + k
       const sm = scalesMins(sc + g * 12)
@@ -109,7 +103,6 @@ const B8 = i8x16.splat(0x10)
     }
     store<f32>(out + (<usize>r << 2), acc)
   }
-  keep(touched)
 }
 
 export function rowsQ4_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {

@@ -6,7 +6,7 @@
 import { ACT_I16, ACT_I8 } from './act'
 import { Q6_K, plane } from './planes'
 import { dot16I8 } from './qdot'
-import { PREFETCH_ROWS, f16ToF32, hsumI, keep, touch } from './simd'
+import { f16ToF32, hsumI } from './simd'
 
 const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
@@ -40,13 +40,8 @@ const HI8 = i8x16.splat(0x30)
   const dp = plane(w, Q6_K, blocks, 3)
   const aStep: usize = layout == ACT_I8 ? 32 : 64
   const second: usize = layout == ACT_I8 ? 16 : 32 // where a block's values 16..31 start
-  let touched: i32 = 0
   for (let r = r0; r < r1; r++) {
     let acc: f32 = 0
-    if (<usize>r + PREFETCH_ROWS < <usize>r1) { // a row ahead starts on its way from memory
-      const ga = (<usize>r + PREFETCH_ROWS) * nk
-      touched ^= touch(qlp + (ga << 7), nk << 7) ^ touch(qhp + (ga << 6), nk << 6)
-    }
     let ql = qlp + ((<usize>r * nk) << 7)
     let qh = qhp + ((<usize>r * nk) << 6)
     let sc = scp + ((<usize>r * nk) << 4)
@@ -73,7 +68,6 @@ const HI8 = i8x16.splat(0x30)
     }
     store<f32>(out + (<usize>r << 2), acc)
   }
-  keep(touched)
 }
 
 export function rowsQ6_K (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {

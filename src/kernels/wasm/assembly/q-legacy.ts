@@ -3,8 +3,8 @@
 // Q5_0 d | qh | qs; Q5_1 d,m | qh | qs. Decode rows (one token), the GEMM unpacker, getRows.
 import { ACT_I16, ACT_I8 } from './act'
 import { Q4_0, Q5_0, Q5_1, Q8_0, plane } from './planes'
-import { ODD_BITS, EVEN_BITS, bits16, fifthI8, nibblesI16, nibblesI8, q8I16, reduce4 } from './qdot'
-import { PREFETCH_ROWS, f16ToF32, f16x4Finite, hsum, keep, madd, touch } from './simd'
+import { ODD_BITS, EVEN_BITS, bits16, fifthI8, nibbles4I16, nibbles4I8, nibblesI16, nibblesI8, q8I16, reduce2 } from './qdot'
+import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
 
 /** Σ q of four blocks from their half-block sums at p. */
 @inline export function sums4 (p: usize): v128 {
@@ -17,8 +17,7 @@ import { PREFETCH_ROWS, f16ToF32, f16x4Finite, hsum, keep, madd, touch } from '.
 @inline function blockSum (kind: i32, qsp: usize, qhb: usize, g: usize, a: usize, layout: i32): v128 {
   if (kind == Q8_0) return q8I16(qsp + (g << 5), a)
   const v = v128.load(qsp + (g << 4))
-  const z = i32x4.splat(0)
-  if (kind == Q4_0) return layout == ACT_I8 ? nibblesI8(v, z, z, a) : nibblesI16(v, z, z, z, z, a)
+  if (kind == Q4_0) return layout == ACT_I8 ? nibbles4I8(v, a) : nibbles4I16(v, a)
   const qhp = qhb + (g << 2)
   if (layout == ACT_I8) {
     const qh = v128.load32_zero(qhp)
@@ -31,20 +30,26 @@ import { PREFETCH_ROWS, f16ToF32, f16x4Finite, hsum, keep, madd, touch } from '.
 }
 
 /**
- * Four f16 scales of blocks g..g+3 as f32 (Q5_1 keeps d and m interleaved: its d lanes, or m with
- * `second`). Scales are finite: the backend refuses tensors whose scales are not.
+ * The f16 scales of the two blocks at sp as f32 in lanes 0 and 1, lanes 2 and 3 zero (with `one`,
+ * the first block alone; Q5_1 keeps d and m interleaved: its d, or m with `second`). Scales are
+ * finite: the backend refuses tensors whose scales are not.
  */
-@inline function scales4 (kind: i32, w: usize, g: usize, second: bool): v128 {
-  if (kind != Q5_1) return f16x4Finite(v128.load64_zero(w + (g << 1)))
-  const v = v128.load(w + (g << 2))
-  return f16x4Finite(second ? v128.shuffle<u16>(v, v, 1, 3, 5, 7, 1, 3, 5, 7) : v128.shuffle<u16>(v, v, 0, 2, 4, 6, 0, 2, 4, 6))
+@inline function scales2 (kind: i32, sp: usize, second: bool, one: bool): v128 {
+  if (kind != Q5_1) return f16x4Finite(one ? v128.load16_lane(sp, i32x4.splat(0), 0) : v128.load32_zero(sp))
+  const v = one ? v128.load32_zero(sp) : v128.load64_zero(sp) // d m d m, then zeros
+  return f16x4Finite(second ? v128.shuffle<u16>(v, v, 1, 3, 4, 4, 4, 4, 4, 4) : v128.shuffle<u16>(v, v, 0, 2, 4, 4, 4, 4, 4, 4))
 }
 
-/** One row's four blocks from b (g: the row's block index there): exact sums less the zero point. */
-@inline function sums (kind: i32, qsp: usize, qhb: usize, g: usize, ab: usize, s: v128, layout: i32): v128 {
+/** Σ q of two blocks (the second zero with `one`) from their half-block sums at p: [s, s', s, s']. */
+@inline function qsums2 (p: usize, one: bool): v128 {
+  const u = one ? v128.load64_zero(p) : v128.load(p)
+  return i32x4.add(v128.shuffle<i32>(u, u, 0, 2, 0, 2), v128.shuffle<i32>(u, u, 1, 3, 1, 3))
+}
+
+/** The two blocks at qp, hp (the first alone with `one`) against ap: [Σ, Σ', Σ, Σ'], exact sums less the zero point (s: qsums2). */
+@inline function sums2 (kind: i32, qp: usize, hp: usize, ap: usize, s: v128, layout: i32, one: bool): v128 {
   const aStep: usize = layout == ACT_I8 ? 32 : 64
-  let sum = reduce4(blockSum(kind, qsp, qhb, g, ab, layout), blockSum(kind, qsp, qhb, g + 1, ab + aStep, layout),
-    blockSum(kind, qsp, qhb, g + 2, ab + 2 * aStep, layout), blockSum(kind, qsp, qhb, g + 3, ab + 3 * aStep, layout))
+  let sum = reduce2(blockSum(kind, qp, hp, 0, ap, layout), one ? i32x4.splat(0) : blockSum(kind, qp, hp, 1, ap + aStep, layout))
   if (kind == Q4_0) sum = i32x4.sub(sum, i32x4.shl(s, 3))
   if (kind == Q5_0) sum = i32x4.sub(sum, i32x4.shl(s, 4))
   return sum
@@ -53,106 +58,49 @@ import { PREFETCH_ROWS, f16ToF32, f16x4Finite, hsum, keep, madd, touch } from '.
 /**
  * out[r] for rows [r0, r1) against one token's activations (a: ACT_I16 or ACT_I8 per `layout`,
  * da scales, sq Σ q per half block): Σ over blocks of d·da·(Σ w·q − zero point·Σ q) (+ m·da·Σ q
- * for Q5_1), blocks in fours reduced to exact sums first, two rows at a time (activation loads
- * shared). Every build adds the same exact integers in the same order.
+ * for Q5_1). One row at a time, two blocks per step reduced to exact sums before any float math
+ * (in lanes 0 and 1; lanes 2 and 3 get zero scales), pointers stepping along the planes. Kept
+ * this plain on purpose (measured in V8): two rows per pass read two interleaved streams that the
+ * hardware prefetcher follows poorly once the matrix comes from memory, four blocks per step make
+ * V8 load every vector of the step first and spill most of them to the stack, and touching rows
+ * ahead with loads (wasm has no prefetch) stalls the core; together they made Q8_0 decode about
+ * half as fast. Every build adds the same exact integers in the same order.
  */
 @inline function rows (kind: i32, out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void {
   const nb = <usize>(inDim >> 5)
-  const nb4 = nb & ~(<usize>3)
   const blocks = <usize>outDim * nb
   const aStep: usize = layout == ACT_I8 ? 32 : 64
-  const unscale = f32x4.splat(kind == Q8_0 ? <f32>(1.0 / 256) : 1)
+  const unscale = f32x4.splat(<f32>(1.0 / 256)) // Q8_0's sums come out 256 times too large
   const qsp = plane(w, kind, blocks, kind == Q8_0 || kind == Q4_0 ? 1 : 2)
   const qhb = plane(w, kind, blocks, 1)
-  let r = r0
-  const rowBytes: usize = nb * (kind == Q8_0 ? 32 : 16)
-  let touched: i32 = 0
-  for (; r + 2 <= r1; r += 2) {
+  const qBytes: usize = kind == Q8_0 ? 32 : 16 // quants per block
+  const sBytes: usize = kind == Q5_1 ? 4 : 2 // scales (and mins) per block
+  const zero = i32x4.splat(0)
+  for (let r = r0; r < r1; r++) {
     const g0 = <usize>r * nb
-    const g1 = g0 + nb
-    // the quants (and fifth bits) of rows a few steps ahead start on their way from memory
-    if (<usize>r + PREFETCH_ROWS + 2 <= <usize>r1) {
-      touched ^= touch(qsp + (g0 + PREFETCH_ROWS * nb) * (rowBytes / nb), 2 * rowBytes)
-      if (kind == Q5_0 || kind == Q5_1) touched ^= touch(qhb + ((g0 + PREFETCH_ROWS * nb) << 2), nb << 3)
-    }
-    let acc0 = f32x4.splat(0); let acc1 = f32x4.splat(0)
-    let accm0 = f32x4.splat(0); let accm1 = f32x4.splat(0)
-    for (let b: usize = 0; b < nb4; b += 4) {
-      const ab = a + b * aStep
-      const s = sums4(sq + (b << 3))
-      const dact = f32x4.mul(v128.load(da + (b << 2)), unscale)
-      acc0 = madd(f32x4.convert_i32x4_s(sums(kind, qsp, qhb, g0 + b, ab, s, layout)), f32x4.mul(scales4(kind, w, g0 + b, false), dact), acc0)
-      acc1 = madd(f32x4.convert_i32x4_s(sums(kind, qsp, qhb, g1 + b, ab, s, layout)), f32x4.mul(scales4(kind, w, g1 + b, false), dact), acc1)
-      if (kind == Q5_1) {
-        const sa = f32x4.mul(dact, f32x4.convert_i32x4_s(s))
-        accm0 = madd(scales4(kind, w, g0 + b, true), sa, accm0)
-        accm1 = madd(scales4(kind, w, g1 + b, true), sa, accm1)
-      }
-    }
-    if (nb4 < nb) {
-      acc0 = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, acc0, false)
-      acc1 = tail(kind, qsp, qhb, w, g1, a, da, sq, nb4, nb, unscale, layout, acc1, false)
-      if (kind == Q5_1) {
-        accm0 = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, accm0, true)
-        accm1 = tail(kind, qsp, qhb, w, g1, a, da, sq, nb4, nb, unscale, layout, accm1, true)
-      }
-    }
-    store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc0) + hsum(accm0) : hsum(acc0))
-    store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc1) + hsum(accm1) : hsum(acc1), 4)
-  }
-  keep(touched)
-  for (; r < r1; r++) {
-    const g0 = <usize>r * nb
+    let qp = qsp + g0 * qBytes
+    let hp = qhb + (g0 << 2)
+    let sp = w + g0 * sBytes
+    let ap = a
+    let dp = da
+    let cp = sq
     let acc = f32x4.splat(0)
     let accm = f32x4.splat(0)
-    for (let b: usize = 0; b < nb4; b += 4) {
-      const s = sums4(sq + (b << 3))
-      const dact = f32x4.mul(v128.load(da + (b << 2)), unscale)
-      acc = madd(f32x4.convert_i32x4_s(sums(kind, qsp, qhb, g0 + b, a + b * aStep, s, layout)), f32x4.mul(scales4(kind, w, g0 + b, false), dact), acc)
-      if (kind == Q5_1) accm = madd(scales4(kind, w, g0 + b, true), f32x4.mul(dact, f32x4.convert_i32x4_s(s)), accm)
+    for (let k = nb >> 1; k > 0; k--) {
+      const s = kind == Q8_0 ? zero : qsums2(cp, false)
+      const dact = kind == Q8_0 ? f32x4.mul(v128.load64_zero(dp), unscale) : v128.load64_zero(dp)
+      acc = madd(f32x4.convert_i32x4_s(sums2(kind, qp, hp, ap, s, layout, false)), f32x4.mul(scales2(kind, sp, false, false), dact), acc)
+      if (kind == Q5_1) accm = madd(scales2(kind, sp, true, false), f32x4.mul(dact, f32x4.convert_i32x4_s(s)), accm)
+      qp += 2 * qBytes; hp += 8; sp += 2 * sBytes; ap += 2 * aStep; dp += 8; cp += 16
     }
-    if (nb4 < nb) {
-      acc = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, acc, false)
-      if (kind == Q5_1) accm = tail(kind, qsp, qhb, w, g0, a, da, sq, nb4, nb, unscale, layout, accm, true)
+    if (nb & 1) { // an odd last block
+      const s = kind == Q8_0 ? zero : qsums2(cp, true)
+      const dact = kind == Q8_0 ? f32x4.mul(v128.load32_zero(dp), unscale) : v128.load32_zero(dp)
+      acc = madd(f32x4.convert_i32x4_s(sums2(kind, qp, hp, ap, s, layout, true)), f32x4.mul(scales2(kind, sp, false, true), dact), acc)
+      if (kind == Q5_1) accm = madd(scales2(kind, sp, true, true), f32x4.mul(dact, f32x4.convert_i32x4_s(s)), accm)
     }
     store<f32>(out + (<usize>r << 2), kind == Q5_1 ? hsum(acc) + hsum(accm) : hsum(acc))
   }
-}
-
-const LANES = i32x4(0, 1, 2, 3)
-
-/**
- * The last nb − b (1..3) blocks of a row into acc, as the main loop does them (lanes past the end
- * zero); with `offsets`, Q5_1's m·da·Σ q instead.
- */
-@inline function tail (kind: i32, qsp: usize, qhb: usize, w: usize, g0: usize, a: usize, da: usize, sq: usize, b: usize, nb: usize,
-  unscale: v128, layout: i32, acc: v128, offsets: bool): v128 {
-  const aStep: usize = layout == ACT_I8 ? 32 : 64
-  const cnt = <i32>(nb - b)
-  const ab = a + b * aStep
-  const g = g0 + b
-  const z = i32x4.splat(0)
-  const valid = i32x4.lt_s(LANES, i32x4.splat(cnt))
-  const s = v128.and(sums4(sq + (b << 3)), valid)
-  const dact = v128.and(f32x4.mul(v128.load(da + (b << 2)), unscale), valid)
-  // scales of the blocks present only: a lane past the row may hold anything
-  const sc = v128.and(scalesTail(kind, w, g, cnt, offsets), valid)
-  if (offsets) return madd(sc, f32x4.mul(dact, f32x4.convert_i32x4_s(s)), acc)
-  let sum = reduce4(blockSum(kind, qsp, qhb, g, ab, layout), cnt > 1 ? blockSum(kind, qsp, qhb, g + 1, ab + aStep, layout) : z,
-    cnt > 2 ? blockSum(kind, qsp, qhb, g + 2, ab + 2 * aStep, layout) : z, z)
-  if (kind == Q4_0) sum = i32x4.sub(sum, i32x4.shl(s, 3))
-  if (kind == Q5_0) sum = i32x4.sub(sum, i32x4.shl(s, 4))
-  return madd(f32x4.convert_i32x4_s(sum), f32x4.mul(sc, dact), acc)
-}
-
-/** The scales (or Q5_1's mins) of the cnt < 4 blocks from g, one at a time (no read past the plane's end). */
-@inline function scalesTail (kind: i32, w: usize, g: usize, cnt: i32, second: bool): v128 {
-  const stride: usize = kind == Q5_1 ? 4 : 2
-  const p = w + g * stride + (second ? 2 : 0)
-  let v = f32x4.splat(f16ToF32(load<u16>(p)))
-  if (cnt > 1) v = f32x4.replace_lane(v, 1, f16ToF32(load<u16>(p + stride)))
-  if (cnt > 2) v = f32x4.replace_lane(v, 2, f16ToF32(load<u16>(p + 2 * stride)))
-  return v
 }
 
 export function rowsQ8_0 (out: usize, a: usize, da: usize, sq: usize, w: usize, inDim: i32, outDim: i32, r0: i32, r1: i32, layout: i32): void { rows(Q8_0, out, a, da, sq, w, inDim, outDim, r0, r1, ACT_I16) }

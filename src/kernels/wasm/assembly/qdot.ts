@@ -39,6 +39,12 @@
   return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7))
 }
 
+/** [Σ p0, Σ p1, Σ p0, Σ p1] */
+@inline export function reduce2 (p0: v128, p1: v128): v128 {
+  const t = i32x4.add(v128.shuffle<i32>(p0, p1, 0, 4, 1, 5), v128.shuffle<i32>(p0, p1, 2, 6, 3, 7)) // p0 p1 p0 p1
+  return i32x4.add(t, v128.shuffle<i32>(t, t, 2, 3, 0, 1))
+}
+
 const LO16 = i16x8.splat(0x0f)
 const LO8 = i8x16.splat(0x0f)
 
@@ -54,6 +60,16 @@ const LO8 = i8x16.splat(0x0f)
 @inline export function nibblesI16 (v: v128, h0: v128, h1: v128, h2: v128, h3: v128, a: usize): v128 {
   return dotI16(v128.or(v128.and(i16x8.shr_u(v, 8), LO16), h0), v128.or(v128.and(v, LO16), h1),
     v128.or(i16x8.shr_u(v, 12), h2), v128.or(v128.and(i16x8.shr_u(v, 4), LO16), h3), a)
+}
+
+/** Nibbles alone (Q4_0): nibblesI16 without fifth bits, so no or-with-zero is left for the engine. */
+@inline export function nibbles4I16 (v: v128, a: usize): v128 {
+  return dotI16(v128.and(i16x8.shr_u(v, 8), LO16), v128.and(v, LO16), i16x8.shr_u(v, 12), v128.and(i16x8.shr_u(v, 4), LO16), a)
+}
+
+/** Nibbles alone for ACT_I8 (Q4_0). */
+@inline export function nibbles4I8 (v: v128, a: usize): v128 {
+  return dotI8(v128.and(v, LO8), v128.and(i16x8.shr_u(v, 4), LO8), a)
 }
 
 /** The same nibbles for ACT_I8, plus fifth bits (lo, hi vectors of 16 or 0). */

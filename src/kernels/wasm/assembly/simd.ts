@@ -43,25 +43,6 @@
   return f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), i32x4.splat(0x8fffe000)), f32x4.splat(5.192296858534828e33))
 }
 
-/**
- * Loads one word per 64-byte line of [p, p + bytes) and returns their xor: touching weights some
- * rows ahead starts their way from memory before they are needed (wasm has no prefetch). Callers
- * keep the result alive with keep() so the loads stay.
- */
-@inline export function touch (p: usize, bytes: usize): i32 {
-  let x: i32 = 0
-  for (let o: usize = 0; o < bytes; o += 64) x ^= load<i32>(p + o)
-  return x
-}
-
-/** Rows ahead whose weights the decode loops touch. */
-export const PREFETCH_ROWS: usize = 8
-
-/** Stores v where nothing reads it (address 0 is never allocated): keeps touch()'s loads. */
-@inline export function keep (v: i32): void {
-  store<i32>(0, v)
-}
-
 /** e^x per lane, Cephes' expf polynomial (about 1 ulp on [-87, 88]); clamps outside. */
 @inline export function expv (x: v128): v128 {
   x = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0))
