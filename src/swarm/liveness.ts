@@ -67,6 +67,7 @@ export class Liveness {
       return true
     } catch (err) {
       if (refused(err)) this.markGone(peer.id)
+      else log('%s did not answer: %s', peer.id.slice(-8), (err as Error).message)
       return false
     }
   }
