@@ -35,9 +35,6 @@ export function nodeTransports (): TransportSet {
   return {
     platform: 'node',
     transports: [tcp(), webSockets(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
-    // WebSockets is for tabs to dial us: native peers reach each other over TCP. (A refused
-    // WebSockets dial can also leave an 'error' event nobody listens to, which would end the process.)
-    connectionGater: { denyDialMultiaddr: ma => /\/wss?(\/|$)/.test(ma.toString()) && !ma.toString().includes('/p2p-circuit') },
     services: reachServices,
     lanDiscovery: announce => mdns({ serviceTag: '_gridllm._udp.local', broadcast: announce, interval: 2000 })
   }
