@@ -1,20 +1,11 @@
 /**
  * The browser's side of transports.ts (the web build swaps it in): Node's transports (TCP, mDNS,
  * AutoNAT, the relay service) do not exist in a tab, which always passes browserTransports().
+ * The types are transports.ts's own (type-only, so nothing of Node's is bundled).
  */
-import type { Libp2pOptions } from 'libp2p'
-import type { ReachState } from './reach.ts'
+import type { TransportSet } from './transports.ts'
 
-export type Services = Record<string, (components: any) => unknown>
-
-export interface TransportSet {
-  readonly platform: 'node' | 'browser'
-  readonly transports: NonNullable<Libp2pOptions['transports']>
-  readonly connectionGater?: Libp2pOptions['connectionGater']
-  readonly preferDial?: (addrs: readonly string[]) => readonly string[]
-  readonly services?: (state: ReachState) => Services
-  readonly lanDiscovery?: (announce: boolean) => NonNullable<Libp2pOptions['peerDiscovery']>[number]
-}
+export type { Services, TransportSet } from './transports.ts'
 
 export function nodeTransports (): TransportSet {
   throw new Error('a node in a browser needs its transports given (browserTransports())')
