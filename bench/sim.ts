@@ -40,7 +40,7 @@ function announce (peer: string, start: number, end: number, throughput: number,
   const now = Date.now()
   const record: ServerRecord = {
     v: 1, peer, name: '', model: MODEL, modelName: 'sim', nLayers: N_LAYERS, start, end, state: 'online', throughput,
-    freeCacheTokens: capacity * CACHE_TOKENS, version: 'sim', addrs: [], reach: random() < 0.2 ? 'relayed' : 'direct', pings: {}, issuedAt: now, expiresAt: now + 120_000
+    freeCacheTokens: Math.max(0, capacity - (servers.get(peer)?.sessions ?? 0)) * CACHE_TOKENS, version: 'sim', addrs: [], reach: random() < 0.2 ? 'relayed' : 'direct', pings: {}, issuedAt: now, expiresAt: now + 120_000
   }
   if (old !== undefined) for (let b = old.start; b < old.end; b++) world.unprovide(`model/${MODEL}/block/${b}`, peer)
   world.records.set(peer, encodeRecord(record))
@@ -98,6 +98,7 @@ const sessions: Session[] = []
 let refusals = 0
 let attempts = 0
 let routeCalls = 0
+let noRouteSeen = 0
 /** Opens a route over [start, end) the way a chain session sets one up: plan, open every hop, re-plan around failures. */
 function openRoute (client: SwarmClient, start: number, end: number, exclude: ReadonlySet<string> = new Set()): Session['hops'] | undefined {
   routeCalls++
@@ -105,7 +106,7 @@ function openRoute (client: SwarmClient, start: number, end: number, exclude: Re
   for (let attempt = 0; attempt < 300; attempt++) {
     attempts++
     let plan
-    try { plan = timedPlan(client, start, end, exclude) } catch { return undefined }
+    try { plan = timedPlan(client, start, end, exclude) } catch (err) { if (noRouteSeen++ < 3) note(`no route after ${attempt} attempts: ${(err as Error).message}`); return undefined }
     const failed = plan.hops.find(h => {
       const s = servers.get(h.peer)!
       if (!world.alive.has(h.peer)) { client.penalize(MODEL, h.peer, new NetworkError('PEER_UNREACHABLE', 'gone')); return true }
@@ -116,11 +117,27 @@ function openRoute (client: SwarmClient, start: number, end: number, exclude: Re
     for (const h of plan.hops) { servers.get(h.peer)!.sessions++; void client.node.ping({ id: h.peer, addrs: [] }) }
     return plan.hops.map(h => ({ ...h }))
   }
+  if (noRouteSeen++ < 3) note(`no route after 300 attempts`)
   return undefined
 }
+/** Every live server's periodic re-announce: the same span, a fresh expiry, the cache it has left now. */
+function reannounce (): void {
+  for (const [peer, s] of servers) {
+    if (!world.alive.has(peer)) continue
+    const r = s.record
+    announce(peer, r.start, r.end, r.throughput, s.capacity, r)
+  }
+}
+// sessions arrive over time: CLIENTS_PER_PERIOD of them per announce period (60 s), so each wave of
+// clients reads records at most one period old (a client refreshes its view before it opens a
+// session, as its directory's 30 s TTL makes it do), and learns the rest from refusals
+const CLIENTS_PER_PERIOD = 100
 let opened = 0
 for (let round = 0; round < SESSIONS_PER_CLIENT; round++) {
-  for (const client of clients) {
+  for (let i = 0; i < clients.length; i++) {
+    if (i % CLIENTS_PER_PERIOD === 0) { if (i > 0 || round > 0) note(`round ${round + 1}: ${i} clients, ${opened} sessions, ${refusals} refusals`); reannounce() }
+    const client = clients[i]!
+    if (round > 0 || i >= CLIENTS_PER_PERIOD) await client.servers(MODEL, N_LAYERS, { refresh: true })
     const hops = openRoute(client, 0, N_LAYERS)
     if (hops !== undefined) { sessions.push({ client, hops }); opened++ }
   }
@@ -164,7 +181,11 @@ const coverageAfterChurn = covered()
 let lostHops = 0
 let failedOver = 0
 const failoverPlanStart = planMs.length
-for (const session of sessions) {
+reannounce() // the survivors' next announce; each client's view is kept fresh by its watch (every 30 s)
+const refreshed = new Set<SwarmClient>()
+for (const [n, session] of sessions.entries()) {
+  if (n % (CLIENTS_PER_PERIOD * SESSIONS_PER_CLIENT) === 0) { reannounce(); refreshed.clear() }
+  if (!refreshed.has(session.client)) { refreshed.add(session.client); await session.client.servers(MODEL, N_LAYERS, { refresh: true }) }
   for (let i = 0; i < session.hops.length; i++) {
     const hop = session.hops[i]!
     if (!dead.has(hop.peer)) continue
@@ -179,6 +200,7 @@ note(`${failedOver} of ${lostHops} lost hops failed over`)
 // 4. rebalancing: every live server reconsiders once, reading the directory as it would
 const live = peers.filter(p => !dead.has(p))
 let moves = 0
+reannounce()
 let snapshot = await view()
 for (let i = 0; i < live.length; i++) {
   if (i % 200 === 0) snapshot = await view()

@@ -121,7 +121,8 @@ export class SwarmClient {
   private async lookup (model: string, nLayers: number, signal: AbortSignal | undefined): Promise<ServerInfo[]> {
     const found = await this.directory.servers(model, nLayers, { signal })
     const now = Date.now()
-    const kept = (this.cache.get(model)?.servers ?? []).filter(old => old.expiresAt > now && !found.some(s => s.peer === old.peer))
+    const foundPeers = new Set(found.map(s => s.peer))
+    const kept = (this.cache.get(model)?.servers ?? []).filter(old => old.expiresAt > now && !foundPeers.has(old.peer))
     const servers = [...found, ...kept]
     for (const s of servers) {
       if (this.rtts.has(s.peer)) continue

@@ -96,6 +96,17 @@ export function killGroup (s: ServerProcess, signal: NodeJS.Signals): void {
 }
 
 /** Resident memory of a process in MiB (Linux /proc), or NaN if it is gone. */
+/** CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none). */
+export function cpuSeconds (pid: number): number {
+  try {
+    // fields after the command's closing parenthesis: state is field 3, utime 14, stime 15 (clock ticks of 1/100 s on Linux)
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return NaN
+  }
+}
+
 export function rssMiB (pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
