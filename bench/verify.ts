@@ -19,7 +19,7 @@ import { SHAPE_135M, writeSyntheticGguf } from '../src/model/synthetic.ts'
 import { loadSwarmModel } from '../src/swarm/index.ts'
 import { sha256Hex, toHex } from '../src/util/digest.ts'
 import { DEFAULT_POLICY, type AuditPolicy, type Verifier, verification } from '../src/verify/index.ts'
-import { STORIES, type ServerProcess, greedyIds, startServer, startServers, stopServers, tempDir } from '../test/swarm/harness.ts'
+import { STORIES, type ServerProcess, cpuSeconds, greedyIds, startServer, startServers, stopServers, tempDir } from '../test/swarm/harness.ts'
 import { Calibration, type OutputCheat } from '../test/verify/calibrate.ts'
 import { addNoise, kinds } from '../test/verify/kinds.ts'
 import { TestSwarm } from '../test/verify/swarm.ts'
@@ -226,12 +226,20 @@ async function overhead (): Promise<object> {
     const perToken: Record<'off' | 'sample', number[]> = { off: [], sample: [] }
     const rows = { sample: 0 }
     for (const m of [off, sample]) await greedyIds(m, 'the quick brown fox', 4) // warm-up
+    // CPU seconds per mode: the servers' (audit replays run there) and this client's (its own checks)
+    const cpu = { off: { servers: 0, client: 0 }, sample: { servers: 0, client: 0 } }
+    const serversCpu = (): number => servers.reduce((sum, s) => sum + cpuSeconds(s.proc.pid!), 0)
+    const clientCpu = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6 }
     for (let r = 0; r < rounds; r++) {
       for (const [name, m] of [['off', off], ['sample', sample]] as const) {
+        const [s0, c0] = [serversCpu(), clientCpu()]
         const t0 = performance.now()
         const gen = m.generate('the quick brown fox', { temperature: 0, maxTokens: TOKENS })
         for await (const _ of gen);
         perToken[name].push((performance.now() - t0) / TOKENS)
+        if (name === 'sample') await verifier!.idle() // the audits this request launched, counted in its round
+        cpu[name].servers += serversCpu() - s0
+        cpu[name].client += clientCpu() - c0
         if (name === 'sample') rows.sample += (gen.promptTokens + gen.completionTokens) * m.config.nLayers
         process.stderr.write(`overhead round ${r + 1} ${name}: ${perToken[name].at(-1)!.toFixed(1)} ms/token\n`)
       }
@@ -243,6 +251,8 @@ async function overhead (): Promise<object> {
       latency_ratio: +(median(perToken.sample) / median(perToken.off)).toFixed(3),
       audits: verifier!.stats().audits,
       audit_compute_share: +(verifier!.auditedRowBlocks / rows.sample).toFixed(4),
+      cpu_s: { off: { servers: +cpu.off.servers.toFixed(2), client: +cpu.off.client.toFixed(2) }, sample: { servers: +cpu.sample.servers.toFixed(2), client: +cpu.sample.client.toFixed(2) } },
+      cpu_ratio: +((cpu.sample.servers + cpu.sample.client) / (cpu.off.servers + cpu.off.client)).toFixed(3),
       note: 'compute share = rows x blocks recomputed by audits / rows x blocks of the requests (audit replays run as chunked prefill, cheaper per row in time)'
     }
     await Promise.all([off.close(), sample.close()])
