@@ -170,11 +170,19 @@ export class SwarmClient {
 
   /** Plans a route over [start, end) from the servers last fetched. */
   plan (model: string, start: number, end: number, cacheTokens: number, exclude: ReadonlySet<string> = new Set()): Plan {
-    const all = this.cache.get(model)?.servers ?? []
-    const servers = all.map(s => ({ ...s, observedBlockSeconds: this.observed.get(s.peer), trustFactor: this.trust?.factor(s.peer) }))
-    const left = all.filter(s => this.trust?.excluded(s.peer) === true || this.liveness.isGone(s.peer, s.issuedAt)).map(s => s.peer)
-    const banned = new Set([...exclude, ...this.banned(), ...left])
-    return planRoute({ start, end, servers, rttMs: peer => this.rtts.get(peer), banned, cacheTokens })
+    // read through lookups, not copies: with thousands of servers known, a copy of each per plan costs more than the search
+    const servers = this.cache.get(model)?.servers ?? []
+    const issued = new Map<string, number>()
+    for (const s of servers) issued.set(s.peer, s.issuedAt)
+    const now = Date.now()
+    const banned = {
+      has: (peer: string): boolean => exclude.has(peer) || (this.bans.get(peer)?.until ?? 0) > now ||
+        this.trust?.excluded(peer) === true || this.liveness.isGone(peer, issued.get(peer))
+    }
+    return planRoute({
+      start, end, servers, banned, cacheTokens, rttMs: peer => this.rtts.get(peer),
+      observedBlockSeconds: peer => this.observed.get(peer), trustFactor: peer => this.trust?.factor(peer)
+    })
   }
 
   /**

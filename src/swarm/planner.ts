@@ -40,11 +40,14 @@ export interface PlanRequest {
   readonly servers: readonly PlannerServer[]
   /** client → server round trip in ms, if measured */
   readonly rttMs: (peer: string) => number | undefined
-  readonly banned?: ReadonlySet<string>
+  /** servers routes must not use (anything with has(): a Set, or a lookup over several) */
+  readonly banned?: { has: (peer: string) => boolean }
   /** tokens of cache the session needs */
   readonly cacheTokens: number
   /** measured seconds per block by peer, when not given on the servers themselves */
   readonly observedBlockSeconds?: (peer: string) => number | undefined
+  /** trust factors by peer (>= 1), when not given on the servers themselves */
+  readonly trustFactor?: (peer: string) => number | undefined
   /** servers searched per block, the cheapest first (see candidates()); default 8, Infinity = all */
   readonly candidatesPerBlock?: number
 }
@@ -73,10 +76,10 @@ export const RELAYED_HOP_S = 0.05
 export const UNKNOWN_BLOCK_S = 300
 export const CANDIDATES_PER_BLOCK = 8
 
-/** Seconds per block: measured if the client has timed the server, else the claim, held to `floor`. */
-export function serverBlockSeconds (s: PlannerServer, floor = 0): number {
-  const trust = s.trustFactor !== undefined && s.trustFactor >= 1 ? s.trustFactor : 1
-  if (s.observedBlockSeconds !== undefined && s.observedBlockSeconds > 0) return s.observedBlockSeconds * trust
+/** Seconds per block: measured (`observed`) if the client has timed the server, else the claim, held to `floor`; times the trust factor. */
+export function serverBlockSeconds (s: PlannerServer, floor = 0, observed = s.observedBlockSeconds, trustFactor = s.trustFactor): number {
+  const trust = trustFactor !== undefined && trustFactor >= 1 ? trustFactor : 1
+  if (observed !== undefined && observed > 0) return observed * trust
   const claimed = s.throughput > 0 ? 1 / (s.throughput * (s.end - s.start)) : UNKNOWN_BLOCK_S
   return Math.max(claimed, floor) * trust
 }
@@ -99,7 +102,7 @@ export function planRoute (req: PlanRequest): Plan {
   const floor = fastest < Infinity ? fastest / PRIOR_MAX_SPEEDUP : 0
   const blockSeconds = (s: PlannerServer): number => {
     const o = observed(s)
-    return serverBlockSeconds(o === undefined ? s : { ...s, observedBlockSeconds: o }, floor)
+    return serverBlockSeconds(s, floor, o, s.trustFactor ?? req.trustFactor?.(s.peer))
   }
   const penalty = (s: PlannerServer): number => (s.freeCacheTokens < req.cacheTokens ? CACHE_PENALTY_S : 0) + (s.reach === 'relayed' ? RELAYED_HOP_S : 0)
   const covering = new Int32Array(end - start + 1) // (blocks + 1) a difference array of how many servers cover each block
