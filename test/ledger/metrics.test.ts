@@ -1,12 +1,14 @@
 /**
  * /metrics exports the node's account: a paid completion through the API moves the client's balance,
  * spent and settlements by exactly what it paid, and the server's earned by exactly what it was paid
- * (the series `serve --api` shows, there from the server's own ledger).
+ * (the series `serve --api` shows, there from the server's own ledger), which the server also
+ * reports in its record for the dashboard.
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { type ApiServer, serveApi } from '../../src/api/index.ts'
 import type { Model } from '../../src/model/index.ts'
+import { decodeRecord, encodeRecord } from '../../src/swarm/index.ts'
 import { MODEL_NAME, type TestServer, eventually, metric, startServer } from '../api/helpers.ts'
 import { type Books, type PaidServer, paidServer, payingClient, tokensThrough } from './swarm.ts'
 
@@ -75,5 +77,10 @@ describe('credits in /metrics over a paying swarm', () => {
     assert.ok(Math.abs(s1.balance - s0.balance - earned) < 1e-9)
     assert.equal(s1.payee, 1)
     assert.equal(s1.spent, 0)
+
+    // and the server reports it in its record (what the dashboard shows), which readers accept
+    const record = decodeRecord(encodeRecord(servers[0]!.server.record()))
+    assert.equal(record.earned, tokens * 3 * PRICES[0])
+    assert.equal(decodeRecord(encodeRecord(servers[1]!.server.record())).earned, tokens * 2 * PRICES[1])
   })
 })
