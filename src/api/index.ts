@@ -3,3 +3,4 @@ export { localEngine, deferredEngine, engineHealth, findModel, type Health, type
 export { ERROR_STATUS, httpError } from './errors.ts'
 export { Limiter, type LimiterOptions } from './limiter.ts'
 export { pageRoutes, servePage, type PageOptions, type PageServer } from './page.ts'
+export type { CreditStats } from './metrics.ts'

@@ -3,12 +3,22 @@
  * A handful of series do not need a client library: counters here, gauges read at scrape time
  * from the limiter and the engine.
  */
+import { type LedgerSummary, credits } from '../ledger/index.ts'
 import type { EngineStats } from './engine.ts'
 import type { Limiter } from './limiter.ts'
 
 const RATE_WINDOW_SECONDS = 10
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+
+/**
+ * The node's credit account as /metrics exports it (amounts in µcr): a client's, or, under
+ * `serve --api`, the server's own (what its spans earned and what its API spent), with its price.
+ */
+export type CreditStats = Pick<LedgerSummary, 'balance' | 'earned' | 'spent' | 'minted' | 'payeeSettlements' | 'payerSettlements' | 'pending'> & {
+  /** a server's price, µcr per block-token */
+  readonly price?: number
+}
 
 export class Metrics {
   tokensGenerated = 0
@@ -38,7 +48,7 @@ export class Metrics {
     return sum / RATE_WINDOW_SECONDS
   }
 
-  render (limiter: Limiter, stats: EngineStats | undefined): string {
+  render (limiter: Limiter, stats: EngineStats | undefined, account?: CreditStats): string {
     const out: string[] = []
     const series = (name: string, type: 'counter' | 'gauge' | 'summary', help: string, samples: Array<[tail: string, value: number]>): void => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
@@ -71,6 +81,16 @@ export class Metrics {
           Object.entries(stats.verification.audits).map(([result, n]) => [`{result="${result}"}`, n]))
         series('gridllm_convictions_total', 'counter', 'Servers convicted by a fraud proof checked here.', [['', stats.verification.convictions]])
       }
+    }
+    if (account !== undefined) {
+      series('gridllm_credits_balance', 'gauge', 'This node\'s credit balance, in credits (negative: in debt).', [['', credits(account.balance)]])
+      series('gridllm_credits_earned_total', 'counter', 'Credits this account was paid for work its servers did, over its whole ledger.', [['', credits(account.earned)]])
+      series('gridllm_credits_spent_total', 'counter', 'Credits this account paid servers, over its whole ledger.', [['', credits(account.spent)]])
+      series('gridllm_credits_minted_total', 'counter', 'Credits this account was granted (its first block).', [['', credits(account.minted)]])
+      series('gridllm_credits_settlements_total', 'counter', 'Settlements in this account\'s ledger, by role: payee (it was paid), payer (it paid).',
+        [['{role="payee"}', account.payeeSettlements], ['{role="payer"}', account.payerSettlements]])
+      series('gridllm_credits_settlements_pending', 'gauge', 'Settlements this account paid whose payee has not agreed yet.', [['', account.pending]])
+      if (account.price !== undefined) series('gridllm_credits_price', 'gauge', 'This server\'s price, in credits per block-token.', [['', credits(account.price)]])
     }
     return out.join('\n') + '\n'
   }

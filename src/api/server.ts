@@ -20,7 +20,7 @@ import { type Engine, engineHealth } from './engine.ts'
 import { httpError } from './errors.ts'
 import { DEFAULT_MAX_LARGE_BODIES, LOCAL_ORIGINS, corsGuard, hostGuard, jsonOnly, largeBodyCap } from './guards.ts'
 import { Limiter } from './limiter.ts'
-import { METRICS_CONTENT_TYPE, Metrics } from './metrics.ts'
+import { type CreditStats, METRICS_CONTENT_TYPE, Metrics } from './metrics.ts'
 import { ollamaRoutes } from './ollama/routes.ts'
 import { openaiRoutes } from './openai/routes.ts'
 import { type PageOptions, pageRoutes } from './page.ts'
@@ -54,6 +54,8 @@ export interface ApiOptions {
   version?: string
   /** also serve the web page (the browser node and dashboard) at / */
   page?: PageOptions
+  /** the node's credit account for /metrics (undefined while it is not open, or with credits off) */
+  credits?: () => CreditStats | undefined
 }
 
 export interface Api {
@@ -75,6 +77,16 @@ function errorResponse (c: Context, err: unknown): Response {
 }
 
 const isOllama = (c: Context): boolean => c.req.path === '/api' || c.req.path.startsWith('/api/')
+
+/** The account for /metrics; a ledger that cannot be read (closing, say) leaves its series out rather than failing the scrape. */
+function accountStats (read: (() => CreditStats | undefined) | undefined): CreditStats | undefined {
+  try {
+    return read?.()
+  } catch (err) {
+    log('credits for /metrics: %s', (err as Error).message)
+    return undefined
+  }
+}
 
 export function createApi (options: ApiOptions): Api {
   const limiter = new Limiter({ maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY, maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE })
@@ -113,7 +125,7 @@ export function createApi (options: ApiOptions): Api {
   }))
   app.route('/v1', openaiRoutes(ctx))
   app.route('/api', ollamaRoutes(ctx))
-  app.get('/metrics', c => c.body(ctx.metrics.render(limiter, ctx.engine.stats?.()), 200, { 'Content-Type': METRICS_CONTENT_TYPE }))
+  app.get('/metrics', c => c.body(ctx.metrics.render(limiter, ctx.engine.stats?.(), accountStats(options.credits)), 200, { 'Content-Type': METRICS_CONTENT_TYPE }))
   app.notFound(c => {
     const message = `no route for ${c.req.method} ${c.req.path}`
     return isOllama(c) ? c.json({ error: message }, 404) : c.json({ error: { message, type: 'invalid_request_error', code: 'unknown_url', param: null } }, 404)

@@ -1,5 +1,6 @@
 import { deferredEngine, localEngine, serveApi } from '../api/index.ts'
 import type { Model } from '../model/index.ts'
+import type { Ledger } from '../ledger/index.ts'
 import { type Command, type CommandContext, parse } from './command.ts'
 import { loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
@@ -85,11 +86,12 @@ export const apiCommand: Command = {
     // the port opens first, so /health can say the model is loading
     const pending = deferredEngine()
     let model: Model | undefined
+    let account: Ledger | undefined // the account paying the swarm's servers, once open
     const page = config.bootstrap.length > 0 ? lazyPage(() => model, config.bootstrap) : undefined
-    const server = await serveApi({ engine: pending.engine, ...config, page, signal: ctx.signal })
+    const server = await serveApi({ engine: pending.engine, ...config, page, signal: ctx.signal, credits: () => account?.summary() })
     let close = async (): Promise<void> => {}
     try {
-      const loaded = await loadModel(config, ctx)
+      const loaded = await loadModel(config, ctx, { onLedger: l => { account = l } })
       model = loaded.model
       close = async () => await loaded.model.close()
       const engine = localEngine([{ model: loaded.model, name: v.name ?? loaded.name }])

@@ -94,7 +94,7 @@ export const generateCommand: Command = {
     if (!swarm && isModelId(v.model ?? '')) throw new UsageError('--model <model id> runs on the swarm: give --bootstrap (or --lan)', usage)
     const model = swarm
       ? await swarmModel(v.model ?? DEFAULT_MODEL, { bootstrap: v.bootstrap ?? [], swarmKey: v['swarm-key'], verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'], credits: v.credits as 'on' | 'off' | undefined, cache: v.cache },
-        ctx, undefined, { ...common, mdns: v.lan === true, mode: v.relay === true ? 'relay' : 'push' })
+        ctx, {}, { ...common, mdns: v.lan === true, mode: v.relay === true ? 'relay' : 'push' })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     try {
       const prompt = v.prompt ?? ''

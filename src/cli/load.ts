@@ -76,7 +76,7 @@ export function warnIfRef (backend: string | undefined, ctx: CommandContext): vo
  * the swarm (tokenizer, embedding and head still come from the local file).
  */
 export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>> & { cache?: string }, ctx: CommandContext,
-  options: { ledger?: Ledger } = {}): Promise<{ model: Model, name: string }> {
+  options: AccountOptions = {}): Promise<{ model: Model, name: string }> {
   const path = config.model ?? DEFAULT_MODEL
   const name = modelName(path)
   warnIfRef(config.backend, ctx)
@@ -89,10 +89,16 @@ export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 's
     onProgress: (done: number, total: number) => bar.update(done, total)
   }
   const model = swarm
-    ? await swarmModel(path, config, ctx, options.ledger, load)
+    ? await swarmModel(path, config, ctx, options, load)
     : await Model.load(path, load)
   bar.finish()
   return { model, name }
+}
+
+/** The account a swarm model pays from: `ledger` (a server's own, for its API), else the data directory's; `onLedger` is told of it once open. */
+export interface AccountOptions {
+  ledger?: Ledger
+  onLedger?: (ledger: Ledger) => void
 }
 
 /**
@@ -100,7 +106,7 @@ export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 's
  * given a model id, with its ends fetched from the swarm into the cache folder (`config.cache`).
  */
 export async function swarmModel (path: string, config: Pick<Config, 'bootstrap' | 'swarmKey'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>> & { cache?: string }, ctx: CommandContext,
-  ledger: Ledger | undefined, options: Partial<SwarmModelOptions> = {}): Promise<Model> {
+  { ledger, onLedger }: AccountOptions = {}, options: Partial<SwarmModelOptions> = {}): Promise<Model> {
   let account = ledger
   const verify = { ...config, dataDir: dataDir(config.dataDir, ctx.env) }
   const swarm = {
@@ -108,7 +114,7 @@ export async function swarmModel (path: string, config: Pick<Config, 'bootstrap'
     bootstrap: config.bootstrap,
     swarmKey: readSwarmKey(config.swarmKey),
     watcher: watcherFor(verify, () => account),
-    payer: payerFor(config, ctx.env, { ledger, onLedger: l => { account = l } })
+    payer: payerFor(config, ctx.env, { ledger, onLedger: l => { account = l; onLedger?.(l) } })
   }
   if (isModelId(path)) return await loadModelById(path, { ...swarm, backend: options.backend, cacheDir: cacheFolder(config.cache, ctx.env), signal: options.signal ?? ctx.signal })
   return await loadSwarmModel(path, swarm)

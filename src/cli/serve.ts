@@ -226,12 +226,14 @@ export const serveCommand: Command = {
           model: v.model, bootstrap: [...server.addresses, ...(v.bootstrap ?? [])], swarmKey: v['swarm-key'], backend, threads: int('threads', v.threads, 1),
           verify, dataDir: dir, credits: charging ? 'on' : 'off', cache: v.cache
         }, ctx, { ledger })
+        const account = ledger // the server's own: what its spans earn and what its API spends
         const names = (value: string | undefined): string[] | undefined => value?.split(/[\s,]+/).filter(s => s !== '')
         // the page's tabs join through this server itself (it listens on WebSockets and relays)
         const page = { dir: WEB_DIST, version: packageVersion(), bootstrap: async () => await browserBootstrap(server.node, []) }
         const api = await serveApi({
           engine: localEngine([{ model, name }]), host: v['api-host'], port: apiPort, apiKey: v['api-key'],
-          cors: names(v['api-cors']), allowedHosts: names(v['api-allowed-hosts']), page, signal: ctx.signal
+          cors: names(v['api-cors']), allowedHosts: names(v['api-allowed-hosts']), page, signal: ctx.signal,
+          credits: account === undefined ? undefined : () => ({ ...account.summary(), price: server.credits?.price })
         })
           .catch(async err => { await model.close(); throw err })
         client = { model, api }

@@ -1,7 +1,7 @@
 export { type Block, type BlockKind, type ForkProof, blockHash, blockBytes, signBlock, verifyBlockSignature, parseBlock, checkFork, grantBits, proveWork } from './block.ts'
 export { HashChain, type Receipt, type CommitmentTerms, signCommitment, verifyCommitment, commitmentId, receiptHash, receiptAmount, parseReceipt, receiptProblem, hashTimes } from './payword.ts'
 export { MICRO, PROTOCOL, type ServerCreditPolicy, serverPolicy, DEFAULT_PRICE, DEFAULT_PAY_THRESHOLD, grantFor, credits, formatCredits, priorityTier } from './policy.ts'
-export type { LedgerStore, SettlementRow, SessionRow } from './store.ts'
+export type { LedgerStore, LedgerTotals, SettlementRow, SessionRow } from './store.ts'
 export { SqliteStore } from './sqlite.ts'
 export { Ledger, type LedgerOptions, type LedgerSummary, agreementProblem } from './ledger.ts'
 export { CreditGate } from './gate.ts'

@@ -31,6 +31,9 @@ export interface LedgerSummary {
   readonly minted: number
   readonly slashed: number
   readonly blocks: number
+  /** settlements this account was paid in, and settlements it paid */
+  readonly payeeSettlements: number
+  readonly payerSettlements: number
   /** settlements this account paid that await the payee's agreement */
   readonly pending: number
   readonly head: AccountHead
@@ -76,7 +79,7 @@ export class Ledger {
 
   summary (): LedgerSummary {
     const t = this.store.totals()
-    return { peer: this.account, balance: this.balance, earned: t.earned, spent: t.spent, minted: t.minted, slashed: t.slashed, blocks: t.blocks, pending: this.store.pending().length, head: this.headInfo() }
+    return { peer: this.account, balance: this.balance, earned: t.earned, spent: t.spent, minted: t.minted, slashed: t.slashed, blocks: t.blocks, payeeSettlements: t.payeeSettlements, payerSettlements: t.payerSettlements, pending: this.store.pending().length, head: this.headInfo() }
   }
 
   /**

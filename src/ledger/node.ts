@@ -63,6 +63,7 @@ export function serverCredits (options: NodeCreditsOptions & { policy?: Partial<
     return {
       price: policy.price,
       payThreshold: policy.payThreshold,
+      earned: () => ledger.store.totals().earned,
       gate,
       stop: async () => { await service.idle(); ledger.store.close() }
     }

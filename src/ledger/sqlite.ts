@@ -9,7 +9,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { PaymentError } from '../util/errors.ts'
 import { type Block, blockHash as blockHashOf, parseBlock } from './block.ts'
-import type { LedgerStore, SessionRow, SettlementRow } from './store.ts'
+import type { LedgerStore, LedgerTotals, SessionRow, SettlementRow } from './store.ts'
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,8 +81,9 @@ export class SqliteStore implements LedgerStore {
       forks: db.prepare<[], { account: string }>('SELECT account FROM forks'),
       addSlash: db.prepare('INSERT OR IGNORE INTO slashes (proof, account, amount, at) VALUES (?, ?, ?, ?)'),
       slashed: db.prepare<[string], { total: number | null }>('SELECT SUM(amount) AS total FROM slashes WHERE account = ?'),
-      totals: db.prepare<[], { earned: number | null, spent: number | null, minted: number | null, slashed: number | null, blocks: number }>(`SELECT
+      totals: db.prepare<[], { earned: number | null, spent: number | null, minted: number | null, slashed: number | null, blocks: number, credits: number, debits: number }>(`SELECT
         SUM(CASE WHEN kind = 'credit' THEN amount END) AS earned, -SUM(CASE WHEN kind = 'debit' THEN amount END) AS spent,
+        COUNT(CASE WHEN kind = 'credit' THEN 1 END) AS credits, COUNT(CASE WHEN kind = 'debit' THEN 1 END) AS debits,
         SUM(CASE WHEN kind IN ('mint', 'open') THEN amount END) AS minted, -SUM(CASE WHEN kind = 'slash' THEN amount END) AS slashed, COUNT(*) AS blocks FROM chain`)
     }
   }
@@ -201,9 +202,9 @@ export class SqliteStore implements LedgerStore {
     return this.q.slashed.get(account)?.total ?? 0
   }
 
-  totals (): { earned: number, spent: number, minted: number, slashed: number, blocks: number } {
+  totals (): LedgerTotals {
     const t = this.q.totals.get()!
-    return { earned: t.earned ?? 0, spent: t.spent ?? 0, minted: t.minted ?? 0, slashed: t.slashed ?? 0, blocks: t.blocks }
+    return { earned: t.earned ?? 0, spent: t.spent ?? 0, minted: t.minted ?? 0, slashed: t.slashed ?? 0, blocks: t.blocks, payeeSettlements: t.credits, payerSettlements: t.debits }
   }
 
   close (): void {

@@ -39,6 +39,19 @@ export interface SessionRow {
   readonly preimage: string
 }
 
+/** Sums over one account's chain (µcr, and counts of blocks). */
+export interface LedgerTotals {
+  readonly earned: number
+  readonly spent: number
+  readonly minted: number
+  readonly slashed: number
+  readonly blocks: number
+  /** settlements this account was paid in (its credit blocks) */
+  readonly payeeSettlements: number
+  /** settlements this account paid (its debit blocks, agreed to or not yet) */
+  readonly payerSettlements: number
+}
+
 export interface LedgerStore {
   /** the file, or ':memory:' */
   readonly location: string
@@ -81,6 +94,6 @@ export interface LedgerStore {
   slashed (account: string): number
 
   /** sums over this account's chain */
-  totals (): { earned: number, spent: number, minted: number, slashed: number, blocks: number }
+  totals (): LedgerTotals
   close (): void
 }

@@ -13,6 +13,8 @@ test('a well-formed record decodes', () => {
   assert.equal(decodeRecord(record()).end, 2)
   const tab = decodeRecord(record({ platform: 'browser', sessions: 2, weights: { start: 0, end: 2, ends: false } }))
   assert.deepEqual([tab.platform, tab.sessions, tab.weights], ['browser', 2, { start: 0, end: 2, ends: false }])
+  assert.equal(decodeRecord(record({ price: 10, earned: 1_500_000 })).earned, 1_500_000)
+  assert.equal(decodeRecord(record()).earned, undefined, 'older records, and servers that do not charge, report none')
 })
 
 test('expired, future, over-long and malformed records are refused', () => {
@@ -22,7 +24,8 @@ test('expired, future, over-long and malformed records are refused', () => {
     { expiresAt: now + MAX_RECORD_TTL_MS + 1000 },
     { v: 2 }, { start: 2, end: 2 }, { end: 6 }, { state: 'busy' }, { throughput: -1 }, { freeCacheTokens: 1.5 },
     { peer: 7 }, { addrs: 'x' }, { pings: { a: 'slow' } },
-    { platform: 'phone' }, { sessions: -1 }, { weights: { start: 0, end: 6, ends: true } }, { weights: { start: 3, end: 2, ends: false } }, { weights: 'all' }
+    { platform: 'phone' }, { sessions: -1 }, { weights: { start: 0, end: 6, ends: true } }, { weights: { start: 3, end: 2, ends: false } }, { weights: 'all' },
+    { earned: -1 }, { earned: 0.5 }, { earned: '100' }, { earned: 1e16 }
   ]
   for (const more of bad) assert.throws(() => decodeRecord(record(more)), BadRecordError, JSON.stringify(more))
   assert.throws(() => decodeRecord(new TextEncoder().encode('{')), BadRecordError)

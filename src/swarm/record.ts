@@ -48,6 +48,11 @@ export interface ServerRecord {
   /** credits: µcr per block-token a session pays (absent or 0: free), and the unsettled µcr to settle at */
   readonly price?: number
   readonly payThreshold?: number
+  /**
+   * credits: µcr this server's account has earned over its ledger, as the server reports it (a claim
+   * for people to read, e.g. the dashboard; nothing checks it or acts on it). Absent: not reported.
+   */
+  readonly earned?: number
   /** ms since the epoch */
   readonly issuedAt: number
   readonly expiresAt: number
@@ -63,6 +68,8 @@ export interface ServerRecord {
 export const MAX_RECORD_TTL_MS = 3600_000
 /** how far in the future a record's time may be (clock skew) */
 export const MAX_CLOCK_SKEW_MS = 300_000
+/** the most µcr a record may report as earned (a billion credits) */
+export const MAX_REPORTED_EARNED = 1e15
 
 export const topics = {
   servers: 'servers',
@@ -101,6 +108,7 @@ export function decodeRecord (payload: Uint8Array, now = Date.now()): ServerReco
     throw new BadRecordError('record pings must map peer ids to round trips')
   }
   if ((r.price !== undefined && !isInt(r.price)) || (r.payThreshold !== undefined && !isInt(r.payThreshold))) throw new BadRecordError('record price and payThreshold must be non-negative integers')
+  if (r.earned !== undefined && !(isInt(r.earned) && (r.earned as number) <= MAX_REPORTED_EARNED)) throw new BadRecordError(`record earned must be an integer from 0 to ${MAX_REPORTED_EARNED}`)
   if (r.platform !== undefined && r.platform !== 'node' && r.platform !== 'browser') throw new BadRecordError('record platform must be node or browser')
   if (r.sessions !== undefined && !isInt(r.sessions)) throw new BadRecordError('record sessions must be a non-negative integer')
   if (r.weights !== undefined) {

@@ -16,7 +16,7 @@ import { chooseStart, rebalance } from './blocks.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
 import { ServedSpan } from './host.ts'
 import { Liveness } from './liveness.ts'
-import { type Platform, type ServerRecord, type ServerState, encodeRecord, recordRules, topics } from './record.ts'
+import { type Platform, type ServerRecord, type ServerState, MAX_REPORTED_EARNED, encodeRecord, recordRules, topics } from './record.ts'
 import { type ServedModel, fileModel, swarmModel } from './served-model.ts'
 import { FsStore, type PieceStore } from './weights/index.ts'
 
@@ -34,6 +34,8 @@ export interface ServerCredits {
   readonly price: number
   /** µcr a consumer should settle at, announced in the record */
   readonly payThreshold: number
+  /** µcr the account has earned so far, reported in the record (read at each announce) */
+  earned? (): number
   readonly gate: PaymentGate
   stop (): Promise<void>
 }
@@ -287,11 +289,23 @@ export class SwarmServer {
       reach: this.node.relayed ? 'relayed' : 'direct',
       pings: this.pings,
       ...(this.credits !== undefined && this.credits.price > 0 ? { price: this.credits.price, payThreshold: this.credits.payThreshold } : {}),
+      ...(this.credits?.earned !== undefined ? { earned: this.reportedEarned(this.credits.earned) } : {}),
       issuedAt: now,
       expiresAt: now + 2 * this.announcePeriod,
       platform: this.options.platform ?? 'node',
       weights: this.model.held(host.start, host.end),
       sessions: this.spanServer.openSessions
+    }
+  }
+
+  /** The account's earnings for the record; a ledger that cannot be read reports nothing rather than failing the announce. */
+  private reportedEarned (read: () => number): number | undefined {
+    try {
+      const n = read()
+      return Number.isSafeInteger(n) && n >= 0 ? Math.min(n, MAX_REPORTED_EARNED) : undefined
+    } catch (err) {
+      log('reading the earnings for the record: %s', (err as Error).message)
+      return undefined
     }
   }
 

@@ -50,6 +50,10 @@ describe('serve --api', () => {
     const metrics = await (await fetch(`${url}/metrics`)).text()
     const hops = /^gridllm_hop_latency_seconds_count (\d+)$/m.exec(metrics)
     assert.ok(hops !== null && Number(hops[1]) > 0, metrics)
+    // credits are on by default: the server's own account, its price, and what its API paid
+    assert.match(metrics, /^gridllm_credits_price 0\.00001$/m)
+    const paid = /^gridllm_credits_settlements_total\{role="payer"\} (\d+)$/m.exec(metrics)
+    assert.ok(paid !== null && /^gridllm_credits_balance -?[\d.e-]+$/m.test(metrics), metrics)
     // every block has a server: healthy
     assert.deepEqual(await (await fetch(`${url}/health`)).json(), { status: 'ok' })
   })

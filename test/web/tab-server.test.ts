@@ -93,6 +93,10 @@ describe('a tab serving a span between native servers', { skip: skipBrowser() },
     const spans = await tab.page.evaluate(() => Object.fromEntries([...document.querySelectorAll('table.coverage tbody tr')].map((r: any) => [r.dataset.peer, [r.dataset.platform, r.dataset.span, r.querySelectorAll('td.block.on').length]])))
     assert.deepEqual(spans[tabPeer], ['browser', '2:4', 2])
     assert.deepEqual(spans[servers[0]!.peer], ['node', '0:2', 2])
+    // earnings as each server reports them: native servers charge by default, the tab keeps no ledger
+    const earned = await tab.page.evaluate(() => Object.fromEntries([...document.querySelectorAll('table.coverage tbody tr')].map((r: any) => [r.dataset.peer, r.querySelector('td.earned')?.dataset.earned ?? null])))
+    for (const s of servers) assert.match(String(earned[s.peer]), /^\d+$/, `server ${s.peer} reports what it earned`)
+    assert.equal(earned[tabPeer], '', 'the tab reports no earnings')
     assert.equal(await tab.page.locator('table.coverage tfoot td.block.gap').count(), 0, 'every block covered')
     mkdirSync(shots.path, { recursive: true })
     await tab.page.screenshot({ path: join(shots.path, 'dashboard.png'), fullPage: true })

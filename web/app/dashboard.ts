@@ -1,8 +1,9 @@
 /**
  * The swarm, live: per model its servers and a blocks × servers coverage map (platform, announced
- * throughput, open sessions, this tab's round trip to each), the blocks nobody serves, and the
- * route of the current chat request highlighted.
+ * throughput, open sessions, credits earned as each server reports it, this tab's round trip to
+ * each), the blocks nobody serves, and the route of the current chat request highlighted.
  */
+import { formatCredits } from '../../src/ledger/policy.ts'
 import type { ModelStatus, RouteEvent, ServerInfo, SwarmStatus } from '../../src/swarm/index.ts'
 import { byId, h, short } from './dom.ts'
 
@@ -31,6 +32,7 @@ function serverRow (m: ModelStatus, s: ServerInfo, state: DashboardState): HTMLT
     h('td', { class: 'text' }, h('span', { class: `badge ${p}` }, PLATFORM_LABEL[p])),
     h('td', {}, s.throughput.toFixed(1)),
     h('td', { class: 'wide-only' }, s.sessions ?? '–'),
+    h('td', { class: 'wide-only earned', 'data-earned': s.earned ?? '' }, s.earned === undefined ? '–' : formatCredits(s.earned)),
     h('td', { class: 'wide-only' }, rtt === undefined ? '–' : rtt.toFixed(1))
   ]
   for (let b = 0; b < m.nLayers; b++) {
@@ -50,10 +52,11 @@ function modelSection (m: ModelStatus, state: DashboardState): HTMLElement {
     h('th', { scope: 'col', class: 'text' }, 'Platform'),
     h('th', { scope: 'col', title: 'announced single-token steps per second through its span' }, 'tok/s'),
     h('th', { scope: 'col', class: 'wide-only' }, 'Sessions'),
+    h('th', { scope: 'col', class: 'wide-only', title: 'credits earned, as the server reports it in its signed record (not checked)' }, 'Earned*'),
     h('th', { scope: 'col', class: 'wide-only', title: 'round trip from this tab' }, 'RTT ms'),
     ...Array.from({ length: m.nLayers }, (_, b) => h('th', { scope: 'col', class: 'block' }, b)))
   const foot = h('tr', {},
-    h('th', { scope: 'row' }, 'Servers per block'), h('td', {}), h('td', {}), h('td', { class: 'wide-only' }), h('td', { class: 'wide-only' }),
+    h('th', { scope: 'row' }, 'Servers per block'), h('td', {}), h('td', {}), h('td', { class: 'wide-only' }), h('td', { class: 'wide-only' }), h('td', { class: 'wide-only' }),
     ...m.blocks.map((list, b) => h('td', { class: list.length === 0 ? 'block gap' : 'block', 'aria-label': `block ${b}: ${list.length} servers` }, list.length)))
   const table = h('table', { class: 'coverage', id, 'data-model': m.model, 'aria-describedby': `${id}-summary` },
     h('caption', {}, `Which server serves which of the ${m.nLayers} blocks of ${m.name}`),
@@ -66,7 +69,8 @@ function modelSection (m: ModelStatus, state: DashboardState): HTMLElement {
       h('span', {}, `${m.servers.length} server${m.servers.length === 1 ? '' : 's'} (${browsers} in browsers)`),
       h('span', {}, `${m.nLayers} blocks`),
       h('span', {}, m.uncovered.length === 0 ? `weakest block ${weakest.toFixed(1)} tok/s` : `uncovered: ${m.uncovered.join(', ')}`)),
-    h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': `coverage map of ${m.name}` }, table))
+    h('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': `coverage map of ${m.name}` }, table),
+    h('p', { class: 'muted note' }, '* Earned: credits each server reports it has earned, in its own signed record; no one checks the figure.'))
 }
 
 export function renderDashboard (state: DashboardState): void {
