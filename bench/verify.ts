@@ -8,7 +8,7 @@
  *   verify-false-proofs false proofs against honest servers, and how many convicted anyone
  *   verify-overhead     --verify sample at its default rate vs off, same run: token latency, compute
  *
- *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N] [--kind <conviction case>]
+ *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N] [--kind <conviction case>] [--rounds N (overhead; 12)]
  * parts: commitment calibration detection conviction false-proofs overhead (default: all)
  */
 import { join } from 'node:path'
@@ -28,9 +28,11 @@ import { median } from './measure.ts'
 const args = process.argv.slice(2)
 const seedsAt = args.indexOf('--seeds')
 const SEEDS = seedsAt >= 0 ? Number(args[seedsAt + 1]) : 10
+const roundsAt = args.indexOf('--rounds')
+const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 12
 const kindAt = args.indexOf('--kind')
 const only = kindAt >= 0 ? args[kindAt + 1] : undefined
-const parts = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--seeds' && args[i - 1] !== '--kind')
+const parts = args.filter((a, i) => !a.startsWith('--') && !['--seeds', '--kind', '--rounds'].includes(args[i - 1] ?? ''))
 const want = (p: string): boolean => parts.length === 0 || parts.includes(p)
 const out = (line: object): void => { console.log(JSON.stringify(line)) }
 const dir = tempDir()
@@ -214,7 +216,7 @@ async function falseProofs (): Promise<object> {
 async function overhead (): Promise<object> {
   writeSyntheticGguf(M135, SHAPE_135M, { seed: 7 })
   const servers: ServerProcess[] = []
-  const rounds = 12
+  const rounds = ROUNDS
   try {
     const first = await startServer(M135, ['--blocks', '0:10', '--threads', '1'], { timeoutMs: 180_000, detached: true })
     servers.push(first)
