@@ -61,14 +61,19 @@ export class Wallet implements HopPayer {
   }
 
   async open (server: string, s: { session: string, model: string, start: number, end: number, maxLength: number }): Promise<HopPayment | undefined> {
+    // paying oneself (a node's API client through the node's own span) moves nothing, and no one would agree to it
+    if (server === this.ledger.account) return undefined
     const terms = await this.options.terms(server, s.model)
     if (terms === undefined || terms.price === 0) return undefined
-    if (this.ledger.balance < -PROTOCOL.maxDebt) {
-      // past the debt limit: the session goes unpaid, after every paying peer (servers that take only payment refuse it)
-      log('this account is past the debt limit (%d µcr): opening unpaid at %s', this.ledger.balance, server.slice(-8))
+    const maxTokens = Math.max(1, Math.ceil(s.maxLength * (this.options.tokensPerPosition ?? 2)))
+    // the ledger refuses any debit that would cross the debt limit, so a session whose first settlement
+    // (at most the server's threshold, or all the session can cost) could not be paid goes unpaid from
+    // the start: served after every paying peer (servers that take only payment refuse it), not cut off midway
+    const firstSettlement = Math.min(terms.payThreshold, terms.price * (s.end - s.start) * maxTokens)
+    if (this.ledger.balance - firstSettlement < -PROTOCOL.maxDebt) {
+      log('this account is at the debt limit (%d µcr): opening unpaid at %s', this.ledger.balance, server.slice(-8))
       return undefined
     }
-    const maxTokens = Math.max(1, Math.ceil(s.maxLength * (this.options.tokensPerPosition ?? 2)))
     const chain = new HashChain(maxTokens)
     const commitment = await signCommitment({
       session: s.session, server, model: s.model, start: s.start, end: s.end, price: terms.price * (s.end - s.start),
