@@ -4,7 +4,7 @@
  * routes through it.
  */
 import { CAPACITY_RETRY_MS, type HopPayer, NetNode, parsePeerAddress } from '../net/index.ts'
-import { NetworkError, isCapacityError, retryAfterMs } from '../util/errors.ts'
+import { NetworkError, NoRouteError, isCapacityError, retryAfterMs } from '../util/errors.ts'
 import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { Directory, type ServerInfo, peerAddress } from './directory.ts'
@@ -56,7 +56,7 @@ export class SwarmClient {
   private readonly cache = new Map<string, { at: number, servers: ServerInfo[] }>()
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
-  private readonly bans = new Map<string, { until: number, count: number }>()
+  private readonly bans = new Map<string, { until: number, count: number, why?: string }>()
   private readonly watched = new Map<string, NodeJS.Timeout>()
   private readonly lookups = new Map<string, Promise<ServerInfo[]>>()
   private stopped = false
@@ -179,10 +179,26 @@ export class SwarmClient {
       has: (peer: string): boolean => exclude.has(peer) || (this.bans.get(peer)?.until ?? 0) > now ||
         this.trust?.excluded(peer) === true || this.liveness.isGone(peer, issued.get(peer))
     }
-    return planRoute({
-      start, end, servers, banned, cacheTokens, rttMs: peer => this.rtts.get(peer),
-      observedBlockSeconds: peer => this.observed.get(peer), trustFactor: peer => this.trust?.factor(peer)
-    })
+    try {
+      return planRoute({
+        start, end, servers, banned, cacheTokens, rttMs: peer => this.rtts.get(peer),
+        observedBlockSeconds: peer => this.observed.get(peer), trustFactor: peer => this.trust?.factor(peer)
+      })
+    } catch (err) {
+      if (!(err instanceof NoRouteError)) throw err
+      // say why the servers that would have covered it are left out, or "no route" hides a refusal
+      const why = new Map<string, number>()
+      for (const s of servers) {
+        if (s.end <= start || s.start >= end || exclude.has(s.peer)) continue
+        const reason = this.liveness.isGone(s.peer, s.issuedAt)
+          ? 'gone'
+          : this.trust?.excluded(s.peer) === true ? 'convicted' : (this.bans.get(s.peer)?.until ?? 0) > now ? this.bans.get(s.peer)?.why ?? 'banned' : undefined
+        if (reason !== undefined) why.set(reason, (why.get(reason) ?? 0) + 1)
+      }
+      if (why.size === 0) throw err
+      const reasons = [...why].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([r, n]) => `${n} ${r}`)
+      throw new NoRouteError(`${err.message} (servers left out: ${reasons.join('; ')})`)
+    }
   }
 
   /**
@@ -213,12 +229,12 @@ export class SwarmClient {
   }
 
   /** Keeps a failed server out of new routes for a while (longer each time it fails), or for `ms`. */
-  ban (peer: string, ms?: number): void {
+  ban (peer: string, ms?: number, why?: string): void {
     const old = this.bans.get(peer)
     const count = (old?.count ?? 0) + (ms === undefined ? 1 : 0)
     const span = ms ?? Math.min(MAX_BAN_MS, (this.options.banMs ?? 15_000) * 2 ** (count - 1))
     const until = Math.max(old?.until ?? 0, Date.now() + span)
-    this.bans.set(peer, { until, count })
+    this.bans.set(peer, { until, count, why: why ?? old?.why })
     log('banned %s for %d ms', peer.slice(-8), until - Date.now())
   }
 
@@ -231,15 +247,16 @@ export class SwarmClient {
    */
   penalize (model: string, peer: string, err: unknown): void {
     const code = (err as { code?: string } | undefined)?.code ?? ''
-    if (isCapacityError(err)) { this.ban(peer, retryAfterMs(err) ?? CAPACITY_RETRY_MS); return }
-    if (code === 'TIMEOUT') { this.ban(peer, Math.min(SLOW_BAN_MS, this.options.banMs ?? 15_000)); return }
+    const why = `${code === '' ? 'failed' : code}: ${(err as Error | undefined)?.message ?? String(err)}`.slice(0, 200)
+    if (isCapacityError(err)) { this.ban(peer, retryAfterMs(err) ?? CAPACITY_RETRY_MS, why); return }
+    if (code === 'TIMEOUT') { this.ban(peer, Math.min(SLOW_BAN_MS, this.options.banMs ?? 15_000), why); return }
     if (code === 'PEER_UNREACHABLE') this.liveness.check(peer) // gone if the probe is refused; banned in any case, below
     if (code === 'SPAN_NOT_SERVED' || code === 'WRONG_MODEL' || code === 'BAD_OUTPUT') {
       const claim = this.server(model, peer)?.expiresAt ?? 0
-      this.ban(peer, Math.min(MAX_BAN_MS, Math.max(this.options.banMs ?? 15_000, claim - Date.now())))
+      this.ban(peer, Math.min(MAX_BAN_MS, Math.max(this.options.banMs ?? 15_000, claim - Date.now())), why)
       return
     }
-    this.ban(peer)
+    this.ban(peer, undefined, why)
   }
 
   /** The measured time per block (seconds) of a server, if the client has timed it. */

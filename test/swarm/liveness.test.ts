@@ -12,6 +12,7 @@ import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { Model } from '../../src/model/index.ts'
+import { PaymentError } from '../../src/util/errors.ts'
 import { type RouteEvent, SwarmClient, loadSwarmModel } from '../../src/swarm/index.ts'
 import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, startServers, stopServers } from './harness.ts'
 
@@ -90,6 +91,10 @@ describe('kill -9 of the only server of a span', () => {
     for (let i = 0; i < 50 && !client.liveness.isGone(only.peer); i++) await new Promise(resolve => setTimeout(resolve, 100))
     assert.ok(client.liveness.isGone(only.peer), 'the client noticed the server is gone')
     assert.throws(() => client.plan(modelId, 0, 5, 64), (err: Error & { code?: string }) => err.code === 'NO_ROUTE' && /2, 3, 4/.test(err.message))
+    // and says why the server it knew for them is left out
+    assert.throws(() => client.plan(modelId, 2, 5, 64), (err: Error & { code?: string }) => err.code === 'NO_ROUTE' && /servers left out: 1 gone/.test(err.message))
+    client.penalize(modelId, first.peer, new PaymentError('PAYMENT_REQUIRED', 'account owes more than the debt limit'))
+    assert.throws(() => client.plan(modelId, 0, 2, 64), (err: Error & { code?: string }) => err.code === 'NO_ROUTE' && /left out: 1 PAYMENT_REQUIRED: account owes/.test(err.message))
 
     const status = await cli(['status', '--bootstrap', first.addr])
     assert.equal(status.code, 0, status.stderr)
