@@ -35,9 +35,10 @@ export interface GenerateOptions extends SamplerOptions {
   share?: PrefillShare
   /**
    * speculative decoding: draft tokens (n-gram lookup or a draft model) and check them all in one
-   * step; the output is the same as without (greedy: token for token). Off unless given.
+   * step; the output is the same as without (greedy: token for token). Off unless given (false:
+   * off even where the model has a default).
    */
-  speculate?: SpeculateOptions
+  speculate?: SpeculateOptions | false
   signal?: AbortSignal
 }
 
@@ -84,7 +85,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     if (options.logprobs !== undefined && !(Number.isInteger(options.logprobs) && options.logprobs >= 0 && options.logprobs <= MAX_TOP_LOGPROBS)) {
       throw new InvalidArgumentError(`logprobs must be an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${options.logprobs}`)
     }
-    if (options.speculate?.k !== undefined) checkK(options.speculate.k)
+    if (options.speculate !== undefined && options.speculate !== false && options.speculate.k !== undefined) checkK(options.speculate.k)
     this.promptIds = ids
     void new Sampler(options) // checks the sampling options now rather than at the first token
   }
@@ -115,7 +116,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         ? await options.share.take(pipeline, promptIds, maxLength, signal)
         : await prefill(pipeline, promptIds, maxLength, signal)
       const { sessions } = started
-      if (options.speculate !== undefined) {
+      if (options.speculate !== undefined && options.speculate !== false) {
         const spec = options.speculate
         const drafter = await (spec.drafter ?? new NgramDrafter()).open({ maxLength, sampling: options, signal })
         speculator = new Speculator(pipeline, sessions, drafter, new DraftController(spec.k ?? 'auto'), promptIds.length, maxLength)

@@ -18,6 +18,13 @@ import type { Drafter, SpeculationReport } from './drafter.ts'
 
 const log = logger('model:speculate')
 
+/**
+ * Rows a session may compute per position it can hold: drafts are cut so that the rest of the
+ * sequence can always be decoded plainly within it. Twice, as a swarm wallet commits to pay for
+ * (src/ledger/wallet.ts, tokensPerPosition): rejected drafts never exhaust a server's payment.
+ */
+export const ROWS_PER_POSITION = 2
+
 interface Ahead {
   /** the draft token the row's step ran at this position */
   readonly token: number
@@ -35,10 +42,13 @@ export class Speculator {
   private kept = 0
   /** positions in the sessions' caches */
   private cached: number
+  /** rows computed so far (the prompt's and every step's) */
+  private rows: number
 
   constructor (private readonly pipeline: Pipeline, private readonly sessions: readonly SpanSession[], private readonly drafter: Drafter,
     private readonly controller: DraftController, promptLength: number, private readonly maxLength: number) {
     this.cached = promptLength
+    this.rows = promptLength
   }
 
   /**
@@ -70,8 +80,10 @@ export class Speculator {
     }
     this.ahead = []
     throwIfAborted(signal)
-    // drafts past what may still be generated, or past the context, are never used
-    const k = Math.max(0, Math.min(this.controller.next(), remaining - 1, this.maxLength - pos - 1))
+    // drafts past what may still be generated, or past the context, are never used; and the rows
+    // left must cover decoding the rest plainly
+    const spare = ROWS_PER_POSITION * this.maxLength - this.rows - (this.maxLength - pos)
+    const k = Math.max(0, Math.min(this.controller.next(), remaining - 1, this.maxLength - pos - 1, spare))
     const t0 = performance.now()
     const draft = k > 0 ? await this.drafter.draft(history, k, { signal }) : { tokens: [] }
     const tokens = draft.tokens.slice(0, k)
@@ -80,6 +92,7 @@ export class Speculator {
     const hidden = await forwardTokens(pipeline, sessions, [id, ...tokens], pos, signal) // (1 + drafts, dim)
     this.controller.observeStep(1 + tokens.length, (performance.now() - t1) / 1000)
     this.cached = pos + 1 + tokens.length
+    this.rows += 1 + tokens.length
     this.report.steps++
     this.report.drafted += tokens.length
     this.drafted = tokens.length
