@@ -13,13 +13,24 @@ import { type Distribution, Sampler } from '../sampler.ts'
 import type { SpanSession } from '../span.ts'
 import type { Draft, Drafter, DrafterContext, DraftSource } from './drafter.ts'
 
+interface DraftCandidate {
+  readonly config: { readonly vocabSize: number }
+  readonly tokenizer?: { piece (id: number): string }
+}
+
 export class ModelDraftSource implements DraftSource {
   constructor (private readonly model: Pipeline, readonly name = 'model') {}
 
-  /** Refuses a draft model whose vocabulary is not the target's. */
-  static check (draft: { config: { vocabSize: number } }, target: { config: { vocabSize: number } }): void {
-    if (draft.config.vocabSize !== target.config.vocabSize) {
-      throw new InvalidArgumentError(`the draft model's vocabulary has ${draft.config.vocabSize} tokens, the model's ${target.config.vocabSize}: a drafter must share the tokenizer`)
+  /** Refuses a draft model whose vocabulary is not the target's (its size, then every token's piece). */
+  static check (draft: DraftCandidate, target: DraftCandidate): void {
+    const n = target.config.vocabSize
+    if (draft.config.vocabSize !== n) {
+      throw new InvalidArgumentError(`the draft model's vocabulary has ${draft.config.vocabSize} tokens, the model's ${n}: a drafter must share the tokenizer`)
+    }
+    for (let id = 0; id < n && draft.tokenizer !== undefined && target.tokenizer !== undefined; id++) {
+      if (draft.tokenizer.piece(id) !== target.tokenizer.piece(id)) {
+        throw new InvalidArgumentError(`the draft model's token ${id} is ${JSON.stringify(draft.tokenizer.piece(id))}, the model's ${JSON.stringify(target.tokenizer.piece(id))}: a drafter must share the tokenizer`)
+      }
     }
   }
 

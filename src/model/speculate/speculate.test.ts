@@ -7,6 +7,8 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
+import { jsonObjectGrammar } from '../constrain/index.ts'
+import type { GeneratedToken } from '../generate.ts'
 import { Model } from '../model.ts'
 import { Prng } from '../sampler.ts'
 import { DraftController } from './controller.ts'
@@ -65,6 +67,40 @@ test('seeded sampling with point-mass drafts gives the tokens of the run without
   const plain = await ids(options)
   for (const speculate of [{ k: 4 }, { k: 6, drafter: referenceDrafter(plain.ids, 1, V, 3) }]) {
     assert.deepEqual((await ids({ ...options, speculate })).ids, plain.ids)
+  }
+})
+
+test('stop strings, penalties, a grammar and logprobs come out the same with speculation', async () => {
+  const run = async (options: object): Promise<{ out: GeneratedToken[], finish: unknown, n: number }> => {
+    const gen = model.generate([1], { temperature: 0, maxTokens: 80, ...options })
+    const out: GeneratedToken[] = []
+    for await (const t of gen) out.push(t)
+    return { out, finish: gen.finishReason, n: gen.completionTokens }
+  }
+  // the same tokens and text; log-probabilities within 1e-4 (a step of several rows may round the
+  // logits' last bits differently)
+  const same = (a: Awaited<ReturnType<typeof run>>, b: Awaited<ReturnType<typeof run>>, name: string): void => {
+    const strip = (r: typeof a): unknown => ({ ...r, out: r.out.map(t => ({ id: t.id, text: t.text, top: t.logprob?.top.map(x => x.id) })) })
+    assert.deepEqual(strip(a), strip(b), name)
+    a.out.forEach((t, i) => {
+      const u = b.out[i]!
+      if (t.logprob === undefined) return
+      assert.ok(Math.abs(t.logprob.logprob - u.logprob!.logprob) < 1e-4, name)
+      t.logprob.top.forEach((x, j) => { assert.ok(Math.abs(x.logprob - u.logprob!.top[j]!.logprob) < 1e-4, name) })
+    })
+  }
+  const V = model.config.vocabSize
+  const cases: Array<[string, object]> = [
+    ['stop', { stop: ['Lily was'] }],
+    ['penalties', { repeatPenalty: 1.3, presencePenalty: 0.5, frequencyPenalty: 0.5, temperature: 0.8, seed: 3 }],
+    ['grammar', { grammar: jsonObjectGrammar(), maxTokens: 40 }],
+    ['logprobs', { logprobs: 3 }]
+  ]
+  for (const [name, options] of cases) {
+    const plain = await run(options)
+    assert.ok(plain.n > 0)
+    same(await run({ ...options, speculate: { k: 5 } }), plain, name)
+    same(await run({ ...options, speculate: { k: 3, drafter: wrongDrafter(reference, 1, V) } }), plain, name)
   }
 })
 

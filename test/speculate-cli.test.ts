@@ -1,0 +1,33 @@
+/** `--speculate` and `--draft` end to end: the CLI's greedy text is llama2.c's whatever the mode; bad values and mismatched drafters are refused. */
+import { after, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { writeSyntheticGguf } from '../src/model/synthetic.ts'
+import { STORIES_GGUF, expectedText } from './fixtures/stories.ts'
+import { tempDir } from './swarm/harness.ts'
+
+const BIN = fileURLToPath(new URL('../bin/gridllm.mjs', import.meta.url))
+const run = async (args: string[]): Promise<{ stdout: string, stderr: string }> => await promisify(execFile)(process.execPath, [BIN, 'generate', '-m', STORIES_GGUF, ...args])
+const dir = tempDir()
+after(() => { dir.remove() })
+
+test('gridllm generate prints llama2.c\'s text with --speculate off, auto (default), 5, and a draft model', async () => {
+  const modes = [['--speculate', 'off'], [], ['--speculate', '5'], ['--speculate', 'auto', '--draft', STORIES_GGUF]]
+  const outs = await Promise.all(modes.map(async m => await run(['-t', '0', '-n', '200', '--no-echo', '--stats', ...m])))
+  for (const [i, o] of outs.entries()) assert.equal(o.stdout.trimEnd(), expectedText(), modes[i]!.join(' '))
+  assert.match(outs[2]!.stderr, /\d+ of \d+ drafts kept in \d+ steps/)
+  assert.doesNotMatch(outs[0]!.stderr, /drafts kept/)
+})
+
+test('bad --speculate values, --draft without speculation and a draft model of another vocabulary are refused', async () => {
+  for (const bad of ['0', '9', 'sometimes', '2.5']) {
+    await assert.rejects(run(['--speculate', bad]), (err: { stderr: string, code: number }) => err.code === 2 && /--speculate must be off, auto or a whole number from 1 to 8/.test(err.stderr))
+  }
+  await assert.rejects(run(['--speculate', 'off', '--draft', STORIES_GGUF]), (err: { stderr: string }) => /--draft needs speculative decoding/.test(err.stderr))
+  const other = join(dir.path, 'other.gguf')
+  writeSyntheticGguf(other, { dim: 64, hiddenDim: 128, nLayers: 1, nHeads: 4, nKvHeads: 4, vocabSize: 600, contextLength: 128 })
+  await assert.rejects(run(['--draft', other, '-n', '5']), (err: { stderr: string }) => /vocabulary has 600 tokens, the model's 512/.test(err.stderr))
+})
