@@ -12,9 +12,9 @@ export const SPECULATE_FLAGS = {
 export function speculateUsage (width: number): string {
   const line = (flag: string, text: string[]): string => text.map((t, i) => (i === 0 ? `      ${flag}`.padEnd(width) : ' '.repeat(width)) + t).join('\n')
   return [
-    line('--speculate <mode>', ['speculative decoding: off, auto (the default: the draft length',
-      `follows acceptance and round trip) or a fixed draft length 1 to ${MAX_DRAFT}; drafts`,
-      'are checked in one step, so output is the same as with off']),
+    line('--speculate <mode>', ['speculative decoding: off, auto (the default; the draft',
+      'length follows acceptance and round trip) or a draft length',
+      `1 to ${MAX_DRAFT}; output is the same as with off`]),
     line('--draft <model>', ['a small local model of the same vocabulary that drafts',
       '(default: n-gram lookup in the text so far, no model)'])
   ].join('\n') + '\n'
