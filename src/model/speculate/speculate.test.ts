@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { fileURLToPath } from 'node:url'
 import { jsonObjectGrammar } from '../constrain/index.ts'
-import type { GeneratedToken } from '../generate.ts'
+import { type GeneratedToken, Generation } from '../generate.ts'
+import type { SpanExecutor } from '../span.ts'
 import { Model } from '../model.ts'
 import { Prng } from '../sampler.ts'
 import { DraftController } from './controller.ts'
@@ -102,6 +103,30 @@ test('stop strings, penalties, a grammar and logprobs come out the same with spe
     same(await run({ ...options, speculate: { k: 5 } }), plain, name)
     same(await run({ ...options, speculate: { k: 3, drafter: wrongDrafter(reference, 1, V) } }), plain, name)
   }
+})
+
+test('drafts never make a session compute more than twice its length in rows', async () => {
+  // the model's spans, counting the rows each step carries
+  let rows = 0
+  const counting: SpanExecutor[] = model.executors.map(e => ({
+    modelId: e.modelId, start: e.start, end: e.end,
+    open: async (id, options) => {
+      const s = await e.open(id, options)
+      return {
+        sessionId: s.sessionId, maxLength: s.maxLength, get length () { return s.length },
+        forward: async (h, positions, o) => { rows += positions.length; return await s.forward(h, positions, o) },
+        rollback: async (to, o) => { await s.rollback(to, o) },
+        close: async () => { await s.close() }
+      }
+    }
+  }))
+  const pipeline = { config: model.config, ends: model.ends, tokenizer: model.tokenizer, executors: counting }
+  const gen = new Generation(pipeline, [1], { temperature: 0, maxTokens: 120, speculate: { k: 8, drafter: wrongDrafter(reference, 1, model.config.vocabSize) } })
+  const out: number[] = []
+  for await (const t of gen) out.push(t.id)
+  assert.deepEqual(out, reference.slice(0, 120))
+  assert.ok(rows <= 2 * 121, `${rows} rows for a sequence of 121`)
+  assert.ok(gen.speculation!.drafted > 100, 'it did draft while the budget lasted')
 })
 
 test('n-gram lookup drafts what followed the longest recent match', () => {
