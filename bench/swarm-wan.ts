@@ -3,15 +3,16 @@
  * by default), so every link (client → server, server → server, server → client) costs 25 ms. One
  * JSON line per route mode: decode tok/s against the limit 1 / (compute + sum of one-way delays on
  * the path): 4 links with push (client → s1 → s2 → s3 → client), 6 with the client relaying.
- * With `--speculative`, also one line per drafter of speculative decoding (pushed, draft length
- * auto) against the same no-speculation push limit: n-gram lookup, and a draft model (stories260K:
- * itself; 135m: its Q4_0 copy). Speculation is the only way past that limit.
+ * With `--speculative`, also one line per drafter and draft bound of speculative decoding (pushed,
+ * draft length auto up to 2, the default, whose greedy output is bit for bit plain decoding's, and
+ * auto up to 8) against the same no-speculation push limit: n-gram lookup, and a draft model
+ * (stories260K: itself; 135m: its Q4_0 copy). Speculation is the only way past that limit.
  *
  * Usage: node --import ./bin/polyfill.mjs --import tsx bench/swarm-wan.ts [stories|135m] [delayMs] [tokens] [rounds] [--speculative]
  */
 import { join } from 'node:path'
 import { quantizeModel } from '../src/cli/quantize.ts'
-import { Model, ModelDraftSource, NgramDrafter, type SpeculationReport } from '../src/model/index.ts'
+import { EXACT_DRAFT, MAX_DRAFT, Model, ModelDraftSource, NgramDrafter, type SpeculationReport } from '../src/model/index.ts'
 import { SHAPE_135M, writeSyntheticGguf } from '../src/model/synthetic.ts'
 import { loadSwarmModel } from '../src/swarm/index.ts'
 import { STORIES, type ServerProcess, startServer, stopServers, tempDir } from '../test/swarm/harness.ts'
@@ -85,6 +86,7 @@ try {
       model: which === 'stories' ? 'stories260K' : 'synthetic-135M',
       mode: 'speculative',
       drafter: r.drafter,
+      max_draft: r.maxK,
       one_way_ms: delayMs,
       mbit_s: bytesPerSecond * 8 / 1e6,
       spans: spans.length,
@@ -108,26 +110,25 @@ try {
 }
 
 /** Speculative push runs per drafter (draft length auto), interleaved round by round after a warm-up each. */
-async function speculate (expected: number[]): Promise<Array<{ drafter: string, runs: number[], reports: SpeculationReport[], same: boolean }>> {
+async function speculate (expected: number[]): Promise<Array<{ drafter: string, maxK: number, runs: number[], reports: SpeculationReport[], same: boolean }>> {
   let draftPath = path
   if (which === '135m') {
     draftPath = join(dir.path, 'synthetic-135m-q4_0.gguf')
     await quantizeModel(path, draftPath, 'q4_0')
   }
   const draftModel = await Model.load(draftPath)
-  const variants = [
-    { drafter: 'ngram', source: new NgramDrafter() },
-    { drafter: which === '135m' ? 'q4_0' : 'self', source: new ModelDraftSource(draftModel) }
-  ]
+  const model = { drafter: which === '135m' ? 'q4_0' : 'self', source: new ModelDraftSource(draftModel) }
+  const ngram = { drafter: 'ngram', source: new NgramDrafter() }
+  const variants = [EXACT_DRAFT, MAX_DRAFT].flatMap(maxK => [{ ...ngram, maxK }, { ...model, maxK }])
   const out = []
   const models: Model[] = []
   try {
     for (const v of variants) {
       const m = await loadSwarmModel(path, { bootstrap: [servers[0]!.addr], mode: 'push' })
-      m.speculation = { k: 'auto', drafter: v.source }
+      m.speculation = { k: 'auto', maxK: v.maxK, drafter: v.source }
       models.push(m)
       await decodeRate(m, prompt, tokens) // warm-up
-      out.push({ drafter: v.drafter, runs: [] as number[], reports: [] as SpeculationReport[], same: true })
+      out.push({ drafter: v.drafter, maxK: v.maxK, runs: [] as number[], reports: [] as SpeculationReport[], same: true })
     }
     for (let r = 0; r < rounds; r++) {
       for (const [i, m] of models.entries()) {
@@ -135,7 +136,7 @@ async function speculate (expected: number[]): Promise<Array<{ drafter: string, 
         out[i]!.runs.push(tokS)
         out[i]!.reports.push(speculation!)
         out[i]!.same &&= JSON.stringify(ids) === JSON.stringify(expected)
-        process.stderr.write(`round ${r + 1} speculative ${out[i]!.drafter}: ${tokS.toFixed(3)} tok/s (${speculation!.accepted} of ${speculation!.drafted} drafts kept)\n`)
+        process.stderr.write(`round ${r + 1} speculative ${out[i]!.drafter} up to ${out[i]!.maxK}: ${tokS.toFixed(3)} tok/s (${speculation!.accepted} of ${speculation!.drafted} drafts kept)\n`)
       }
     }
   } finally {

@@ -14,8 +14,8 @@ const run = async (args: string[]): Promise<{ stdout: string, stderr: string }> 
 const dir = tempDir()
 after(() => { dir.remove() })
 
-test('gridllm generate prints llama2.c\'s text with --speculate off, auto (default), 5, and a draft model', async () => {
-  const modes = [['--speculate', 'off'], [], ['--speculate', '5'], ['--speculate', 'auto', '--draft', STORIES_GGUF]]
+test('gridllm generate prints llama2.c\'s text with --speculate off, auto (default), 5, and auto:8 with a draft model', async () => {
+  const modes = [['--speculate', 'off'], [], ['--speculate', '5'], ['--speculate', 'auto:8', '--draft', STORIES_GGUF]]
   const outs = await Promise.all(modes.map(async m => await run(['-t', '0', '-n', '200', '--no-echo', '--stats', ...m])))
   for (const [i, o] of outs.entries()) assert.equal(o.stdout.trimEnd(), expectedText(), modes[i]!.join(' '))
   assert.match(outs[2]!.stderr, /\d+ of \d+ drafts kept in \d+ steps/)
@@ -23,8 +23,8 @@ test('gridllm generate prints llama2.c\'s text with --speculate off, auto (defau
 })
 
 test('bad --speculate values, --draft without speculation and a draft model of another vocabulary are refused', async () => {
-  for (const bad of ['0', '9', 'sometimes', '2.5']) {
-    await assert.rejects(run(['--speculate', bad]), (err: { stderr: string, code: number }) => err.code === 2 && /--speculate must be off, auto or a whole number from 1 to 8/.test(err.stderr))
+  for (const bad of ['0', '9', 'sometimes', '2.5', 'auto:0', 'auto:9']) {
+    await assert.rejects(run(['--speculate', bad]), (err: { stderr: string, code: number }) => err.code === 2 && /--speculate must be off, auto, auto:<n> or a whole number from 1 to 8/.test(err.stderr))
   }
   await assert.rejects(run(['--speculate', 'off', '--draft', STORIES_GGUF]), (err: { stderr: string }) => /--draft needs speculative decoding/.test(err.stderr))
   const other = join(dir.path, 'other.gguf')

@@ -44,8 +44,9 @@ describe('loadConfig', () => {
     assert.equal(c.speculate, '4')
     assert.equal(c.draft, join(dir, 'small.gguf'))
     assert.equal(loadConfig({ cwd: dir, flags: { speculate: 'off' } }).speculate, 'off')
-    for (const bad of ['9', '0', 'sometimes']) {
-      assert.throws(() => loadConfig({ cwd: dir, env: { GRIDLLM_SPECULATE: bad } }), invalid(/GRIDLLM_SPECULATE must be off, auto or a whole number from 1 to 8/))
+    assert.equal(loadConfig({ cwd: dir, env: { GRIDLLM_SPECULATE: 'auto:6' } }).speculate, 'auto:6')
+    for (const bad of ['9', '0', 'sometimes', 'auto:9']) {
+      assert.throws(() => loadConfig({ cwd: dir, env: { GRIDLLM_SPECULATE: bad } }), invalid(/GRIDLLM_SPECULATE must be off, auto, auto:<n> or a whole number from 1 to 8/))
     }
   })
 

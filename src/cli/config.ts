@@ -41,7 +41,7 @@ export interface Config {
   allowedHosts: string[]
   /** pay for swarm work from the data directory's account (on), or use only free servers (off) */
   credits: 'on' | 'off'
-  /** speculative decoding: off, auto or a draft length (as given; checked by the command) */
+  /** speculative decoding: off, auto, auto:<n> (adaptive up to n) or a draft length */
   speculate: string
   /** a draft model's file (speculative decoding); none: n-gram drafting */
   draft: string | undefined
@@ -128,8 +128,8 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
     env: 'GRIDLLM_SPECULATE',
     flag: '--speculate',
     default: 'auto',
-    parse: raw => typeof raw === 'string' && /^(off|auto|[1-8])$/.test(raw) ? raw : typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 && raw <= 8 ? String(raw) : INVALID,
-    what: 'off, auto or a whole number from 1 to 8'
+    parse: raw => typeof raw === 'string' && /^(off|auto|auto:[1-8]|[1-8])$/.test(raw) ? raw : typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 && raw <= 8 ? String(raw) : INVALID,
+    what: 'off, auto, auto:<n> or a whole number from 1 to 8'
   },
   draft: { env: 'GRIDLLM_DRAFT', flag: '--draft', default: undefined, parse: optional(text), what: 'a path' }
 }

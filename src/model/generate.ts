@@ -85,7 +85,10 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     if (options.logprobs !== undefined && !(Number.isInteger(options.logprobs) && options.logprobs >= 0 && options.logprobs <= MAX_TOP_LOGPROBS)) {
       throw new InvalidArgumentError(`logprobs must be an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${options.logprobs}`)
     }
-    if (options.speculate !== undefined && options.speculate !== false && options.speculate.k !== undefined) checkK(options.speculate.k)
+    if (options.speculate !== undefined && options.speculate !== false) {
+      if (options.speculate.k !== undefined) checkK(options.speculate.k)
+      if (options.speculate.maxK !== undefined) checkK(options.speculate.maxK)
+    }
     this.promptIds = ids
     void new Sampler(options) // checks the sampling options now rather than at the first token
   }
@@ -119,7 +122,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
       if (options.speculate !== undefined && options.speculate !== false) {
         const spec = options.speculate
         const drafter = await (spec.drafter ?? new NgramDrafter()).open({ maxLength, sampling: options, signal })
-        speculator = new Speculator(pipeline, sessions, drafter, new DraftController(spec.k ?? 'auto'), promptIds.length, maxLength)
+        speculator = new Speculator(pipeline, sessions, drafter, new DraftController(spec.k ?? 'auto', spec.maxK), promptIds.length, maxLength)
         this.speculation = speculator.report
       }
       let logits = started.logits

@@ -18,4 +18,4 @@ export { parseToolCalls, ToolCallStream, ForcedCallStream, toolCallSchema, type 
 export { Manifest, ManifestBuilder, ItemHasher, modelIdOf, PIECE_BYTES, TOKENIZER_ITEM, MANIFEST_FORMAT, type ManifestItem, type ManifestTensor, type ModelManifest } from './manifest.ts'
 export { encodeTokenizer, decodeTokenizer } from './tokenizer/blob.ts'
 export type { TensorBytesReader } from './source.ts'
-export { NgramDrafter, ModelDraftSource, DraftController, MAX_DRAFT, checkK, verifyDraft, lookupDraft, type Draft, type Drafter, type DrafterContext, type DraftSource, type SpeculateOptions, type SpeculationReport, type SpeculateK } from './speculate/index.ts'
+export { NgramDrafter, ModelDraftSource, DraftController, EXACT_DRAFT, MAX_DRAFT, checkK, verifyDraft, lookupDraft, type Draft, type Drafter, type DrafterContext, type DraftSource, type SpeculateOptions, type SpeculationReport, type SpeculateK } from './speculate/index.ts'

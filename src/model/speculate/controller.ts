@@ -1,5 +1,5 @@
 /**
- * How many tokens to draft next. Fixed: always k. Auto: the k in [0, maxK] that maximizes expected
+ * How many tokens to draft next. Fixed: always k. Auto: the k in [0, maxK] (default EXACT_DRAFT) that maximizes expected
  * tokens per second, from what was measured so far:
  * - α, the chance a draft token is kept (given the ones before it were), from the rounds' counts;
  * - a step's time as a + b·rows (a: the round trip and fixed costs, b: each extra row), fitted to
@@ -11,6 +11,16 @@
 import { InvalidArgumentError } from '../../util/errors.ts'
 
 export const MAX_DRAFT = 8
+
+/**
+ * The longest draft 'auto' sends unless told otherwise: a step of at most 3 rows, which the kernels
+ * compute row by row just as they decode one token (the wasm kernels take their multi-row paths
+ * from 4 rows on, and those round differently: in the last bits for f32 weights, by hundredths in
+ * the logits for quantized ones), so greedy output stays bit for bit that of plain decoding.
+ * Longer drafts (a larger maxK, or a fixed k of 3 or more) pay the round trip less often, and a
+ * greedy near-tie may then break the other way.
+ */
+export const EXACT_DRAFT = 2
 
 export type SpeculateK = number | 'auto'
 
@@ -40,8 +50,9 @@ export class DraftController {
   proposed = 0
   accepted = 0
 
-  constructor (readonly k: SpeculateK, readonly maxK = MAX_DRAFT) {
+  constructor (readonly k: SpeculateK, readonly maxK = EXACT_DRAFT) {
     checkK(k)
+    checkK(maxK)
   }
 
   /** The estimated chance that a draft token is kept. */

@@ -39,6 +39,11 @@ export interface DraftSource {
 export interface SpeculateOptions {
   /** draft length: a fixed k (1 to 8), or 'auto' (adapts to the acceptance rate and the step time); default 'auto' */
   readonly k?: number | 'auto'
+  /**
+   * with 'auto': the longest draft (1 to 8); default 2, the longest whose steps every backend
+   * computes exactly as plain decoding (see EXACT_DRAFT)
+   */
+  readonly maxK?: number
   /** where drafts come from; default n-gram lookup in the sequence itself */
   readonly drafter?: DraftSource
 }

@@ -2,5 +2,5 @@ export type { Draft, Drafter, DrafterContext, DraftSource, SpeculateOptions, Spe
 export { NgramDrafter, lookupDraft, type NgramOptions } from './ngram.ts'
 export { ModelDraftSource } from './model-drafter.ts'
 export { verifyDraft, residual, probOf } from './accept.ts'
-export { DraftController, MAX_DRAFT, checkK, type SpeculateK } from './controller.ts'
+export { DraftController, EXACT_DRAFT, MAX_DRAFT, checkK, type SpeculateK } from './controller.ts'
 export { Speculator } from './speculator.ts'

@@ -12,7 +12,7 @@ import { type GeneratedToken, Generation } from '../generate.ts'
 import type { SpanExecutor } from '../span.ts'
 import { Model } from '../model.ts'
 import { Prng } from '../sampler.ts'
-import { DraftController } from './controller.ts'
+import { DraftController, EXACT_DRAFT } from './controller.ts'
 import { ModelDraftSource } from './model-drafter.ts'
 import { NgramDrafter, lookupDraft } from './ngram.ts'
 import { referenceDrafter, wrongDrafter } from '../../../test/fixtures/drafters.ts'
@@ -138,8 +138,8 @@ test('n-gram lookup drafts what followed the longest recent match', () => {
 })
 
 test('the draft length grows with the round trip and the acceptance rate, and is bounded', () => {
-  const pick = (stepSeconds: (rows: number) => number, alpha: number): number => {
-    const c = new DraftController('auto')
+  const pick = (stepSeconds: (rows: number) => number, alpha: number, maxK = 8): number => {
+    const c = new DraftController('auto', maxK)
     const rng = new Prng(5)
     for (let i = 0; i < 60; i++) {
       const k = Math.max(1, (i % 4) * 2)
@@ -156,6 +156,8 @@ test('the draft length grows with the round trip and the acceptance rate, and is
   const local = pick(rows => 0.0001 + 0.01 * rows, 0.2)
   assert.ok(wan >= 6 && wan <= 8, `k ${wan}`)
   assert.equal(local, 0)
+  assert.equal(pick(rows => 0.1 + 0.001 * rows, 0.9, EXACT_DRAFT), EXACT_DRAFT, 'auto stays within the exact draft length unless told')
+  assert.equal(new DraftController('auto').maxK, EXACT_DRAFT)
   const poor = pick(rows => 0.1 + 0.001 * rows, 0.3)
   assert.ok(poor >= 1 && poor <= 4, `k ${poor}`)
   assert.equal(new DraftController(3).next(), 3)
