@@ -22,6 +22,17 @@ test('gridllm generate prints llama2.c\'s text with --speculate off, auto (defau
   assert.doesNotMatch(outs[0]!.stderr, /drafts kept/)
 })
 
+test('gridllm chat replies the same with and without speculation; with --api the flags are refused', async () => {
+  const chat = async (args: string[]): Promise<string> => await new Promise((resolve, reject) => {
+    const child = execFile(process.execPath, [BIN, 'chat', '-m', STORIES_GGUF, '-t', '0', '-n', '60', ...args], (err, stdout) => { if (err !== null) reject(err); else resolve(stdout) })
+    child.stdin!.end('Once upon a time\nTell me more\n')
+  })
+  const [off, on] = await Promise.all([chat(['--speculate', 'off']), chat(['--speculate', '6'])])
+  assert.ok(off.length > 20)
+  assert.equal(on, off)
+  await assert.rejects(promisify(execFile)(process.execPath, [BIN, 'chat', '--api', 'http://127.0.0.1:1', '--speculate', '4']), (err: { stderr: string }) => /an API server speculates as it was started/.test(err.stderr))
+})
+
 test('bad --speculate values, --draft without speculation and a draft model of another vocabulary are refused', async () => {
   for (const bad of ['0', '9', 'sometimes', '2.5', 'auto:0', 'auto:9']) {
     await assert.rejects(run(['--speculate', bad]), (err: { stderr: string, code: number }) => err.code === 2 && /--speculate must be off, auto, auto:<n> or a whole number from 1 to 8/.test(err.stderr))

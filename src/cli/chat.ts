@@ -1,7 +1,7 @@
 import { createInterface } from 'node:readline'
 import { type ChatMessage, type FinishReason, renderChat } from '../model/index.ts'
 import { ApiClient } from './client.ts'
-import { type Command, type CommandContext, float, int, parse } from './command.ts'
+import { type Command, type CommandContext, UsageError, float, int, parse } from './command.ts'
 import { SPECULATE_FLAGS, speculateUsage } from './speculate.ts'
 import { type Config, loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
@@ -124,6 +124,7 @@ export const chatCommand: Command = {
     }
     // a local model unless a server is named (--model on the command line wins over a configured server)
     const remote = config.api !== undefined && v.model === undefined
+    if (remote && (v.speculate !== undefined || v.draft !== undefined)) throw new UsageError('--speculate and --draft are for a model run here; an API server speculates as it was started', usage)
     const backend = remote
       ? await apiBackend(new ApiClient(config.api!, config.apiKey), v['api-model'], sampling, ctx.signal)
       : await localBackend(ctx, config, sampling)
