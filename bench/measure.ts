@@ -1,15 +1,19 @@
 /** What the benchmarks share: a decode rate and the summaries of repeated rounds. */
-import type { Model } from '../src/model/index.ts'
+import type { Model, SpeculationReport } from '../src/model/index.ts'
 
-/** Greedy decode tokens per second from the first token to the last (prefill excluded), and the ids. */
-export async function decodeRate (model: Model, prompt: string, maxTokens: number): Promise<{ tokS: number, ids: number[] }> {
+/**
+ * Greedy decode tokens per second from the first token to the last (prefill excluded), the ids,
+ * and what speculative decoding did (where the model speculates).
+ */
+export async function decodeRate (model: Model, prompt: string, maxTokens: number): Promise<{ tokS: number, ids: number[], speculation?: SpeculationReport }> {
   const ids: number[] = []
   let first = 0
-  for await (const t of model.generate(prompt, { temperature: 0, maxTokens })) {
+  const gen = model.generate(prompt, { temperature: 0, maxTokens })
+  for await (const t of gen) {
     ids.push(t.id)
     if (first === 0) first = performance.now()
   }
-  return { tokS: (ids.length - 1) / ((performance.now() - first) / 1000), ids }
+  return { tokS: (ids.length - 1) / ((performance.now() - first) / 1000), ids, speculation: gen.speculation }
 }
 
 export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!

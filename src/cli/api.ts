@@ -4,6 +4,7 @@ import type { Ledger } from '../ledger/index.ts'
 import { type Command, type CommandContext, parse } from './command.ts'
 import { loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
+import { SPECULATE_FLAGS, speculateUsage } from './speculate.ts'
 import { lazyPage } from './web.ts'
 
 const usage = `Usage: gridllm api [options]
@@ -37,6 +38,7 @@ Options:
                              ledger) and what this node learns of servers (default ~/.gridllm)
       --credits <on|off>     with --bootstrap: pay servers that charge (on, the default) or use only
                              free ones (off)
+${speculateUsage(29).trimEnd()}
       --backend <name>       compute backend (default auto)
       --threads <N>          worker threads for the backend
       --config <file>        config file (default ./gridllm.config.json)
@@ -61,7 +63,8 @@ export const API_FLAGS = {
   verify: { type: 'string' },
   'data-dir': { type: 'string' },
   credits: { type: 'string' },
-  config: { type: 'string' }
+  config: { type: 'string' },
+  ...SPECULATE_FLAGS
 } as const
 
 
@@ -76,7 +79,7 @@ export const apiCommand: Command = {
       flags: {
         model: v.model, host: v.host, port: v.port, apiKey: v['api-key'], maxConcurrency: v['max-concurrency'],
         maxQueue: v['max-queue'], bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads,
-        verify: v.verify, dataDir: v['data-dir'], credits: v.credits,
+        verify: v.verify, dataDir: v['data-dir'], credits: v.credits, speculate: v.speculate, draft: v.draft,
         cors: v.cors, allowedHosts: v['allowed-hosts']
       },
       configFile: v.config,
@@ -91,9 +94,9 @@ export const apiCommand: Command = {
     const server = await serveApi({ engine: pending.engine, ...config, page, signal: ctx.signal, credits: () => account?.summary() })
     let close = async (): Promise<void> => {}
     try {
-      const loaded = await loadModel(config, ctx, { onLedger: l => { account = l } })
+      const loaded = await loadModel(config, ctx, { usage, onLedger: l => { account = l } })
       model = loaded.model
-      close = async () => await loaded.model.close()
+      close = loaded.close
       const engine = localEngine([{ model: loaded.model, name: v.name ?? loaded.name }])
       pending.ready(engine)
       ctx.stdout.write(`listening ${server.url}\n`)

@@ -1,7 +1,8 @@
 import { createInterface } from 'node:readline'
 import { type ChatMessage, type FinishReason, renderChat } from '../model/index.ts'
 import { ApiClient } from './client.ts'
-import { type Command, type CommandContext, float, int, parse } from './command.ts'
+import { type Command, type CommandContext, UsageError, float, int, parse } from './command.ts'
+import { SPECULATE_FLAGS, speculateUsage } from './speculate.ts'
 import { type Config, loadConfig } from './config.ts'
 import { loadModel } from './load.ts'
 
@@ -28,6 +29,7 @@ Options:
       --top-p <P>            default 0.95
   -n, --max-tokens <N>       longest reply in tokens (default 256)
   -s, --seed <S>             sampling seed (default: random)
+${speculateUsage(29).trimEnd()}
       --backend <name>       compute backend for a local model (default auto)
       --threads <N>          worker threads for a local model
       --config <file>        config file (default ./gridllm.config.json)
@@ -49,7 +51,7 @@ interface ChatBackend {
 }
 
 async function localBackend (ctx: CommandContext, config: Config, s: Sampling): Promise<ChatBackend> {
-  const { model } = await loadModel(config, ctx)
+  const { model, close } = await loadModel(config, ctx, { usage })
   return {
     async reply (messages, onText, signal) {
       const chat = renderChat(model, messages)
@@ -60,7 +62,7 @@ async function localBackend (ctx: CommandContext, config: Config, s: Sampling): 
       for await (const token of gen) onText(token.text)
       return gen.finishReason
     },
-    close: async () => await model.close()
+    close
   }
 }
 
@@ -104,11 +106,12 @@ export const chatCommand: Command = {
       verify: { type: 'string' },
       'data-dir': { type: 'string' },
       credits: { type: 'string' },
-      config: { type: 'string' }
+      config: { type: 'string' },
+      ...SPECULATE_FLAGS
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const config = loadConfig({
-      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads, verify: v.verify, dataDir: v['data-dir'], credits: v.credits },
+      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads, verify: v.verify, dataDir: v['data-dir'], credits: v.credits, speculate: v.speculate, draft: v.draft },
       configFile: v.config,
       env: ctx.env,
       cwd: ctx.cwd ?? process.cwd()
@@ -121,6 +124,7 @@ export const chatCommand: Command = {
     }
     // a local model unless a server is named (--model on the command line wins over a configured server)
     const remote = config.api !== undefined && v.model === undefined
+    if (remote && (v.speculate !== undefined || v.draft !== undefined)) throw new UsageError('--speculate and --draft are for a model run here; an API server speculates as it was started', usage)
     const backend = remote
       ? await apiBackend(new ApiClient(config.api!, config.apiKey), v['api-model'], sampling, ctx.signal)
       : await localBackend(ctx, config, sampling)

@@ -22,7 +22,8 @@ describe('loadConfig', () => {
     const c = loadConfig({ cwd: join(dir, 'nowhere') })
     assert.deepEqual(c, {
       model: undefined, host: '127.0.0.1', port: 8080, apiKey: undefined, maxConcurrency: 4, maxQueue: 512,
-      api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined, verify: 'sample', dataDir: undefined, cors: undefined, allowedHosts: [], credits: 'on'
+      api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined, verify: 'sample', dataDir: undefined, cors: undefined, allowedHosts: [], credits: 'on',
+      speculate: 'auto', draft: undefined
     })
     const lists = loadConfig({ cwd: join(dir, 'nowhere'), env: { GRIDLLM_CORS: 'https://a.example, http://localhost:3000' }, flags: { allowedHosts: ['my.host'] } })
     assert.deepEqual([lists.cors, lists.allowedHosts], [['https://a.example', 'http://localhost:3000'], ['my.host']])
@@ -35,6 +36,18 @@ describe('loadConfig', () => {
     assert.equal(c.dataDir, join(dir, 'state'))
     assert.equal(loadConfig({ cwd: dir, flags: { verify: 'off' } }).verify, 'off')
     assert.throws(() => loadConfig({ cwd: dir, env: { GRIDLLM_VERIFY: 'maybe' } }), /GRIDLLM_VERIFY must be one of off, sample, strict, got "maybe"/)
+  })
+
+  test('speculate and draft: off, auto or a draft length; a draft model relative to the file', () => {
+    file({ speculate: 4, draft: 'small.gguf' })
+    const c = loadConfig({ cwd: dir })
+    assert.equal(c.speculate, '4')
+    assert.equal(c.draft, join(dir, 'small.gguf'))
+    assert.equal(loadConfig({ cwd: dir, flags: { speculate: 'off' } }).speculate, 'off')
+    assert.equal(loadConfig({ cwd: dir, env: { GRIDLLM_SPECULATE: 'auto:6' } }).speculate, 'auto:6')
+    for (const bad of ['9', '0', 'sometimes', 'auto:9']) {
+      assert.throws(() => loadConfig({ cwd: dir, env: { GRIDLLM_SPECULATE: bad } }), invalid(/GRIDLLM_SPECULATE must be off, auto, auto:<n> or a whole number from 1 to 8/))
+    }
   })
 
   test('file < environment < flags, key by key', () => {

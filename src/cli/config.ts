@@ -41,6 +41,10 @@ export interface Config {
   allowedHosts: string[]
   /** pay for swarm work from the data directory's account (on), or use only free servers (off) */
   credits: 'on' | 'off'
+  /** speculative decoding: off, auto, auto:<n> (adaptive up to n) or a draft length */
+  speculate: string
+  /** a draft model's file (speculative decoding); none: n-gram drafting */
+  draft: string | undefined
 }
 
 export type ConfigKey = keyof Config
@@ -119,7 +123,15 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
   dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' },
   cors: { env: 'GRIDLLM_CORS', flag: '--cors', default: undefined, parse: optional(list), what: 'origins (a list), or *' },
   allowedHosts: { env: 'GRIDLLM_ALLOWED_HOSTS', flag: '--allowed-hosts', default: [], parse: list, what: 'host names (a list), or *' },
-  credits: { env: 'GRIDLLM_CREDITS', flag: '--credits', default: 'on', parse: raw => raw === 'on' || raw === 'off' ? raw : INVALID, what: 'on or off' }
+  credits: { env: 'GRIDLLM_CREDITS', flag: '--credits', default: 'on', parse: raw => raw === 'on' || raw === 'off' ? raw : INVALID, what: 'on or off' },
+  speculate: {
+    env: 'GRIDLLM_SPECULATE',
+    flag: '--speculate',
+    default: 'auto',
+    parse: raw => typeof raw === 'string' && /^(off|auto|auto:[1-8]|[1-8])$/.test(raw) ? raw : typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 && raw <= 8 ? String(raw) : INVALID,
+    what: 'off, auto, auto:<n> or a whole number from 1 to 8'
+  },
+  draft: { env: 'GRIDLLM_DRAFT', flag: '--draft', default: undefined, parse: optional(text), what: 'a path' }
 }
 
 export const CONFIG_KEYS = Object.keys(SPECS) as ConfigKey[]
@@ -173,7 +185,7 @@ export function loadConfig (options: LoadConfigOptions): Config {
       const parsed = spec.parse(raw, from)
       if (parsed === INVALID) throw new ConfigError(`${where} must be ${spec.what}, got ${JSON.stringify(raw)}`)
       // paths in the file are relative to the file
-      value = (key === 'model' || key === 'swarmKey' || key === 'dataDir') && from === 'file' ? resolve(dirname(path), parsed as string) : parsed
+      value = (key === 'model' || key === 'swarmKey' || key === 'dataDir' || key === 'draft') && from === 'file' ? resolve(dirname(path), parsed as string) : parsed
     }
     config[key] = value
   }

@@ -3,6 +3,7 @@ import { backendNames } from '../kernels/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
 import { isModelId, swarmModel, warnIfRef } from './load.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
+import { SPECULATE_FLAGS, applySpeculation, speculateMode, speculateUsage } from './speculate.ts'
 
 const usage = `Usage: gridllm generate [options]
 
@@ -42,8 +43,10 @@ Options:
                            ledger) and what this node learns of servers (default ~/.gridllm)
       --credits <on|off>   with --bootstrap: pay servers that charge (on, the default) or use only
                            free ones (off)
+${speculateUsage(27).trimEnd()}
       --no-echo            do not print the prompt before the output
       --stats              print tokens and speed to stderr at the end
+                           (and, speculating, how many drafts were kept)
   -h, --help               show this help
 `
 
@@ -76,7 +79,8 @@ export const generateCommand: Command = {
       credits: { type: 'string' },
       'no-echo': { type: 'boolean' },
       stats: { type: 'boolean' },
-      cache: { type: 'string' }
+      cache: { type: 'string' },
+      ...SPECULATE_FLAGS
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const backend = v.backend ?? 'auto'
@@ -92,11 +96,14 @@ export const generateCommand: Command = {
     if (v.verify !== undefined && !(VERIFY_MODES as readonly string[]).includes(v.verify)) throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(', ')}; got "${v.verify}"`, usage)
     if (swarm && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap or --lan', usage)
     if (!swarm && isModelId(v.model ?? '')) throw new UsageError('--model <model id> runs on the swarm: give --bootstrap (or --lan)', usage)
+    speculateMode(v.speculate, usage) // a bad value fails before anything loads
     const model = swarm
       ? await swarmModel(v.model ?? DEFAULT_MODEL, { bootstrap: v.bootstrap ?? [], swarmKey: v['swarm-key'], verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'], credits: v.credits as 'on' | 'off' | undefined, cache: v.cache },
         ctx, {}, { ...common, mdns: v.lan === true, mode: v.relay === true ? 'relay' : 'push' })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
+    let closeDraft = async (): Promise<void> => {}
     try {
+      closeDraft = await applySpeculation(model, v, usage, common)
       const prompt = v.prompt ?? ''
       const gen = model.generate(prompt, {
         maxTokens: maxTokens === 0 ? undefined : maxTokens,
@@ -120,9 +127,12 @@ export const generateCommand: Command = {
       ctx.stdout.write('\n')
       if (v.stats === true) {
         const rate = gen.completionTokens > 1 ? (gen.completionTokens - 1) / seconds : 0
-        ctx.stderr.write(`[${gen.promptTokens} prompt + ${gen.completionTokens} tokens, ${rate.toFixed(1)} tok/s, finish: ${gen.finishReason}]\n`)
+        const s = gen.speculation
+        const spec = s === undefined ? '' : `, ${s.accepted} of ${s.drafted} drafts kept in ${s.steps} steps`
+        ctx.stderr.write(`[${gen.promptTokens} prompt + ${gen.completionTokens} tokens, ${rate.toFixed(1)} tok/s${spec}, finish: ${gen.finishReason}]\n`)
       }
     } finally {
+      await closeDraft()
       await model.close()
     }
     return 0

@@ -13,6 +13,7 @@ import { DEFAULT_MODEL } from './command.ts'
 import type { Config } from './config.ts'
 import { progress } from './progress.ts'
 import { readSwarmKey } from './swarm-key.ts'
+import { applySpeculation } from './speculate.ts'
 
 /** a new identity's proof of work for its grant (bits; a fraction of a second) */
 export const GRANT_BITS = 16
@@ -73,10 +74,12 @@ export function warnIfRef (backend: string | undefined, ctx: CommandContext): vo
 
 /**
  * The model from `config.model`: in this process, or, with `config.bootstrap`, with its blocks on
- * the swarm (tokenizer, embedding and head still come from the local file).
+ * the swarm (tokenizer, embedding and head still come from the local file); speculative decoding
+ * as configured (default auto, n-gram drafts unless `config.draft` names a draft model).
+ * `close` closes the model and the draft model.
  */
-export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>> & { cache?: string }, ctx: CommandContext,
-  options: AccountOptions = {}): Promise<{ model: Model, name: string }> {
+export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits' | 'speculate' | 'draft'>> & { cache?: string }, ctx: CommandContext,
+  options: AccountOptions & { usage?: string } = {}): Promise<{ model: Model, name: string, close: () => Promise<void> }> {
   const path = config.model ?? DEFAULT_MODEL
   const name = modelName(path)
   warnIfRef(config.backend, ctx)
@@ -92,7 +95,14 @@ export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 's
     ? await swarmModel(path, config, ctx, options, load)
     : await Model.load(path, load)
   bar.finish()
-  return { model, name }
+  let closeDraft: () => Promise<void>
+  try {
+    closeDraft = await applySpeculation(model, config, options.usage ?? '', { backend: load.backend, threads: load.threads, signal: load.signal })
+  } catch (err) {
+    await model.close()
+    throw err
+  }
+  return { model, name, close: async () => { await closeDraft(); await model.close() } }
 }
 
 /** The account a swarm model pays from: `ledger` (a server's own, for its API), else the data directory's; `onLedger` is told of it once open. */

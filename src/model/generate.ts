@@ -11,6 +11,7 @@ import type { Grammar } from './constrain/index.ts'
 import { MAX_TOP_LOGPROBS, type TokenLogprob, tokenLogprob } from './logprobs.ts'
 import { type Pipeline as PrefillPipeline, PrefillShare, type Started, closeAll, forwardTokens, prefill } from './prefill.ts'
 import { Sampler, type SamplerOptions } from './sampler.ts'
+import { DraftController, NgramDrafter, type SpeculateOptions, type SpeculationReport, Speculator, checkK } from './speculate/index.ts'
 import type { VerificationReport } from './span.ts'
 import { StopMatcher } from './stop.ts'
 import { StreamDecoder, type Tokenizer } from './tokenizer/index.ts'
@@ -32,6 +33,12 @@ export interface GenerateOptions extends SamplerOptions {
   logprobs?: number
   /** generations of the same prompt that compute it once (n > 1) */
   share?: PrefillShare
+  /**
+   * speculative decoding: draft tokens (n-gram lookup or a draft model) and check them all in one
+   * step; the output is the same as without (greedy: token for token). Off unless given (false:
+   * off even where the model has a default).
+   */
+  speculate?: SpeculateOptions | false
   signal?: AbortSignal
 }
 
@@ -59,6 +66,8 @@ export class Generation implements AsyncIterable<GeneratedToken> {
   text = ''
   /** what verification did for this generation's sessions (swarm executors that verify) */
   verification: VerificationReport | undefined
+  /** what speculative decoding did (with `speculate`) */
+  speculation: SpeculationReport | undefined
 
   constructor (private readonly pipeline: Pipeline, prompt: string | readonly number[], private readonly options: GenerateOptions = {}) {
     const { tokenizer, config } = pipeline
@@ -75,6 +84,10 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     }
     if (options.logprobs !== undefined && !(Number.isInteger(options.logprobs) && options.logprobs >= 0 && options.logprobs <= MAX_TOP_LOGPROBS)) {
       throw new InvalidArgumentError(`logprobs must be an integer from 0 to ${MAX_TOP_LOGPROBS}, got ${options.logprobs}`)
+    }
+    if (options.speculate !== undefined && options.speculate !== false) {
+      if (options.speculate.k !== undefined) checkK(options.speculate.k)
+      if (options.speculate.maxK !== undefined) checkK(options.speculate.maxK)
     }
     this.promptIds = ids
     void new Sampler(options) // checks the sampling options now rather than at the first token
@@ -100,15 +113,22 @@ export class Generation implements AsyncIterable<GeneratedToken> {
     if (maxTokens === 0) { this.finishReason = 'length'; return }
 
     let started: Started | undefined
+    let speculator: Speculator | undefined
     try {
       started = options.share !== undefined
         ? await options.share.take(pipeline, promptIds, maxLength, signal)
         : await prefill(pipeline, promptIds, maxLength, signal)
       const { sessions } = started
+      if (options.speculate !== undefined && options.speculate !== false) {
+        const spec = options.speculate
+        const drafter = await (spec.drafter ?? new NgramDrafter()).open({ maxLength, sampling: options, signal })
+        speculator = new Speculator(pipeline, sessions, drafter, new DraftController(spec.k ?? 'auto', spec.maxK), promptIds.length, maxLength)
+        this.speculation = speculator.report
+      }
       let logits = started.logits
       for (let pos = promptIds.length; ; pos++) {
         sampler.penalize(logits, history)
-        const pick = (l: Float32Array): number => sampler.pick(l)
+        const pick = speculator === undefined ? (l: Float32Array): number => sampler.pick(l) : (l: Float32Array): number => speculator!.pickWith(sampler, l)
         const id = constraint === undefined ? pick(logits) : constraint.select(logits, maxTokens - this.completionTokens, pick)
         const logprob = options.logprobs !== undefined ? tokenLogprob(logits, sampler.temperature, id, options.logprobs) : undefined
         if (endTokens.has(id)) {
@@ -129,17 +149,23 @@ export class Generation implements AsyncIterable<GeneratedToken> {
         yield logprob === undefined ? { id, text } : { id, text, logprob }
         if (this.finishReason !== undefined) break
         throwIfAborted(signal)
+        if (speculator !== undefined) {
+          logits = await speculator.next(id, pos, history, maxTokens - this.completionTokens, signal)
+          continue
+        }
         const hidden = await forwardTokens(pipeline, sessions, [id], pos, signal)
         logits = ends.logits(hidden) // (vocabSize)
       }
     } finally {
+      await speculator?.close().catch(() => {})
       if (started !== undefined) {
         await closeAll(started.sessions)
         for (const r of started.sessions.map(s => s.verification?.())) {
           if (r !== undefined) this.verification = { audits: (this.verification?.audits ?? 0) + r.audits, failures: (this.verification?.failures ?? 0) + r.failures }
         }
       }
-      log('done: %d prompt + %d tokens, %s', promptIds.length, this.completionTokens, this.finishReason ?? 'aborted')
+      log('done: %d prompt + %d tokens, %s%s', promptIds.length, this.completionTokens, this.finishReason ?? 'aborted',
+        this.speculation === undefined ? '' : `; ${this.speculation.accepted} of ${this.speculation.drafted} drafts kept in ${this.speculation.steps} steps`)
     }
   }
 }

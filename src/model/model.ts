@@ -11,6 +11,7 @@ import { Generation, type GenerateOptions, type Pipeline } from './generate.ts'
 import { openModel } from './open.ts'
 import type { ModelSource } from './source.ts'
 import { LocalSpanExecutor, type SpanExecutor } from './span.ts'
+import type { SpeculateOptions } from './speculate/index.ts'
 import { createTokenizer, type Tokenizer } from './tokenizer/index.ts'
 import { OffloadedTokenizer } from './tokenizer/offload.ts'
 import type { EncodeOptions } from './tokenizer/types.ts'
@@ -48,6 +49,8 @@ export class Model implements Pipeline {
   readonly name: string
   readonly config: ModelConfig
   readonly chatTemplate: string | undefined
+  /** speculative decoding for every generation that does not say otherwise (`speculate: false` in its options turns it off) */
+  speculation: SpeculateOptions | undefined
   private readonly offload: OffloadedTokenizer
 
   constructor (
@@ -88,7 +91,7 @@ export class Model implements Pipeline {
 
   /** Generates from a text prompt or token ids; iterate the result for tokens. */
   generate (prompt: string | readonly number[], options: GenerateOptions = {}): Generation {
-    return new Generation(this, prompt, options)
+    return new Generation(this, prompt, options.speculate === undefined && this.speculation !== undefined ? { ...options, speculate: this.speculation } : options)
   }
 
   /** Tokenizes `text`; a long one on a worker thread, so the event loop is never held for long. */

@@ -119,6 +119,15 @@ export class Sampler {
   /** Draws from logits that are final (penalized, masked): greedy at temperature 0, else top-k, top-p, min-p, temperature. */
   pick (l: Float32Array): number {
     if (this.temperature === 0) return argmax(l)
+    return this.draw(this.distribution(l))
+  }
+
+  /**
+   * The distribution pick() draws from at a temperature above 0: the kept candidates, best first,
+   * and their probabilities (summing to 1). At temperature 0 it is a point mass on the argmax.
+   */
+  distribution (l: Float32Array): Distribution {
+    if (this.temperature === 0) return { ids: [argmax(l)], probs: [1] }
     // candidates by logit, best first (ties: lower id first); tokens at -Infinity can never be drawn
     let ids = this.topK > 0 && this.topK < l.length ? topIds(l, this.topK) : sortedIds(l)
     let probs = softmax(ids.map(i => l[i]!), 1)
@@ -138,14 +147,33 @@ export class Sampler {
       const cut = probs.findIndex(p => p < floor)
       if (cut > 0) ids = ids.slice(0, cut)
     }
-    probs = softmax(ids.map(i => l[i]!), this.temperature)
-    let r = this.rng.next()
-    for (let i = 0; i < ids.length; i++) {
-      r -= probs[i]!
-      if (r < 0) return ids[i]!
-    }
-    return ids[ids.length - 1]!
+    return { ids, probs: softmax(ids.map(i => l[i]!), this.temperature) }
   }
+
+  /** One draw from `d` with this sampler's PRNG. */
+  draw (d: Distribution): number {
+    return drawFrom(d, this.rng.next())
+  }
+
+  /** Uniform in [0, 1) from this sampler's PRNG (speculative sampling's acceptance test). */
+  uniform (): number {
+    return this.rng.next()
+  }
+}
+
+/** A distribution over token ids: `probs[i]` is the probability of `ids[i]`. */
+export interface Distribution {
+  readonly ids: readonly number[]
+  readonly probs: readonly number[]
+}
+
+/** The id that `r` (uniform in [0, 1)) falls on, walking the distribution in order. */
+export function drawFrom (d: Distribution, r: number): number {
+  for (let i = 0; i < d.ids.length; i++) {
+    r -= d.probs[i]!
+    if (r < 0) return d.ids[i]!
+  }
+  return d.ids[d.ids.length - 1]!
 }
 
 /** Ids of the finite logits, best first (stable: ties keep id order). */

@@ -14,7 +14,10 @@
  *   client → server  close    {session}
  *   either way       error    {session?, step?, code, message, retryAfterMs?}
  *
- * `step` rows sit at positions from .. from + n - 1. With `push` the server also sends its output
+ * `step` rows sit at positions from .. from + n - 1; a step whose `from` lies before the end of the
+ * session's cache first drops the positions from `from` on (an implicit rollback, which cannot be
+ * overtaken by a step pushed along another path as a separate rollback can). Step ids rise for
+ * the whole session, rollbacks or not. With `push` the server also sends its output
  * as a step to `next` (another server's session), and every server returns a `result` copy to the
  * client that opened its session (the last hop's is the chain's output). A result's `commitment` is
  * the server's signature over what it computed (src/net/commitment.ts); a step's `commitment` is

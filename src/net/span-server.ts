@@ -199,7 +199,9 @@ export class SpanServer {
         })
         break
       case 'rollback':
-        void this.enqueue(s, async () => { await s.local!.rollback(msg.position); s.lastStep = -1; s.lastOutput = undefined; s.lastCommitment = null })
+        // step ids keep rising across rollbacks (a signed step is never redone under its id), and
+        // a late copy of the last step still gets its result again
+        void this.enqueue(s, async () => { await s.local!.rollback(msg.position) })
         break
       case 'close':
         s.closing = true
@@ -298,6 +300,9 @@ export class SpanServer {
       }
       checkFinite(frame.data, dim, 'the input')
       const positions = Array.from({ length: frame.shape[0]! }, (_, i) => msg.from + i)
+      // a step may start before the cache's end: the positions from `from` on are dropped first
+      // (speculative decoding's rejected drafts), a rollback that travels with the step itself
+      if (msg.from < s.local!.length) await s.local!.rollback(msg.from)
       // what was computed before must be paid for: unpaid work is at most one step
       await s.meter?.beforeStep(positions.length)
       const t0 = performance.now()

@@ -138,10 +138,13 @@ export class ChainSession implements SpanSession, WatchedSession {
     const dim = this.options.config.dim
     for (const [k, from] of this.stepFrom) {
       const rows = toPosition - from
-      for (const h of this.route) h.trim(k, rows, dim)
+      if (rows * dim >= (this.route[0]!.inputs.get(k)?.length ?? Infinity)) continue // wholly before the cut
+      for (const h of this.route) h.trim(k, rows)
       if (rows <= 0) this.stepFrom.delete(k)
     }
-    await Promise.all(this.route.map(async h => { await h.remote!.rollback(toPosition).catch(err => { h.failure ??= err }) }))
+    // no message: the next step starts at toPosition, and each server cuts its cache there when
+    // that step reaches it (a rollback sent on its own could arrive after a step pushed to the
+    // server by the hop before it)
     this.length = toPosition
   }
 
@@ -208,7 +211,7 @@ export class ChainSession implements SpanSession, WatchedSession {
     const after = this.route[i + count]
     const fresh = await this.withRoute(first.start, old[old.length - 1]!.end, async hops => {
       await this.openHops(hops, after)
-      hops[0]!.inputs = new Map(first.inputs)
+      hops[0]!.inputs = first.liveInputs(this.options.config.dim)
       await this.replay(hops, k, signal)
     }, new Set([first.peer.id]), signal)
     this.route.splice(i, count, ...fresh)
@@ -300,6 +303,7 @@ export class ChainSession implements SpanSession, WatchedSession {
 
   /** Sends new hops every step before k (pipelined, relayed), in their original boundaries. */
   private async replay (hops: Hop[], k: number, signal: AbortSignal | undefined): Promise<void> {
+    // the new hops' histories are the cache as it is: steps cut by rollbacks are sent cut
     const steps = [...hops[0]!.inputs.keys()].filter(s => s < k).sort((a, b) => a - b)
     if (steps.length === 0) return
     const tokens = steps.reduce((sum, s) => sum + hops[0]!.inputs.get(s)!.length, 0) / this.options.config.dim

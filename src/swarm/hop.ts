@@ -7,7 +7,11 @@ import { randomId } from '../util/bytes.ts'
 import type { PeerAddress, Receipt, RemoteSpanSession } from '../net/index.ts'
 import type { GridError } from '../util/errors.ts'
 
-/** One step of a hop as the client saw it. */
+/**
+ * One step of a hop as the client saw it and the server signed it: every row it computed, also
+ * those a later rollback dropped from the cache (speculative decoding's rejected drafts). The next
+ * step's `from` then lies before this one's end: a replay rolls back to it.
+ */
 export interface StepRecord {
   readonly step: number
   /** first position of its rows */
@@ -20,8 +24,10 @@ export interface StepRecord {
 }
 
 export class Hop {
-  /** this hop's input per step id (its history) */
+  /** this hop's input per step id, every row sent (its history) */
   inputs = new Map<number, Float32Array>()
+  /** rows of a step the cache still holds after rollbacks cut into it (absent: all) */
+  readonly kept = new Map<number, number>()
   /** its output and receipt per step id */
   readonly outputs = new Map<number, Float32Array>()
   readonly receipts = new Map<number, Receipt>()
@@ -47,22 +53,31 @@ export class Hop {
   }
 
   /**
-   * Cuts the history at a rollback to `position`: steps from there on are forgotten, a step cut in
-   * two keeps its first rows (and loses its receipt, which no longer matches).
+   * Cuts the history at a rollback: step `step` keeps its first `rows` rows in the cache (none: the
+   * step is forgotten). What was sent, returned and signed stays whole for audits (a result that
+   * comes in after the rollback too); replays send only the rows kept.
    */
-  trim (step: number, rows: number, dim: number): void {
-    const input = this.inputs.get(step)
-    if (input === undefined) return
+  trim (step: number, rows: number): void {
     if (rows <= 0) {
       this.inputs.delete(step)
       this.outputs.delete(step)
       this.receipts.delete(step)
-    } else if (rows * dim < input.length) {
-      this.inputs.set(step, input.slice(0, rows * dim))
-      const output = this.outputs.get(step)
-      if (output !== undefined) this.outputs.set(step, output.slice(0, rows * dim))
-      this.receipts.delete(step)
+      this.kept.delete(step)
+    } else {
+      this.kept.set(step, Math.min(rows, this.kept.get(step) ?? Infinity))
     }
+  }
+
+  /** Step `step`'s input as the cache holds it now: its rows kept by rollbacks (what a replay sends). */
+  liveInput (step: number, dim: number): Float32Array | undefined {
+    const input = this.inputs.get(step)
+    const rows = this.kept.get(step)
+    return input === undefined || rows === undefined || rows * dim >= input.length ? input : input.slice(0, rows * dim)
+  }
+
+  /** The live inputs of every step: a new hop's history when it replaces this one. */
+  liveInputs (dim: number): Map<number, Float32Array> {
+    return new Map([...this.inputs.keys()].map(step => [step, this.liveInput(step, dim)!]))
   }
 
   /** The steps with input, output and receipt, in order, with their first positions. */

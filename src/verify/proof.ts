@@ -132,15 +132,20 @@ export type Verdict =
 
 /**
  * Checks a proof by recomputation: the suspect's signatures and digests, positions that run on
- * from 0, then the span recomputed over the inputs. Valid means the suspect is convicted.
+ * from 0 (rolling back where a step starts before the end of the one before), then the span
+ * recomputed over the inputs. Valid means the suspect is convicted.
  */
 export async function checkProof (p: FraudProof, recomputer: Recomputer, options: { signal?: AbortSignal } = {}): Promise<Verdict> {
   if (p.model !== recomputer.modelId) return { valid: false, reason: 'a proof about another model' }
   const dim = recomputer.source.config.dim
+  // positions from 0, each step at or before the end of the one before (before it: the server
+  // rolled back there), step ids without gaps: so no step of the session that shaped the cache the
+  // recomputation builds can be left out (servers never reuse a step id)
   let next = 0
-  for (const s of p.steps) {
-    if (s.from !== next) return { valid: false, reason: `step ${s.step} does not continue the positions` }
-    next += s.rows
+  for (const [i, s] of p.steps.entries()) {
+    if (i === 0 ? s.from !== 0 : s.from > next) return { valid: false, reason: `step ${s.step} does not continue the positions` }
+    if (i > 0 && s.step !== p.steps[i - 1]!.step + 1) return { valid: false, reason: `step ${s.step} does not follow step ${p.steps[i - 1]!.step}` }
+    next = s.from + s.rows
     if (sha256Hex(s.input) !== s.commitment.input) return { valid: false, reason: `the input of step ${s.step} does not match its commitment` }
     if (!await verifyClaim(p.suspect, claimOf(p, s), s.commitment.sig)) return { valid: false, reason: `step ${s.step} is not signed by ${p.suspect.slice(-8)}` }
   }

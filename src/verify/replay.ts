@@ -21,14 +21,19 @@ export interface ReplayJob {
   readonly maxLength: number
 }
 
-/** The longest prefix of `records` whose positions run on from 0 without gaps or rollbacks. */
+/**
+ * The longest prefix of `records` that replays from position 0: step ids without gaps, each step
+ * starting at or before the end of the one before it (before it: a rollback, as after speculative
+ * decoding's rejected drafts, which the step's `from` carries to the server).
+ */
 export function contiguous (records: readonly StepRecord[], dim: number): StepRecord[] {
   const out: StepRecord[] = []
   let next = 0
   for (const r of records) {
-    if (r.from !== next) break
+    const prev = out[out.length - 1]
+    if (prev === undefined ? r.from !== 0 : r.from > next || r.step !== prev.step + 1) break
     out.push(r)
-    next += r.input.length / dim
+    next = r.from + r.input.length / dim
   }
   return out
 }
@@ -92,12 +97,18 @@ export class ReplaySession {
   }
 }
 
-/** Groups records: the first alone (the prompt), then `chunk` at a time. */
-export function group (records: readonly StepRecord[], chunk: number): StepRecord[][] {
+/**
+ * Groups records: the first alone (the prompt), then up to `chunk` at a time, each group of steps
+ * whose positions run on (a step that rolls back starts a new group, which the server rolls back for).
+ */
+export function group (records: readonly StepRecord[], chunk: number, dim: number): StepRecord[][] {
   const groups: StepRecord[][] = []
+  let end = 0
   records.forEach((r, i) => {
-    if (i <= 1 || groups[groups.length - 1]!.length >= chunk) groups.push([r])
-    else groups[groups.length - 1]!.push(r)
+    const last = groups[groups.length - 1]
+    if (i <= 1 || last!.length >= chunk || r.from !== end) groups.push([r])
+    else last!.push(r)
+    end = r.from + r.input.length / dim
   })
   return groups
 }
@@ -107,7 +118,7 @@ export async function replayOn (node: NetNode, server: PeerAddress, job: ReplayJ
   options: { chunk?: number, signal?: AbortSignal, payer?: HopPayer } = {}): Promise<{ session: string, records: StepRecord[] }> {
   const replay = await ReplaySession.open(node, server, job, options)
   try {
-    return { session: replay.session, records: await replay.run(group(records, Math.max(1, options.chunk ?? 4)), options) }
+    return { session: replay.session, records: await replay.run(group(records, Math.max(1, options.chunk ?? 4), job.dim), options) }
   } finally {
     await replay.close()
   }

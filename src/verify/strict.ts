@@ -70,7 +70,7 @@ export class StrictChecker implements SessionWatch {
     if (server === undefined) return undefined
     try {
       const replay = await ReplaySession.open(ctx.node, server, ctx.job, { signal: ctx.signal, payer: ctx.payer })
-      if (earlier.length > 0) await replay.run(group(earlier, 8), { signal: ctx.signal })
+      if (earlier.length > 0) await replay.run(group(earlier, 8, ctx.job.dim), { signal: ctx.signal })
       return replay
     } catch (err) {
       log('no shadow for %s at %s: %s', hop.peer.slice(-8), server.id.slice(-8), (err as Error).message)

@@ -64,6 +64,34 @@ describe('span protocol edges', () => {
     await Promise.all([owner.channel.close(), stranger.channel.close()])
   })
 
+  test('a step starting before the cache\'s end rolls back there first; step ids still only rise', async () => {
+    const raw = await RawClient.open(client, rig)
+    const [a, b] = [await raw.openSession(rig), await raw.openSession(rig)]
+    // a: 3 rows, then 2 rows from position 1 (the last 2 of the first step dropped); b: just row 0, then the same 2 rows
+    await raw.channel.send(stepMsg(a, 0, 0), hidden(3))
+    await raw.channel.send(stepMsg(a, 1, 1), hidden(2, 1))
+    await raw.channel.send(stepMsg(b, 0, 0), hidden(1))
+    await raw.channel.send(stepMsg(b, 1, 1), hidden(2, 1))
+    const results: Array<{ t: string, session: string, step: number, commitment: { output: string } }> = []
+    for (let i = 0; i < 4; i++) results.push(await raw.next() as unknown as typeof results[number])
+    assert.deepEqual(results.map(r => r.t), ['result', 'result', 'result', 'result'])
+    const out = (s: string, step: number): string => results.find(r => r.session === s && r.step === step)!.commitment.output
+    assert.equal(out(a, 1), out(b, 1))
+    // past the cache's end (it holds 3): refused; an id already used: refused, even after the rollback
+    await raw.channel.send(stepMsg(a, 2, 4), hidden(1))
+    assertError(await raw.next(), 'BAD_POSITIONS')
+    await raw.channel.send(stepMsg(a, 0, 0), hidden(1))
+    assertError(await raw.next(), 'BAD_POSITIONS')
+    await raw.channel.send({ t: 'rollback', session: a, position: 1 })
+    await raw.channel.send(stepMsg(a, 1, 1), hidden(1, 2))
+    const again = await raw.next()
+    assert.equal(again.t, 'result', 'the last step is answered again from its kept output')
+    assert.equal((again as unknown as { commitment: { output: string } }).commitment.output, out(a, 1))
+    await raw.channel.send(stepMsg(a, 2, 1), hidden(1))
+    assert.equal((await raw.next()).t, 'result')
+    await raw.channel.close()
+  })
+
   test('NaN or infinity in a hidden state is refused with NON_FINITE, and the session goes on', async () => {
     const raw = await RawClient.open(client, rig)
     const session = await raw.openSession(rig)

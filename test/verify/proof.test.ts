@@ -33,15 +33,18 @@ after(async () => {
   backend.dispose()
 })
 
-/** A server's records of a session over blocks 1:4, signed as a span server signs, the last output through `cheat`. */
-async function records (cheat: (out: Float32Array) => Float32Array = x => x): Promise<StepRecord[]> {
+/**
+ * A server's records of a session over blocks 1:4, signed as a span server signs, the last output
+ * through `cheat`. `steps`: each step's first position and rows (a position before the end of the
+ * step before is a rollback there, as speculative decoding does after rejected drafts).
+ */
+async function records (cheat: (out: Float32Array) => Float32Array = x => x, steps: ReadonlyArray<readonly [number, number]> = [[0, 3], [3, 1], [4, 1]]): Promise<StepRecord[]> {
   const exec = await LocalSpanExecutor.load(source, backend, { start: 1, end: 4, modelId })
-  const s = await exec.open('proof-test', { maxLength: 8 })
+  const s = await exec.open('proof-test', { maxLength: 16 })
   const out: StepRecord[] = []
-  const steps = [3, 1, 1]
-  let from = 0
   for (let k = 0; k < steps.length; k++) {
-    const rows = steps[k]!
+    const [from, rows] = steps[k]!
+    if (from < s.length) await s.rollback(from)
     const input = Float32Array.from({ length: rows * dim }, (_, i) => Math.sin(i * 0.3 + k))
     let output = await s.forward(input, Array.from({ length: rows }, (_, i) => from + i))
     if (k === steps.length - 1) output = cheat(output)
@@ -49,7 +52,6 @@ async function records (cheat: (out: Float32Array) => Float32Array = x => x): Pr
     const claim = { model: modelId, start: 1, end: 4, session: 'session-1', step: k, from, rows, input: sha256Hex(encodeFrame(input, [rows, dim])), output: sha256Hex(outFrame) }
     const sig = toHex(await server.sign(claimBytes(claim)))
     out.push({ step: k, from, input, output, receipt: { commitment: { input: claim.input, output: claim.output, sig }, outputDigest: claim.output } })
-    from += rows
   }
   await exec.close()
   return out
@@ -68,6 +70,22 @@ test('a proof of a wrong output is valid; of a right one, not', async () => {
   const honest = await checkProof(good.proof, recomputer)
   assert.equal(honest.valid, false)
   assert.match(!honest.valid ? honest.reason : '', /recomputation matches/)
+})
+
+test('proofs over steps that roll back (speculative decoding): a wrong output is proven, a right one not, a left-out step refused', async () => {
+  // a prompt of 3, then steps of a token and its drafts, each cut back to what was kept
+  const plan = [[0, 3], [3, 4], [5, 3], [6, 1], [7, 5]] as const
+  const sign = async (b: Uint8Array): Promise<Uint8Array> => await accuser.sign(b)
+  const bad = await openProof((await signProof(buildProof(hop(), await records(x => addNoise(x, dim, 1e-3), plan), meta()), sign)).bytes)
+  const verdict = await checkProof(bad.proof, recomputer)
+  assert.equal(verdict.valid, true, JSON.stringify(verdict))
+  const honest = await records(x => x, plan)
+  assert.match(await reason(buildProof(hop(), honest, meta())), /recomputation matches/)
+  // leaving out the step that rewrote positions 5..7 would make an honest server look wrong
+  assert.match(await reason(buildProof(hop(), [honest[0]!, honest[1]!, honest[3]!, honest[4]!], meta())), /does not follow step/)
+  // a step may not start past the end of the one before
+  const plain = await records()
+  assert.match(await reason(buildProof(hop(), [plain[0]!, plain[2]!], meta())), /does not continue/)
 })
 
 test('tampered proofs are refused', async () => {

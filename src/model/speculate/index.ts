@@ -1,0 +1,6 @@
+export type { Draft, Drafter, DrafterContext, DraftSource, SpeculateOptions, SpeculationReport } from './drafter.ts'
+export { NgramDrafter, lookupDraft, type NgramOptions } from './ngram.ts'
+export { ModelDraftSource } from './model-drafter.ts'
+export { verifyDraft, residual, probOf } from './accept.ts'
+export { DraftController, EXACT_DRAFT, MAX_DRAFT, checkK, type SpeculateK } from './controller.ts'
+export { Speculator } from './speculator.ts'
