@@ -10,7 +10,7 @@ import { logger } from '../util/log.ts'
 import { type Block, type BlockKind, type UnsignedBlock, blockHash, proveWork, signBlock, verifyBlockSignature } from './block.ts'
 import { type Receipt, commitmentId, receiptAmount, receiptHash } from './payword.ts'
 import { PROTOCOL, grantFor } from './policy.ts'
-import type { LedgerStore, SettlementRow } from './store.ts'
+import type { LedgerStore, LedgerTotals, SettlementRow } from './store.ts'
 
 const log = logger('ledger')
 
@@ -21,19 +21,11 @@ export interface LedgerOptions {
   readonly grantBits?: number
 }
 
-export interface LedgerSummary {
+/** The account as people see it: its chain's totals (minted: the grant and audited-work mints), and more. */
+export interface LedgerSummary extends LedgerTotals {
   readonly peer: string
   /** µcr */
   readonly balance: number
-  readonly earned: number
-  readonly spent: number
-  /** the grant and audited-work mints */
-  readonly minted: number
-  readonly slashed: number
-  readonly blocks: number
-  /** settlements this account was paid in, and settlements it paid */
-  readonly payeeSettlements: number
-  readonly payerSettlements: number
   /** settlements this account paid that await the payee's agreement */
   readonly pending: number
   readonly head: AccountHead
@@ -78,8 +70,7 @@ export class Ledger {
   }
 
   summary (): LedgerSummary {
-    const t = this.store.totals()
-    return { peer: this.account, balance: this.balance, earned: t.earned, spent: t.spent, minted: t.minted, slashed: t.slashed, blocks: t.blocks, payeeSettlements: t.payeeSettlements, payerSettlements: t.payerSettlements, pending: this.store.pending().length, head: this.headInfo() }
+    return { peer: this.account, balance: this.balance, ...this.store.totals(), pending: this.store.pending().length, head: this.headInfo() }
   }
 
   /**
