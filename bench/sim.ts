@@ -181,7 +181,7 @@ const coverageAfterChurn = covered()
 let lostHops = 0
 let failedOver = 0
 const failoverPlanStart = planMs.length
-reannounce() // the survivors' next announce; each client's view is kept fresh by its watch (every 30 s)
+// the survivors re-announce each period (the first at once, in the loop); each client's view is kept fresh by its watch (every 30 s)
 const refreshed = new Set<SwarmClient>()
 for (const [n, session] of sessions.entries()) {
   if (n % (CLIENTS_PER_PERIOD * SESSIONS_PER_CLIENT) === 0) { reannounce(); refreshed.clear() }
