@@ -1,8 +1,7 @@
 /**
  * Churn with real processes: 50 `gridllm serve` processes on loopback (the bundled stories260K,
- * `--blocks auto` with 1 to 3 blocks each, re-announcing every 10 s and reconsidering their span
- * every ~20 s) join, leave (SIGTERM) and are killed (SIGKILL) at random for 5 minutes, while clients
- * generate greedily from BOS. Every generation must print llama2.c's reference tokens
+ * `--blocks auto` with 1 to 3 blocks each, default announce and rebalance periods) join, leave
+ * (SIGTERM) and are killed (SIGKILL) at random for 5 minutes, while clients generate greedily from BOS. Every generation must print llama2.c's reference tokens
  * (test/fixtures/stories260K). A `gridllm relay` on loopback is the stable bootstrap. No block is
  * ever left without a live server by the churn itself (that would be a NO_ROUTE, not a failover).
  *
@@ -61,7 +60,7 @@ function span (s: ServerProcess): [number, number] {
 
 async function join1 (): Promise<void> {
   const k = 1 + Math.floor(random() * 3)
-  const s = await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', String(k), '--announce-period', '10', '--rebalance-period', '20', '--threads', '1'],
+  const s = await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', String(k), '--threads', '1'],
     { bootstrap: [bootstrap], detached: true, timeoutMs: 300_000 }) // starts overlap on this machine's 2 cores
   all.push(s)
   const [start, end] = span(s)

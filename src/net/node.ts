@@ -25,10 +25,11 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { BadRecordError, GridError, InvalidArgumentError, NetworkError, isAbortError, throwIfAborted } from '../util/errors.ts'
 import { toHex } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
-import { deadline } from '../util/timeout.ts'
+import { deadline, withDeadline } from '../util/timeout.ts'
 import { ByteBudget, Channel, type ChannelOptions } from './channel.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { PeerActivity } from './peers.ts'
+import { MAX_RECORD_BYTES, RECORD_FETCH_TIMEOUT_MS, RECORD_PROTOCOL, VerifiedRecords, answerRecordRequests, requestRecord } from './records.ts'
 import { type Reach, type ReachOptions, ReachState, isRelayed, reachGater } from './reach.ts'
 import { type TransportSet, nodeTransports } from './transports.ts'
 
@@ -221,6 +222,9 @@ export class NetNode {
   private bootstrap: readonly string[] = []
   private readonly activity: PeerActivity
   private keyed = false
+  /** the envelope of this peer's record as last put, served over RECORD_PROTOCOL */
+  private ownRecord: Uint8Array | undefined
+  private readonly verified = new VerifiedRecords()
 
   private constructor (private readonly libp2p: Libp2p<Services>, private readonly privateKey: PrivateKey, private readonly rules: RecordRules | undefined,
     maxConnections: number, private readonly reachState: ReachState, private readonly transports: TransportSet) {
@@ -280,6 +284,8 @@ export class NetNode {
     node.keyed = options.swarmKey !== undefined
     node.followReach(options.dhtServer === true)
     node.logConnections()
+    await node.handle(RECORD_PROTOCOL, channel => { answerRecordRequests(channel, () => node.ownRecord) },
+      { maxMessageBytes: MAX_RECORD_BYTES, maxStreamsPerConnection: 8 })
     if (options.mdns !== undefined) node.dialDiscovered()
     try {
       await node.join(options.signal)
@@ -537,12 +543,26 @@ export class NetNode {
   /** Signs and publishes this peer's record in the DHT. */
   async putRecord (payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     const value = await this.signRecord(payload)
+    this.ownRecord = value
     await this.ensureRouting(options.signal)
     await this.drain(this.libp2p.services.dht.put(recordKey(this.peerId), value, dhtOptions(options)), 'put')
   }
 
-  /** A peer's verified record payload, or undefined if none is found. */
-  async getRecord (peer: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array | undefined> {
+  /**
+   * A peer's verified record payload, or undefined if none is found. Given the peer's addresses
+   * (from its provider records), the peer is asked first (its latest record, one stream); the DHT
+   * is asked when it cannot answer.
+   */
+  async getRecord (peer: string, options: { signal?: AbortSignal, addrs?: readonly string[] } = {}): Promise<Uint8Array | undefined> {
+    if (options.addrs !== undefined) {
+      try {
+        const direct = await this.fetchRecord({ id: peer, addrs: options.addrs }, options.signal)
+        if (direct !== undefined) return direct
+      } catch (err) {
+        throwIfAborted(options.signal)
+        log('record of %s from itself: %s', peer.slice(-8), (err as Error).message)
+      }
+    }
     const key = recordKey(peer)
     const found: Uint8Array[] = []
     await this.ensureRouting(options.signal)
@@ -550,9 +570,7 @@ export class NetNode {
       for await (const event of this.libp2p.services.dht.get(key, dhtOptions(options))) {
         if (event.name === 'VALUE') {
           try {
-            const payload = await verifyRecord(key, event.value)
-            this.rules?.validate(payload)
-            found.push(payload)
+            found.push(await this.checkRecord(peer, event.value))
           } catch (err) {
             log('dropping a record for %s from %s: %s', peer.slice(-8), event.from.toString().slice(-8), (err as Error).message)
           }
@@ -564,6 +582,30 @@ export class NetNode {
     }
     if (found.length === 0) return undefined
     return found[this.rules?.select(found) ?? 0]
+  }
+
+  /** The record `peer` itself holds, checked; undefined if it has none yet. */
+  private async fetchRecord (peer: PeerAddress, signal: AbortSignal | undefined): Promise<Uint8Array | undefined> {
+    const envelope = await withDeadline(RECORD_FETCH_TIMEOUT_MS, signal, async limit => {
+      const channel = await this.open(peer, RECORD_PROTOCOL, { signal: limit, maxMessageBytes: MAX_RECORD_BYTES })
+      try {
+        return await requestRecord(channel, limit)
+      } finally {
+        await channel.close().catch(() => {})
+      }
+    }, () => new NetworkError('TIMEOUT', `${peer.id.slice(-8)} did not send its record in ${RECORD_FETCH_TIMEOUT_MS} ms`))
+    return envelope === undefined ? undefined : await this.checkRecord(peer.id, envelope)
+  }
+
+  /** The payload of `peer`'s envelope: signed by it (each distinct envelope checked once) and valid by the rules now. */
+  private async checkRecord (peer: string, envelope: Uint8Array): Promise<Uint8Array> {
+    let payload = this.verified.get(peer, envelope)
+    if (payload === undefined) {
+      payload = await verifyRecord(recordKey(peer), envelope)
+      this.verified.set(peer, envelope, payload)
+    }
+    this.rules?.validate(payload)
+    return payload
   }
 
   /** Announces that this peer provides `topic`. */

@@ -33,9 +33,9 @@ export type RecordSource = Pick<NetNode, 'peerId' | 'getRecord' | 'findProviders
 export class Directory {
   constructor (private readonly node: RecordSource) {}
 
-  /** A peer's record, verified (signature, fields, expiry) and matching its peer id. */
+  /** A peer's record, verified (signature, fields, expiry) and matching its peer id; asked of the peer itself when its addresses are known. */
   async record (peer: PeerAddress, options: { signal?: AbortSignal } = {}): Promise<ServerInfo | undefined> {
-    const payload = await this.node.getRecord(peer.id, options)
+    const payload = await this.node.getRecord(peer.id, { signal: options.signal, addrs: peer.addrs.length > 0 ? peer.addrs : undefined })
     if (payload === undefined) return undefined
     try {
       const r = decodeRecord(payload)

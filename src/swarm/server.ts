@@ -133,6 +133,8 @@ export class SwarmServer {
   private announcedAddresses = ''
   /** the other servers last read from the directory */
   private readonly known = new Map<string, ServerInfo>()
+  /** the last read of the directory (or the one under way) and when it began */
+  private view: { at: number, servers: Promise<ServerInfo[]> } | undefined
   /** servers whose connection closed and that did not answer since: not counted when choosing blocks */
   private readonly liveness: Liveness
 
@@ -150,11 +152,24 @@ export class SwarmServer {
     this.liveness = new Liveness(node, { server: peer => { const r = this.known.get(peer); return r === undefined ? undefined : peerAddress(r) } })
   }
 
-  /** The other servers of this model, leaving out those found gone. */
+  /**
+   * The other servers of this model, leaving out those found gone. The directory is read at most
+   * once per view period (round trips and rebalancing share that view): each read walks the DHT for
+   * every block and asks every server for its record, so reading it more often would cost the swarm
+   * O(servers²) queries per period for little; a death shows sooner through liveness, and a
+   * newcomer reads the directory itself when it picks its blocks.
+   */
   private async others (): Promise<ServerInfo[]> {
-    const all = await this.directory.servers(this.modelId, this.model.config.nLayers)
-    this.known.clear()
-    for (const s of all) this.known.set(s.peer, s)
+    if (this.view === undefined || performance.now() - this.view.at > 0.9 * this.viewPeriod) {
+      const read = this.directory.servers(this.modelId, this.model.config.nLayers).then(all => {
+        this.known.clear()
+        for (const s of all) this.known.set(s.peer, s)
+        return all
+      })
+      this.view = { at: performance.now(), servers: read }
+      read.catch(() => { if (this.view?.servers === read) this.view = undefined })
+    }
+    const all = await this.view.servers
     return all.filter(s => !this.liveness.isGone(s.peer, s.issuedAt))
   }
 
@@ -313,6 +328,15 @@ export class SwarmServer {
     return this.options.announcePeriodMs ?? 60_000
   }
 
+  private get rebalancePeriod (): number {
+    return this.options.rebalancePeriodMs ?? 120_000
+  }
+
+  /** how long one read of the directory serves: the longer of the announce and (with --blocks auto) rebalance periods */
+  private get viewPeriod (): number {
+    return Math.max(this.announcePeriod, this.options.blocks === 'auto' ? this.rebalancePeriod : 0)
+  }
+
   /** Publishes the record, then the provider records of every block and of the server index. */
   private async announce (host: SpanService, options: { signal?: AbortSignal } = {}): Promise<void> {
     const record = this.record(host)
@@ -381,8 +405,7 @@ export class SwarmServer {
       failed = false
     })
     if (this.options.blocks === 'auto') {
-      const period = this.options.rebalancePeriodMs ?? 120_000
-      every(() => period * (0.5 + Math.random()), async () => { await this.considerMove() })
+      every(() => this.rebalancePeriod * (0.5 + Math.random()), async () => { await this.considerMove() })
     }
   }
 

@@ -95,7 +95,6 @@ export function killGroup (s: ServerProcess, signal: NodeJS.Signals): void {
   try { process.kill(-s.proc.pid, signal) } catch { /* no such group: not detached, or gone */ }
 }
 
-/** Resident memory of a process in MiB (Linux /proc), or NaN if it is gone. */
 /** CPU seconds (user + system) a process has used so far, from /proc (NaN where there is none). */
 export function cpuSeconds (pid: number): number {
   try {
@@ -107,6 +106,7 @@ export function cpuSeconds (pid: number): number {
   }
 }
 
+/** Resident memory of a process in MiB (Linux /proc), or NaN if it is gone. */
 export function rssMiB (pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
