@@ -1,12 +1,12 @@
 /**
  * Churn with real processes: 50 `gridllm serve` processes on loopback (the bundled stories260K,
- * `--blocks auto` with 1 to 3 blocks each, default announce and rebalance periods) join, leave
+ * `--blocks auto` with 1 to 3 blocks each, announcing every 5 minutes) join, leave
  * (SIGTERM) and are killed (SIGKILL) at random for 5 minutes, while clients generate greedily from BOS. Every generation must print llama2.c's reference tokens
  * (test/fixtures/stories260K). A `gridllm relay` on loopback is the stable bootstrap. No block is
  * ever left without a live server by the churn itself (that would be a NO_ROUTE, not a failover).
  *
  * Prints one JSON line. Not run in CI (it takes the 5 minutes plus start-up).
- * Usage: node --import ./bin/polyfill.mjs --import tsx bench/churn.ts [--servers 50] [--minutes 5] [--clients 3] [--tokens 100]
+ * Usage: node --import ./bin/polyfill.mjs --import tsx bench/churn.ts [--servers 50] [--minutes 5] [--clients 3] [--tokens 100] [--announce-period 300] [--rebalance-period 600]
  */
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
@@ -17,12 +17,16 @@ import { expectedIds } from '../test/fixtures/stories.ts'
 import { ROOT, STORIES, type ServerProcess, killGroup, startServer, stopServers } from '../test/swarm/harness.ts'
 import { rng } from './sim-net.ts'
 
-const { values: args } = parseArgs({ options: { servers: { type: 'string' }, minutes: { type: 'string' }, clients: { type: 'string' }, tokens: { type: 'string' }, seed: { type: 'string' } } })
+const { values: args } = parseArgs({ options: { servers: { type: 'string' }, minutes: { type: 'string' }, clients: { type: 'string' }, tokens: { type: 'string' }, seed: { type: 'string' }, 'announce-period': { type: 'string' }, 'rebalance-period': { type: 'string' } } })
 const N = Number(args.servers ?? 50)
 const MINUTES = Number(args.minutes ?? 5)
 const CLIENTS = Number(args.clients ?? 3)
 const TOKENS = Number(args.tokens ?? 100)
 const N_LAYERS = 5
+// a server's DHT upkeep (announces, directory reads, connection pings) costs it a few % of a core at
+// the default 60 s period (bench/idle.ts); 50 of them on a 2-core machine need longer periods
+const ANNOUNCE = args['announce-period'] ?? '300'
+const REBALANCE = args['rebalance-period'] ?? '600'
 const random = rng(Number(args.seed ?? 1))
 const reference = expectedIds().slice(0, TOKENS)
 const log = (line: string): void => { process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0)} s] ${line}\n`) }
@@ -60,7 +64,7 @@ function span (s: ServerProcess): [number, number] {
 
 async function join1 (): Promise<void> {
   const k = 1 + Math.floor(random() * 3)
-  const s = await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', String(k), '--threads', '1'],
+  const s = await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', String(k), '--announce-period', ANNOUNCE, '--rebalance-period', REBALANCE, '--threads', '1'],
     { bootstrap: [bootstrap], detached: true, timeoutMs: 300_000 }) // starts overlap on this machine's 2 cores
   all.push(s)
   const [start, end] = span(s)
@@ -141,6 +145,7 @@ console.log(JSON.stringify({
   minutes: MINUTES,
   clients: CLIENTS,
   tokens_per_generation: TOKENS,
+  announce_period_s: Number(ANNOUNCE),
   joins,
   leaves,
   kills,

@@ -56,7 +56,7 @@ for (let i = 0; i < N; i += 5) {
     all.push(await startServer(STORIES, ['--blocks', 'auto', '--num-blocks', '2', ...periods, '--threads', '1'], { bootstrap, detached: true, timeoutMs: 300_000 }))
   }))
 }
-await sleep(10_000) // let the joins settle (first re-announces, provider records spread)
+await sleep(Number(periods[1]) * 1000 + 10_000) // let the joins settle: every server re-announced once, provider records spread
 const swarm = all.slice(1)
 const cpu = await window([relay.pid!, ...swarm.map(s => s.proc.pid!)])
 await stopServers(swarm)

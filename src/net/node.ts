@@ -190,6 +190,8 @@ function listenError (err: Error, listen: readonly string[]): Error {
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 256
+/** how often libp2p pings each open connection (a silent one is closed when a ping fails) */
+const CONNECTION_PING_INTERVAL_MS = 30_000
 /** room above the soft limit so that a newcomer is accepted while an idle connection is closed */
 const CONNECTION_HEADROOM = 32
 
@@ -247,6 +249,9 @@ export class NetNode {
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionProtector: options.swarmKey === undefined ? undefined : preSharedKey({ psk: parseSwarmKey(options.swarmKey) }),
+      // libp2p pings every connection to find silently dead ones; a server of a big swarm holds one
+      // to most servers, and every 10 s (the default) made those pings a third of an idle server's streams
+      connectionMonitor: { pingInterval: CONNECTION_PING_INTERVAL_MS },
       connectionManager: {
         dialTimeout: options.dialTimeoutMs ?? 5000,
         maxConnections: maxConnections + CONNECTION_HEADROOM,
