@@ -98,8 +98,8 @@ async function logitGap (path: string, ids: number[], a: number, b: number): Pro
   const model = await Model.load(path, { threads: 1 })
   try {
     const [session] = await Promise.all(model.executors.map(async e => await e.open('gap', { maxLength: ids.length })))
-    const hidden = await session!.forward(model.ends.embed(ids), ids.map((_, i) => i))
-    const logits = model.ends.logits(hidden.subarray(hidden.length - model.config.dim))
+    const hidden = await session!.forward(await model.ends.embed(ids), ids.map((_, i) => i))
+    const logits = await model.ends.logits(hidden.subarray(hidden.length - model.config.dim))
     return logits[a]! - logits[b]!
   } finally {
     await model.close()
@@ -112,10 +112,10 @@ async function gridllmRun (path: string, prompt: number[], text: number[], n: nu
     const tokens: number[] = []
     for await (const t of model.generate(prompt, { temperature: 0, maxTokens: n })) tokens.push(t.id)
     const [session] = await Promise.all(model.executors.map(async e => await e.open('ppl', { maxLength: text.length })))
-    const hidden = await session!.forward(model.ends.embed(text), text.map((_, i) => i))
+    const hidden = await session!.forward(await model.ends.embed(text), text.map((_, i) => i))
     await session!.close()
     const v = model.config.vocabSize
-    const logits = model.ends.logits(hidden)
+    const logits = await model.ends.logits(hidden)
     let total = 0
     for (let i = 0; i + 1 < text.length; i++) total += nll(logits.subarray(i * v, (i + 1) * v), text[i + 1]!)
     return { tokens, ppl: Math.exp(total / (text.length - 1)) }

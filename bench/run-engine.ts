@@ -45,11 +45,11 @@ async function runGridllm (path: string, threads: number, prompt: number[], gen:
     let c1 = 0
     while (tokens.length < gen) {
       // the generate() loop without its sampler and detokenizer: embed → spans → head → argmax
-      let hidden = ends.embed(input)
+      let hidden = await ends.embed(input)
       const positions = input.map((_, i) => pos + i)
       for (const s of sessions) hidden = await s.forward(hidden, positions)
       pos += input.length
-      const logits = ends.logits(hidden.subarray(hidden.length - config.dim))
+      const logits = await ends.logits(hidden.subarray(hidden.length - config.dim))
       let best = 0
       for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i
       tokens.push(best)

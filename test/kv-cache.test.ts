@@ -19,10 +19,10 @@ function maxAbsDiff (a: Float32Array, b: Float32Array): number {
 
 /** Runs `ids` at positions [pos0, …) through every session; returns logits (n, vocabSize). */
 async function step (model: Model, sessions: SpanSession[], ids: number[], pos0: number): Promise<Float32Array> {
-  let hidden = model.ends.embed(ids)
+  let hidden = await model.ends.embed(ids)
   const positions = ids.map((_, i) => pos0 + i)
   for (const s of sessions) hidden = await s.forward(hidden, positions)
-  return model.ends.logits(hidden)
+  return await model.ends.logits(hidden)
 }
 
 async function open (model: Model, id: string, maxLength: number): Promise<SpanSession[]> {

@@ -19,8 +19,8 @@ async function allLogits (path: string, ids: number[]): Promise<Float32Array> {
   const model = await Model.load(path)
   try {
     const [session] = await Promise.all(model.executors.map(async e => await e.open('s', { maxLength: ids.length })))
-    const hidden = await session!.forward(model.ends.embed(ids), ids.map((_, i) => i))
-    return model.ends.logits(hidden)
+    const hidden = await session!.forward(await model.ends.embed(ids), ids.map((_, i) => i))
+    return await model.ends.logits(hidden)
   } finally {
     await model.close()
   }
@@ -101,7 +101,7 @@ test('without the Q/K permutation the GGUF would disagree (the RoPE layouts real
   const span = new LocalSpanExecutor(wrong.config, backend, w, { start: 0, end: 2, modelId: 'x' })
   const ids = Array.from({ length: 24 }, (_, i) => (i * 37 + 5) % 270)
   const s = await span.open('s', { maxLength: 24 })
-  const bad = ends.logits(await s.forward(ends.embed(ids), ids.map((_, i) => i)))
+  const bad = await ends.logits(await s.forward(await ends.embed(ids), ids.map((_, i) => i)))
   const good = await allLogits(pair.gguf, ids)
   assert.ok(maxAbsDiff(bad, good) > 1e-2)
 })
@@ -122,7 +122,7 @@ test('RoPE frequency factors and qwen3\'s per-head norms are applied (dropping t
     const ends = new ModelEnds(stripped.config, backend, w.ends!)
     const span = new LocalSpanExecutor(stripped.config, backend, w, { start: 0, end: 2, modelId: 'x' })
     const s = await span.open('s', { maxLength: 24 })
-    const without = ends.logits(await s.forward(ends.embed(ids), ids.map((_, i) => i)))
+    const without = await ends.logits(await s.forward(await ends.embed(ids), ids.map((_, i) => i)))
     assert.ok(maxAbsDiff(without, await allLogits(pair.gguf, ids)) > 1e-2, arch)
   }
 })

@@ -24,7 +24,7 @@ async function logits (path: string, ids: number[]): Promise<Float32Array> {
   const model = await Model.load(path, { backend: 'ref' })
   try {
     const s = await model.executors[0]!.open('s', { maxLength: ids.length })
-    return model.ends.logits(await s.forward(model.ends.embed(ids), ids.map((_, i) => i)))
+    return await model.ends.logits(await s.forward(await model.ends.embed(ids), ids.map((_, i) => i)))
   } finally {
     await model.close()
   }

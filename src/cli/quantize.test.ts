@@ -24,8 +24,8 @@ async function logits (source: ModelSource, ids: number[]): Promise<Float32Array
   const ends = new ModelEnds(source.config, backend, w.ends!)
   const span = new LocalSpanExecutor(source.config, backend, w, { start: 0, end: source.config.nLayers, modelId: 'test' })
   const session = await span.open('s', { maxLength: ids.length })
-  const hidden = await session.forward(ends.embed(ids), ids.map((_, i) => i))
-  return ends.logits(hidden.subarray(hidden.length - source.config.dim))
+  const hidden = await session.forward(await ends.embed(ids), ids.map((_, i) => i))
+  return await ends.logits(hidden.subarray(hidden.length - source.config.dim))
 }
 
 function cosine (a: Float32Array, b: Float32Array): number {

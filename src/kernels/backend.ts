@@ -53,6 +53,11 @@ export interface Backend {
   write (t: Tensor, src: Float32Array, offset?: number): void
   /** Copies `length` f32 values out of an f32 tensor, from element `offset`. */
   read (t: Tensor, offset?: number, length?: number): Float32Array
+  /**
+   * The same as `read`, for backends whose memory the CPU cannot see at once (a GPU's): resolves
+   * when the ops recorded before it have run. CPU backends answer at once.
+   */
+  readAsync (t: Tensor, offset?: number, length?: number): Promise<Float32Array>
   free (t: Tensor): void
   /** Bytes held by live tensors. */
   allocatedBytes (): number

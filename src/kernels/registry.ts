@@ -3,13 +3,14 @@ import { logger } from '../util/log.ts'
 import type { Backend } from './backend.ts'
 import { RefBackend } from './ref/index.ts'
 import { KernelsNotBuiltError, createWasmBackend } from './wasm/index.ts'
+import { createWebGpuBackend, isSoftwareAdapter, navigatorGpu } from './webgpu/index.ts'
 
 const log = logger('kernels')
 
-export type BackendName = 'ref' | 'wasm'
+export type BackendName = 'ref' | 'wasm' | 'webgpu'
 
-/** Every backend, fastest first. */
-export const backendNames: readonly BackendName[] = ['wasm', 'ref']
+/** Every backend, fastest first where it exists (webgpu: where navigator.gpu does, i.e. browsers). */
+export const backendNames: readonly BackendName[] = ['webgpu', 'wasm', 'ref']
 
 export interface CreateBackendOptions {
   /** threads for backends that use them; default: the number of cores */
@@ -20,10 +21,18 @@ export interface CreateBackendOptions {
   relaxedDot?: boolean
 }
 
-/** Creates a backend by name; `auto` picks the fastest available. */
+/**
+ * Creates a backend by name; `auto` picks the fastest available: webgpu on a GPU (a software
+ * adapter is slower than the CPU kernels), else wasm, else ref.
+ */
 export async function createBackend (name: BackendName | 'auto' = 'auto', options: CreateBackendOptions = {}): Promise<Backend> {
   switch (name) {
     case 'auto':
+      if (navigatorGpu() !== undefined) {
+        const adapter = await navigatorGpu()!.requestAdapter().catch(() => null)
+        if (adapter !== null && !isSoftwareAdapter(adapter)) return await createWebGpuBackend()
+        log('no hardware WebGPU adapter; using the CPU kernels')
+      }
       try {
         return await createWasmBackend(options)
       } catch (err) {
@@ -33,6 +42,8 @@ export async function createBackend (name: BackendName | 'auto' = 'auto', option
       }
     case 'wasm':
       return await createWasmBackend(options)
+    case 'webgpu':
+      return await createWebGpuBackend()
     case 'ref':
       return new RefBackend()
     default:

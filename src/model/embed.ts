@@ -14,8 +14,8 @@ export async function embed (pipeline: Pipeline, ids: readonly number[], options
   const sum = new Float64Array(dim)
   const sessions = await openSessions(pipeline, randomId(), ids.length, options.signal)
   try {
-    await forwardTokens(pipeline, sessions, ids, 0, options.signal, hidden => {
-      const normed = pipeline.ends.normed(hidden) // (rows, dim)
+    await forwardTokens(pipeline, sessions, ids, 0, options.signal, async hidden => {
+      const normed = await pipeline.ends.normed(hidden) // (rows, dim)
       for (let i = 0; i < normed.length; i++) sum[i % dim] += normed[i]!
     })
   } finally {

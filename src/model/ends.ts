@@ -18,7 +18,7 @@ export class ModelEnds {
   }
 
   /** Token ids → hidden states (n, dim). */
-  embed (ids: readonly number[]): Float32Array {
+  async embed (ids: readonly number[]): Promise<Float32Array> {
     const { vocabSize, dim } = this.config
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new InvalidArgumentError(`token id ${id} is outside the vocabulary of ${vocabSize}`)
@@ -26,23 +26,23 @@ export class ModelEnds {
     const out = this.backend.zeros([ids.length, dim])
     try {
       this.backend.getRows(out, this.weights.embedding, Int32Array.from(ids))
-      return this.backend.read(out)
+      return await this.backend.readAsync(out)
     } finally {
       this.backend.free(out)
     }
   }
 
   /** Hidden states (n, dim) → logits (n, vocabSize). */
-  logits (hidden: Float32Array): Float32Array {
-    return this.head(hidden, true)
+  async logits (hidden: Float32Array): Promise<Float32Array> {
+    return await this.head(hidden, true)
   }
 
   /** Hidden states (n, dim) → the final norm of each (n, dim): what the head sees, and what embeddings pool. */
-  normed (hidden: Float32Array): Float32Array {
-    return this.head(hidden, false)
+  async normed (hidden: Float32Array): Promise<Float32Array> {
+    return await this.head(hidden, false)
   }
 
-  private head (hidden: Float32Array, logits: boolean): Float32Array {
+  private async head (hidden: Float32Array, logits: boolean): Promise<Float32Array> {
     const { dim, vocabSize, normEps } = this.config
     if (hidden.length % dim !== 0) throw new ShapeMismatchError(`hidden state of ${hidden.length} values is not a multiple of dim ${dim}`)
     const n = hidden.length / dim
@@ -53,7 +53,7 @@ export class ModelEnds {
       this.backend.write(this.xb, hidden.subarray(c * dim, (c + rows) * dim))
       this.backend.rmsnorm(this.xn, this.xb, this.weights.outputNorm, rows, normEps)
       if (logits) this.backend.matmul(this.logitsBuf, this.xn, this.weights.output, rows)
-      out.set(this.backend.read(logits ? this.logitsBuf : this.xn, 0, rows * width), c * width)
+      out.set(await this.backend.readAsync(logits ? this.logitsBuf : this.xn, 0, rows * width), c * width)
     }
     return out
   }

@@ -41,7 +41,7 @@ export class SpanForward {
   }
 
   /** Runs `hidden` (n, dim) at positions [pos0, pos0 + n) through the span, appending to `cache`. */
-  run (cache: KvCache, hidden: Float32Array, pos0: number): Float32Array {
+  async run (cache: KvCache, hidden: Float32Array, pos0: number): Promise<Float32Array> {
     const dim = this.config.dim
     const n = hidden.length / dim
     const out = new Float32Array(hidden.length) // (n, dim)
@@ -49,7 +49,8 @@ export class SpanForward {
       const rows = Math.min(this.maxChunk, n - c)
       this.backend.write(this.x, hidden.subarray(c * dim, (c + rows) * dim))
       this.chunk(cache, rows, pos0 + c)
-      out.set(this.backend.read(this.x, 0, rows * dim), c * dim)
+      // the read is recorded before anything else can use this.x; its result may come later (a GPU)
+      out.set(await this.backend.readAsync(this.x, 0, rows * dim), c * dim)
     }
     return out
   }

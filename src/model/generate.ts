@@ -154,7 +154,7 @@ export class Generation implements AsyncIterable<GeneratedToken> {
           continue
         }
         const hidden = await forwardTokens(pipeline, sessions, [id], pos, signal)
-        logits = ends.logits(hidden) // (vocabSize)
+        logits = await ends.logits(hidden) // (vocabSize)
       }
     } finally {
       await speculator?.close().catch(() => {})

@@ -71,6 +71,12 @@ export class Model implements Pipeline {
   static async load (path: string, options: LoadModelOptions = {}): Promise<Model> {
     const source = await openModel(path, options)
     if (source.tokenizer === undefined) throw new BadModelFileError(`${path} has no tokenizer; pass one with --tokenizer`)
+    return await Model.fromSource(source, options)
+  }
+
+  /** A model whose every layer runs in-process, from a source already open (a file, or fetched weights). */
+  static async fromSource (source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
+    if (source.tokenizer === undefined) throw new BadModelFileError(`${source.path} has no tokenizer`)
     const tokenizer = createTokenizer(source.tokenizer)
     const spans = options.spans ?? [[0, source.config.nLayers]]
     checkSpans(spans, source.config.nLayers)

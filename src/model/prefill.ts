@@ -47,17 +47,17 @@ export async function closeAll (sessions: readonly SpanSession[]): Promise<void>
  * final hidden states (rows, dim). Returns the last chunk's.
  */
 export async function forwardTokens (pipeline: Pipeline, sessions: readonly SpanSession[], ids: readonly number[], pos: number,
-  signal?: AbortSignal, onHidden?: (hidden: Float32Array) => void): Promise<Float32Array> {
+  signal?: AbortSignal, onHidden?: (hidden: Float32Array) => void | Promise<void>): Promise<Float32Array> {
   let last: Float32Array = new Float32Array(0)
   const step = Math.min(ids.length, ...pipeline.executors.map(e => e.stepTokens ?? Infinity))
   for (let c = 0; c < ids.length; c += step) {
     if (c > 0) await new Promise(resolve => setTimeout(resolve, 0)) // let other sessions' steps in
     throwIfAborted(signal)
     const chunk = ids.slice(c, c + step)
-    let hidden = pipeline.ends.embed(chunk) // (rows, dim)
+    let hidden = await pipeline.ends.embed(chunk) // (rows, dim)
     const positions = Array.from(chunk, (_, i) => pos + c + i)
     for (const s of sessions) hidden = await s.forward(hidden, positions, { signal })
-    onHidden?.(hidden)
+    await onHidden?.(hidden)
     last = hidden
   }
   return last
@@ -68,7 +68,7 @@ export async function prefill (pipeline: Pipeline, ids: readonly number[], maxLe
   const sessions = await openSessions(pipeline, randomId(), maxLength, signal)
   try {
     const hidden = await forwardTokens(pipeline, sessions, ids, 0, signal)
-    return { sessions, logits: pipeline.ends.logits(hidden.subarray(hidden.length - pipeline.config.dim)) }
+    return { sessions, logits: await pipeline.ends.logits(hidden.subarray(hidden.length - pipeline.config.dim)) }
   } catch (err) {
     await closeAll(sessions)
     throw err

@@ -187,8 +187,8 @@ export class LocalSpanExecutor implements SpanExecutor {
   }
 
   /** Runs one step; used by sessions. */
-  run (cache: KvCache, hidden: Float32Array, pos0: number): Float32Array {
-    return this.forwardPass.run(cache, hidden, pos0)
+  async run (cache: KvCache, hidden: Float32Array, pos0: number): Promise<Float32Array> {
+    return await this.forwardPass.run(cache, hidden, pos0)
   }
 
   /** Closes every session and frees the weights (if it owns them). */
@@ -213,7 +213,7 @@ class LocalSpanSession implements SpanSession {
     throwIfAborted(options.signal)
     if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
     checkStep(this, this.executor.config.dim, hidden, positions)
-    const out = this.executor.run(this.cache, hidden, this.length)
+    const out = await this.executor.run(this.cache, hidden, this.length)
     this.length += positions.length
     return out
   }

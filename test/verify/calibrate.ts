@@ -30,7 +30,7 @@ export class Calibration {
       const ref = this.backends[0]!
       this.ends = new ModelEnds(this.source.config, ref, (await loadWeights(this.source, ref, { ends: true, start: 0, end: 0 })).ends!)
     }
-    return this.ends.embed(Array.from({ length: rows }, () => Math.floor(rng.next() * this.source.config.vocabSize)))
+    return await this.ends.embed(Array.from({ length: rows }, () => Math.floor(rng.next() * this.source.config.vocabSize)))
   }
 
   private async exec (b: number, start: number, end: number, source = this.source): Promise<LocalSpanExecutor> {

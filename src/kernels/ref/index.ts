@@ -30,6 +30,10 @@ export class RefBackend implements Backend {
     return view.slice(offset, length === undefined ? view.length : offset + length)
   }
 
+  async readAsync (t: Tensor, offset?: number, length?: number): Promise<Float32Array> {
+    return this.read(t, offset, length)
+  }
+
   free (t: Tensor): void {
     this.live -= asRef(t).bytes.byteLength
   }

@@ -236,6 +236,10 @@ export class WasmBackend implements Backend {
     return this.f32(w.ptr + offset * 4, n).slice()
   }
 
+  async readAsync (t: Tensor, offset?: number, length?: number): Promise<Float32Array> {
+    return this.read(t, offset, length)
+  }
+
   free (t: Tensor): void {
     const w = this.own(t)
     w.freed = true

@@ -95,7 +95,7 @@ class ModelDrafter implements Drafter {
   private async push (ids: readonly number[], signal: AbortSignal | undefined): Promise<void> {
     const hidden = await forwardTokens(this.model, this.sessions, ids, this.cached.length, signal)
     this.cached.push(...ids)
-    this.logits = this.model.ends.logits(hidden.subarray(hidden.length - this.model.config.dim))
+    this.logits = await this.model.ends.logits(hidden.subarray(hidden.length - this.model.config.dim))
   }
 
   async close (): Promise<void> {

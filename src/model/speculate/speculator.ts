@@ -97,7 +97,7 @@ export class Speculator {
     this.report.drafted += tokens.length
     this.drafted = tokens.length
     this.kept = 0
-    const logits = pipeline.ends.logits(hidden) // (1 + drafts, vocabSize)
+    const logits = await pipeline.ends.logits(hidden) // (1 + drafts, vocabSize)
     const V = pipeline.config.vocabSize
     this.ahead = tokens.map((token, i) => ({ token, q: draft.dists?.[i], logits: logits.subarray((i + 1) * V, (i + 2) * V) }))
     return logits.subarray(0, V)
