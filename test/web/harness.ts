@@ -22,8 +22,8 @@ export function skipBrowser (): string | false {
   return `no Chromium at ${CHROMIUM} (apt-get install -y chromium)`
 }
 
-export async function launch (): Promise<Browser> {
-  return await chromium.launch({ executablePath: CHROMIUM, args: FLAGS })
+export async function launch (extraArgs: readonly string[] = []): Promise<Browser> {
+  return await chromium.launch({ executablePath: CHROMIUM, args: [...FLAGS, ...extraArgs] })
 }
 
 export interface WebProcess {
@@ -79,7 +79,7 @@ export async function openTab (browser: Browser, url: string, viewport = { width
   const page = await context.newPage()
   const errors: string[] = []
   const requests: string[] = []
-  page.on('console', m => { if (m.type() === 'error') errors.push(m.text()) })
+  page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); })
   page.on('pageerror', e => { errors.push(`uncaught: ${e.message}`) })
   context.on('request', r => { requests.push(r.url()) })
   await page.goto(url)

@@ -1,14 +1,19 @@
 /**
  * The page: joins the swarm as a tab, shows it live, chats through it, and donates this tab's
  * compute on request. Query parameters make it scriptable:
- *   ?serve=<start:end|auto>   serve that span without a click (&model=<id>, &threads=<n>)
+ *   ?serve=<start:end|auto>   serve that span without a click (&model=<id>, &threads=<n>,
+ *                             &backend=auto|wasm|webgpu: the kernels, default webgpu on a GPU, else wasm)
  *   &bootstrap=<multiaddr>    the peers to join through (repeatable; default: the page server's)
  *   ?prompt=<text>&n=<tokens>&temperature=0   one generation into #output, data-done="1" at the end
+ *   ?run=golden&backend=<auto|wasm|webgpu>   the model run whole in this tab, greedy from BOS
+ *                             (&n=<tokens>, default 200), into #output: a check of this browser's kernels
  */
 import type { RouteEvent, ServerInfo, SwarmStatus } from '../../src/swarm/index.ts'
+import type { SpanBackend } from '../node/span-protocol.ts'
 import { Tab } from '../node/tab.ts'
 import { runCompletion, setupChat } from './chat.ts'
 import { renderDashboard, renderRoute } from './dashboard.ts'
+import { runGolden } from './golden.ts'
 import { byId, megabytes } from './dom.ts'
 
 interface PageConfig {
@@ -26,6 +31,10 @@ function showError (err: unknown): void {
   el.textContent = `${(err as Error)?.message ?? String(err)}${code !== undefined ? ` [${code}]` : ''}`
 }
 
+function isSpanBackend (value: string): value is SpanBackend {
+  return value === 'auto' || value === 'wasm' || value === 'webgpu'
+}
+
 function parseSpan (value: string | null): readonly [number, number] | 'auto' | undefined {
   if (value === null) return undefined
   if (value === 'auto' || value === '') return 'auto'
@@ -40,7 +49,9 @@ async function boot (): Promise<void> {
   if (!crossOriginIsolated) throw new Error('this page needs cross-origin isolation (COOP/COEP headers) for the kernels\' shared memory')
   const bootstrap = params.getAll('bootstrap').flatMap(b => b.split(',')).filter(b => b !== '')
   const threads = params.has('threads') ? Number(params.get('threads')) : undefined
-  const tab = await Tab.start({ bootstrap: bootstrap.length > 0 ? bootstrap : config.bootstrap, version: config.version, threads })
+  const backend = params.get('backend') ?? 'auto'
+  if (!isSpanBackend(backend)) throw new Error(`?backend= takes auto, wasm or webgpu, got "${backend}"`)
+  const tab = await Tab.start({ bootstrap: bootstrap.length > 0 ? bootstrap : config.bootstrap, version: config.version, threads, backend })
   ;(globalThis as Record<string, unknown>).gridllm = tab // for tests, benchmarks and the curious
   byId('peer-id').textContent = tab.peerId
   const modelParam = params.get('model') ?? undefined
@@ -67,6 +78,15 @@ async function boot (): Promise<void> {
 
   setupChat(tab, { modelId: modelParam, onError: showError })
   setupDonate(tab, modelParam, parseSpan(params.get('serve')))
+
+  if (params.get('run') === 'golden') {
+    void runGolden(tab, { modelId: modelParam, backend, tokens: params.has('n') ? Number(params.get('n')) : 200 }).catch(err => {
+      byId('output').dataset.done = 'error'
+      showError(err)
+    })
+  } else if (params.has('run')) {
+    throw new Error(`?run= takes golden, got "${params.get('run')}"`)
+  }
 
   const prompt = params.get('prompt')
   if (prompt !== null) {
@@ -111,8 +131,9 @@ function setupDonate (tab: Tab, modelId: string | undefined, auto: readonly [num
       const [a, b] = server.span
       const m = server.model.manifest
       plan.textContent = `This tab serves blocks ${a}:${b} of ${m.config.nLayers}: ${megabytes(m.bytesOf(m.itemsFor(a, b)))} of weights, fetched from peers and checked piece by piece (cached in this browser).`
-      state.textContent = `Serving blocks ${a}:${b} of ${server.model.name}.`
+      state.textContent = `Serving blocks ${a}:${b} of ${server.model.name} on ${tab.spanBackend ?? '?'}.`
       document.body.dataset.serving = `${a}:${b}`
+      document.body.dataset.backend = tab.spanBackend ?? ''
       button.textContent = 'Stop donating'
       button.classList.add('secondary')
       button.disabled = false
@@ -129,6 +150,7 @@ function setupDonate (tab: Tab, modelId: string | undefined, auto: readonly [num
       button.disabled = true
       void tab.stopServing().finally(() => {
         delete document.body.dataset.serving
+        delete document.body.dataset.backend
         state.textContent = 'Stopped serving.'
         button.textContent = 'Donate this tab'
         button.classList.remove('secondary')

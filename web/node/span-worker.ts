@@ -1,6 +1,7 @@
 /**
  * The span worker (a module Web Worker, bundled as span-worker.js): loads a span from the weights
- * the page fetched into OPFS, on the wasm backend with its own kernel threads, and runs the
+ * the page fetched into OPFS, on the webgpu backend (a GPU) or the wasm one with its own kernel
+ * threads, and runs the
  * sessions the page's span server opens. The same ServedSpan a native server runs.
  */
 import { createBackend, type Backend } from '../../src/kernels/index.ts'
@@ -21,9 +22,9 @@ async function run (req: SpanRequest): Promise<{ result?: unknown, transfer?: Tr
     case 'load': {
       const manifest = Manifest.fromBytes(req.manifest, req.modelId)
       const source = await storeSource(new OpfsStore(), manifest, req.name)
-      backend = await createBackend('wasm', { threads: req.threads })
+      backend = await createBackend(req.backend, { threads: req.threads })
       host = await ServedSpan.load(source, backend, { start: req.start, end: req.end, modelId: req.modelId, cacheBudgetBytes: req.cacheBudgetBytes })
-      return { result: { dim: host.dim } }
+      return { result: { dim: host.dim, backend: backend.name } }
     }
     case 'open':
       sessions.set(req.session, await live().open(req.session, req.start, req.end, req.maxLength))

@@ -5,7 +5,8 @@
  *     OPFS and its span computed in a worker, announced with platform "browser"
  *   - a client: a swarm model whose tokenizer, embedding and head come from the swarm too
  */
-import { type Manifest, type Model } from '../../src/model/index.ts'
+import type { Backend } from '../../src/kernels/index.ts'
+import { type Manifest, Model } from '../../src/model/index.ts'
 import { BROWSER_LISTEN, browserTransports } from '../../src/net/browser-transports.ts'
 import { NetNode } from '../../src/net/index.ts'
 import {
@@ -16,6 +17,7 @@ import { GridError } from '../../src/util/errors.ts'
 import { timeoutSignal } from '../../src/util/signal.ts'
 import { logger } from '../../src/util/log.ts'
 import { OpfsStore } from './opfs-store.ts'
+import type { SpanBackend } from './span-protocol.ts'
 import { WorkerSpan } from './worker-span.ts'
 
 const log = logger('web:tab')
@@ -26,6 +28,8 @@ export interface TabOptions {
   version: string
   /** kernel threads for a span this tab serves; default the number of cores */
   threads?: number
+  /** the kernels of a span this tab serves; default auto: webgpu on a hardware GPU, else wasm */
+  backend?: SpanBackend
   signal?: AbortSignal
 }
 
@@ -44,6 +48,8 @@ export class Tab {
   readonly store = new OpfsStore()
   readonly client: SwarmClient
   server: SwarmServer | undefined
+  /** the backend the span this tab serves computes on (e.g. webgpu), once loaded */
+  spanBackend: string | undefined
   private readonly models = new Map<string, Promise<Model>>()
   private readonly routeListeners = new Set<(e: RouteEvent) => void>()
   private dialTimer: ReturnType<typeof setInterval> | undefined
@@ -116,7 +122,7 @@ export class Tab {
       blocks: req.blocks,
       numBlocks: req.numBlocks,
       platform: 'browser',
-      loadSpan: WorkerSpan.loader({ threads, name: () => name }),
+      loadSpan: WorkerSpan.loader({ threads, name: () => name, backend: this.options.backend ?? 'auto', onLoad: span => { this.spanBackend = span.backend } }),
       cacheBudgetBytes: req.cacheBudgetBytes ?? CACHE_BUDGET,
       version: this.options.version,
       signal: req.signal,
@@ -152,6 +158,19 @@ export class Tab {
     const s = this.server
     this.server = undefined
     await s?.stop()
+  }
+
+  /**
+   * The whole model in this tab, every block on `backend`: its weights fetched from peers (checked
+   * piece by piece, cached in OPFS). What ?run=golden runs; the caller closes it and the backend.
+   */
+  async localModel (modelId: string, backend: Backend, options: { signal?: AbortSignal, onProgress?: (done: number, total: number) => void } = {}): Promise<Model> {
+    const servers = (await this.client.directory.allServers(options)).filter(s => s.model === modelId)
+    const holders = weights.recordHolders(servers, modelId)
+    const fetcher = new weights.WeightsFetcher(this.node, this.store)
+    const manifest = await fetcher.manifest(modelId, holders, options)
+    await fetcher.fetch(manifest, manifest.itemsFor(0, manifest.config.nLayers, { ends: true, tokenizer: true }), holders, options)
+    return await Model.fromSource(await weights.storeSource(this.store, manifest, servers[0]?.modelName ?? modelId.slice(0, 12)), { backend, signal: options.signal })
   }
 
   /** The chat model of a model id (its ends fetched once, then cached in OPFS). */

@@ -5,7 +5,7 @@
 import { type ModelConfig, type SpanSession, cacheBytesPerToken } from '../../src/model/index.ts'
 import type { SpanLoadRequest, SpanLoader, SpanService } from '../../src/swarm/index.ts'
 import { type ErrorCode, GridError, SessionError } from '../../src/util/errors.ts'
-import type { SpanReply, SpanRequest } from './span-protocol.ts'
+import type { SpanBackend, SpanReply, SpanRequest } from './span-protocol.ts'
 
 const WORKER = new URL('./span-worker.js', import.meta.url)
 
@@ -15,6 +15,8 @@ export class WorkerSpan implements SpanService {
   private nextId = 0
   private readonly waiting = new Map<number, { resolve: (r: unknown) => void, reject: (e: Error) => void }>()
   private retired = false
+  /** the backend the worker computes on (its name) */
+  backend = ''
   private closed = false
 
   private constructor (private readonly worker: Worker, readonly modelId: string, private readonly config: ModelConfig,
@@ -30,13 +32,14 @@ export class WorkerSpan implements SpanService {
   }
 
   /** Starts a worker and loads blocks [start, end) in it from the OPFS store. */
-  static async load (r: SpanLoadRequest, options: { threads: number, name: string }): Promise<WorkerSpan> {
+  static async load (r: SpanLoadRequest, options: { threads: number, name: string, backend: SpanBackend }): Promise<WorkerSpan> {
     const worker = new Worker(WORKER, { type: 'module', name: `gridllm span ${r.start}:${r.end}` })
     const span = new WorkerSpan(worker, r.modelId, r.manifest.config, r.start, r.end, r.cacheBudgetBytes ?? 2 ** 30)
     worker.addEventListener('message', (e: MessageEvent<SpanReply>) => { span.receive(e.data) })
     worker.addEventListener('error', e => { span.fail(new GridError('INTERNAL', `the span worker failed: ${e.message}`)) })
     try {
-      await span.call({ op: 'load', modelId: r.modelId, manifest: r.manifest.bytes, name: options.name, start: r.start, end: r.end, threads: options.threads, cacheBudgetBytes: r.cacheBudgetBytes })
+      const loaded = await span.call({ op: 'load', modelId: r.modelId, manifest: r.manifest.bytes, name: options.name, start: r.start, end: r.end, threads: options.threads, backend: options.backend, cacheBudgetBytes: r.cacheBudgetBytes }) as { backend: string }
+      span.backend = loaded.backend
     } catch (err) {
       worker.terminate()
       throw err
@@ -44,8 +47,12 @@ export class WorkerSpan implements SpanService {
     return span
   }
 
-  static loader (options: { threads: number, name: () => string }): SpanLoader {
-    return async r => await WorkerSpan.load(r, { threads: options.threads, name: options.name() })
+  static loader (options: { threads: number, name: () => string, backend: SpanBackend, onLoad?: (span: WorkerSpan) => void }): SpanLoader {
+    return async r => {
+      const span = await WorkerSpan.load(r, { threads: options.threads, name: options.name(), backend: options.backend })
+      options.onLoad?.(span)
+      return span
+    }
   }
 
   async open (sessionId: string, start: number, end: number, maxLength: number): Promise<SpanSession> {
