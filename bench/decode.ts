@@ -18,18 +18,16 @@
  * node-llama-cpp (~700 MB) is not a dependency: it is installed on first use into bench/.cache.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { quantizeModel } from '../src/cli/quantize.ts'
 import { QUANT_TYPES, type QuantType } from '../src/model/gguf/recipe.ts'
 import { readGguf } from '../src/model/gguf/reader.ts'
-import { type ModelShape, SHAPE_135M, SHAPE_15M, writeSyntheticGguf } from '../src/model/synthetic.ts'
+import { type ModelShape, SHAPE_135M, SHAPE_15M } from '../src/model/synthetic.ts'
 import { readBandwidthGBs } from './bandwidth.ts'
-import { BENCH_CACHE, ensureLlamaCpp } from './llama-cpp.ts'
+import { ensureLlamaCpp } from './llama-cpp.ts'
 import { median } from './measure.ts'
+import { BENCH_MODELS, ensureBenchModel } from './models.ts'
 
-const cache = BENCH_CACHE
 const root = fileURLToPath(new URL('..', import.meta.url))
 /** 120M-k: the 135M shape with dim 512 (8 heads of 64, 4 kv heads), every row a multiple of 256 */
 const SHAPE_120M_K: ModelShape = { dim: 512, hiddenDim: 1536, nLayers: 30, nHeads: 8, nKvHeads: 4, vocabSize: 49152, contextLength: 2048, tied: true }
@@ -51,13 +49,7 @@ const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
 
 /** The shape's F32 model, or `gridllm quantize`'s file of it. */
 async function ensureModel (shape: string, type: 'f32' | QuantType): Promise<string> {
-  const path = `${cache}models/${shape}-${type}.gguf`
-  if (existsSync(path)) return path
-  mkdirSync(`${cache}models`, { recursive: true })
-  const f32 = `${cache}models/${shape}-f32.gguf`
-  if (!existsSync(f32)) { log(`writing ${f32}`); writeSyntheticGguf(f32, shapes[shape]!, { dtype: 'f32', seed: 1 }) }
-  if (type !== 'f32') { log(`quantizing ${path}`); await quantizeModel(f32, path, type) }
-  return path
+  return BENCH_MODELS + await ensureBenchModel(shape, shapes[shape]!, type, log)
 }
 
 /** Bytes of weights a decode step reads: every matrix once (the embedding too when it is the head). */

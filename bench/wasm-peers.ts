@@ -10,20 +10,18 @@
  * Options: --shapes 135M --types q8_0,q4_0,q4_k_m --threads 1,2 --reps 2 --gen 64 --prompt 128
  * Models are the files bench/decode.ts writes (gridllm quantize's), made here if missing.
  */
-import { existsSync, mkdirSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { quantizeModel } from '../src/cli/quantize.ts'
 import { createTokenizer, decode, openModel } from '../src/model/index.ts'
 import type { QuantType } from '../src/model/gguf/recipe.ts'
-import { SHAPE_135M, SHAPE_15M, writeSyntheticGguf } from '../src/model/synthetic.ts'
-import { BROWSER_DIR, bundleHarness } from './browser/bundle.ts'
+import { SHAPE_135M, SHAPE_15M } from '../src/model/synthetic.ts'
+import { HARNESS_PAGE_SCRIPT, bundleHarness, harnessRoutes } from './browser/bundle.ts'
 import type { HarnessResult, HarnessRun } from './browser/harness.ts'
-import { BENCH_CACHE, ensureBenchPackage } from './llama-cpp.ts'
+import { ensureBenchPackage } from './llama-cpp.ts'
 import { launchChromium, serveIsolated } from '../test/fixtures/browser.ts'
 import { median } from './measure.ts'
+import { BENCH_MODELS, ensureBenchModel } from './models.ts'
 import { promptIds } from './run-engine.ts'
 
 const { values: opts } = parseArgs({
@@ -38,35 +36,17 @@ const { values: opts } = parseArgs({
 })
 const log = (msg: string): void => { process.stderr.write(`[bench] ${msg}\n`) }
 const shapes = { '15M': SHAPE_15M, '135M': SHAPE_135M }
-const models = `${BENCH_CACHE}models/`
+const models = BENCH_MODELS
 const wllamaDir = ensureBenchPackage('@wllama/wllama@3.8.1')
-const kernelsDir = fileURLToPath(new URL('../src/kernels/wasm/', import.meta.url))
 await bundleHarness()
 
-async function ensureModel (shape: keyof typeof shapes, type: 'f32' | QuantType): Promise<string> {
-  const file = `${shape}-${type}.gguf`
-  if (existsSync(models + file)) return file
-  mkdirSync(models, { recursive: true })
-  const f32 = `${models}${shape}-f32.gguf`
-  if (!existsSync(f32)) { log(`writing ${f32}`); writeSyntheticGguf(f32, shapes[shape], { dtype: 'f32', seed: 1 }) }
-  if (type !== 'f32') { log(`quantizing ${file}`); await quantizeModel(f32, models + file, type) }
-  return file
-}
+const ensureModel = async (shape: keyof typeof shapes, type: 'f32' | QuantType): Promise<string> => await ensureBenchModel(shape, shapes[shape], type, log)
 
 // The page's origin: cross-origin isolated (COOP/COEP), which SharedArrayBuffer and threads need.
-const routes: Array<[string, string]> = [
-  ['/models/', models], ['/wllama/', `${wllamaDir}/`], ['/kernels.wasm', `${kernelsDir}build/kernels.wasm`],
-  ['/kernels-dot.wasm', `${kernelsDir}build/kernels-dot.wasm`], ['/worker-loop.mjs', `${kernelsDir}worker-loop.mjs`],
-  ['/worker.js', fileURLToPath(new URL('./browser/worker.js', import.meta.url))], ['/harness.js', `${BROWSER_DIR}harness.js`]
-]
+const routes: Array<[string, string]> = [['/wllama/', `${wllamaDir}/`], ...harnessRoutes(models)]
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 import { Wllama } from '/wllama/esm/index.js'
-window.gridllmRun = run => new Promise((resolve, reject) => {
-  const w = new Worker('/harness.js', { type: 'module' })
-  w.onmessage = e => { w.terminate(); e.data.error === undefined ? resolve(e.data.result) : reject(new Error(e.data.error)) }
-  w.onerror = e => { w.terminate(); reject(new Error(e.message)) }
-  w.postMessage(run)
-})
+${HARNESS_PAGE_SCRIPT}
 const quiet = { debug () {}, log () {}, warn () {}, error: console.error }
 window.wllamaRun = async ({ model, threads, text, promptTokens, gen }) => {
   const w = new Wllama({ default: '/wllama/esm/wasm/wllama.wasm' }, { suppressNativeLog: true, logger: quiet })

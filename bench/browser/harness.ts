@@ -1,13 +1,15 @@
 /**
- * What bench/wasm-peers.ts runs inside Chromium (bundled by bench/browser/bundle.ts), as a module
- * Web Worker (a page's main thread may not Atomics.wait, which the thread pool does): gridllm's
- * wasm backend and forward pass on a GGUF file fetched from the bench's server, greedy decode
- * after a prompt, timed like bench/run-engine.ts. The GGUF header is parsed in Node and passed in;
- * the worker answers one message { run } with { result } or { error }.
+ * What bench/wasm-peers.ts and bench/webgpu.ts run inside Chromium (bundled by
+ * bench/browser/bundle.ts), as a module Web Worker (a page's main thread may not Atomics.wait,
+ * which the thread pool does): gridllm's wasm or webgpu backend and forward pass on a GGUF file
+ * fetched from the bench's server, greedy decode after a prompt, timed like bench/run-engine.ts.
+ * The GGUF header is parsed in Node and passed in; the worker answers one message { run } with
+ * { result } or { error }.
  */
 import { WasmBackend, relaxedDotWorks } from '../../src/kernels/wasm/backend.ts'
 import { ARGS_BYTE, CHUNK_BITS, CONTROL_BYTES, Ctl, KERNELS, MAX_ARGS, SPIN, ThreadPool } from '../../src/kernels/wasm/pool.ts'
-import type { Tensor } from '../../src/kernels/backend.ts'
+import type { Backend, Tensor } from '../../src/kernels/backend.ts'
+import { createWebGpuBackend } from '../../src/kernels/webgpu/index.ts'
 import { type ModelConfig, TensorNames, layerParts, type LayerPart } from '../../src/model/config.ts'
 import { SpanForward } from '../../src/model/forward.ts'
 import { ModelEnds } from '../../src/model/ends.ts'
@@ -16,7 +18,12 @@ import type { LayerWeights } from '../../src/model/weights.ts'
 import type { DType } from '../../src/tensor/index.ts'
 
 export interface HarnessTensor { name: string, dtype: DType, shape: number[], offset: number, byteLength: number }
-export interface HarnessRun { model: string, config: ModelConfig, tensors: HarnessTensor[], threads: number, prompt: number[], gen: number }
+export interface HarnessRun {
+  model: string, config: ModelConfig, tensors: HarnessTensor[], prompt: number[], gen: number
+  /** wasm (the default) on `threads` threads, or webgpu on the page's adapter */
+  backend?: 'wasm' | 'webgpu', threads: number
+}
+/** kernels: the wasm build (dot, baseline) or the WebGPU adapter's vendor and architecture */
 export interface HarnessResult { prefill_tok_s: number, decode_tok_s: number, tokens: number[], kernels: string }
 
 /** The browser's Worker, as far as used here (the project's types leave out the DOM). */
@@ -54,9 +61,17 @@ async function backend (module: WebAssembly.Module, threads: number): Promise<Wa
   return new WasmBackend({ module, memory, pool: new ThreadPool(control, workers.length, () => { for (const w of workers) w.terminate() }) })
 }
 
-async function run (r: HarnessRun): Promise<HarnessResult> {
+async function open (r: HarnessRun): Promise<{ be: Backend, build: string }> {
+  if (r.backend === 'webgpu') {
+    const be = await createWebGpuBackend()
+    return { be, build: be.adapterName }
+  }
   const { module, build } = await kernels()
-  const be = await backend(module, r.threads)
+  return { be: await backend(module, r.threads), build }
+}
+
+async function run (r: HarnessRun): Promise<HarnessResult> {
+  const { be, build } = await open(r)
   const file = new Uint8Array(await (await fetch(`/models/${r.model}`)).arrayBuffer())
   const t = new Map<string, Tensor>()
   for (const e of r.tensors) {
@@ -81,9 +96,9 @@ async function run (r: HarnessRun): Promise<HarnessResult> {
   const t0 = performance.now()
   let t1 = 0
   while (tokens.length < r.gen) {
-    const hidden = forward.run(cache, ends.embed(input), pos)
+    const hidden = await forward.run(cache, await ends.embed(input), pos)
     pos += input.length
-    const logits = ends.logits(hidden.subarray(hidden.length - c.dim))
+    const logits = await ends.logits(hidden.subarray(hidden.length - c.dim))
     let best = 0
     for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i
     tokens.push(best)

@@ -1,0 +1,22 @@
+/**
+ * The benchmarks' synthetic models in bench/.cache/models/: a shape's F32 file (random weights,
+ * seed 1) and `gridllm quantize`'s file of it per type, made once and reused by every bench.
+ */
+import { existsSync, mkdirSync } from 'node:fs'
+import { quantizeModel } from '../src/cli/quantize.ts'
+import type { QuantType } from '../src/model/gguf/recipe.ts'
+import { type ModelShape, writeSyntheticGguf } from '../src/model/synthetic.ts'
+import { BENCH_CACHE } from './llama-cpp.ts'
+
+export const BENCH_MODELS = `${BENCH_CACHE}models/`
+
+/** The file name of `shape` at `type` in BENCH_MODELS, written (and quantized) if missing. */
+export async function ensureBenchModel (name: string, shape: ModelShape, type: 'f32' | QuantType, log: (msg: string) => void = () => {}): Promise<string> {
+  const file = `${name}-${type}.gguf`
+  if (existsSync(BENCH_MODELS + file)) return file
+  mkdirSync(BENCH_MODELS, { recursive: true })
+  const f32 = `${BENCH_MODELS}${name}-f32.gguf`
+  if (!existsSync(f32)) { log(`writing ${f32}`); writeSyntheticGguf(f32, shape, { dtype: 'f32', seed: 1 }) }
+  if (type !== 'f32') { log(`quantizing ${file}`); await quantizeModel(f32, BENCH_MODELS + file, type) }
+  return file
+}
