@@ -20,6 +20,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Browser, Page } from 'playwright-core'
+import { type AdapterFacts, isSoftwareAdapter } from '../src/kernels/webgpu/index.ts'
 import { openModel } from '../src/model/index.ts'
 import type { QuantType } from '../src/model/gguf/recipe.ts'
 import { SHAPE_135M, SHAPE_15M } from '../src/model/synthetic.ts'
@@ -49,12 +50,12 @@ const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">
 ${HARNESS_PAGE_SCRIPT}
 window.adapterInfo = async () => {
   const a = await navigator.gpu?.requestAdapter()
-  return a ? { vendor: a.info.vendor, architecture: a.info.architecture, fallback: a.info.isFallbackAdapter === true } : null
+  return a ? { vendor: a.info.vendor, architecture: a.info.architecture, device: a.info.device, description: a.info.description, isFallbackAdapter: a.info.isFallbackAdapter === true } : null
 }
 window.ready = true
 </script>`
 const server = await serveIsolated(PAGE, harnessRoutes(BENCH_MODELS))
-interface AdapterInfo { vendor: string, architecture: string, fallback: boolean }
+interface AdapterInfo extends AdapterFacts { vendor: string, architecture: string }
 interface Win { ready?: boolean, adapterInfo: () => Promise<AdapterInfo | null>, gridllmRun: (r: HarnessRun) => Promise<HarnessResult> }
 
 /** `fn` on a fresh page of the bench's origin, once its script is ready. */
@@ -88,7 +89,7 @@ async function launch (): Promise<{ browser: Browser, adapter: AdapterInfo }> {
 }
 
 const { browser, adapter } = await launch()
-const software = adapter.fallback || /swiftshader|llvmpipe|lavapipe/i.test(`${adapter.vendor} ${adapter.architecture}`)
+const software = isSoftwareAdapter(adapter)
 log(`adapter: ${adapter.vendor} ${adapter.architecture}${software ? ' (software)' : ''}`)
 const round = (x: number): number => Math.round(x * 1000) / 1000
 const commonPrefix = (a: number[], b: number[]): number => { let i = 0; while (i < a.length && a[i] === b[i]) i++; return i }

@@ -3,7 +3,7 @@ import { logger } from '../util/log.ts'
 import type { Backend } from './backend.ts'
 import { RefBackend } from './ref/index.ts'
 import { KernelsNotBuiltError, createWasmBackend } from './wasm/index.ts'
-import { createWebGpuBackend, isSoftwareAdapter, navigatorGpu } from './webgpu/index.ts'
+import { createWebGpuBackend, isSoftwareAdapter, navigatorGpu, webGpuBackendOn } from './webgpu/index.ts'
 
 const log = logger('kernels')
 
@@ -30,7 +30,7 @@ export async function createBackend (name: BackendName | 'auto' = 'auto', option
     case 'auto':
       if (navigatorGpu() !== undefined) {
         const adapter = await navigatorGpu()!.requestAdapter().catch(() => null)
-        if (adapter !== null && !isSoftwareAdapter(adapter)) return await createWebGpuBackend()
+        if (adapter !== null && !isSoftwareAdapter(adapter.info)) return await webGpuBackendOn(adapter)
         log('no hardware WebGPU adapter; using the CPU kernels')
       }
       try {

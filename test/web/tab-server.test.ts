@@ -13,7 +13,7 @@ import { promisify } from 'node:util'
 import type { Browser } from 'playwright-core'
 import { type RouteEvent, loadSwarmModel } from '../../src/swarm/index.ts'
 import { expectedIds } from '../fixtures/stories.ts'
-import { ROOT, STORIES, type ServerProcess, startServer, stopServers, tempDir } from '../swarm/harness.ts'
+import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, stopServers, tempDir } from '../swarm/harness.ts'
 import { type Tab, type WebProcess, launch, openTab, skipBrowser, startWeb, waitServing } from './harness.ts'
 import { type Hostile, startHostile } from './hostile.ts'
 
@@ -67,9 +67,7 @@ describe('a tab serving a span between native servers', { skip: skipBrowser() },
     const routes: RouteEvent[] = []
     const model = await loadSwarmModel(STORIES, { bootstrap: [servers[0]!.addr], onRoute: e => routes.push(e) })
     try {
-      const ids: number[] = []
-      for await (const t of model.generate('', { temperature: 0, maxTokens: 200 })) ids.push(t.id)
-      assert.deepEqual(ids, expectedIds())
+      assert.deepEqual(await greedyIds(model, '', 200), expectedIds())
     } finally {
       await model.close()
     }

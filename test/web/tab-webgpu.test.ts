@@ -10,7 +10,7 @@ import type { Browser } from 'playwright-core'
 import { type RouteEvent, loadSwarmModel } from '../../src/swarm/index.ts'
 import { SOFTWARE_WEBGPU } from '../fixtures/browser.ts'
 import { expectedIds, expectedText } from '../fixtures/stories.ts'
-import { STORIES, type ServerProcess, startServer, stopServers } from '../swarm/harness.ts'
+import { STORIES, type ServerProcess, greedyIds, startServer, stopServers } from '../swarm/harness.ts'
 import { type Tab, type WebProcess, launch, openTab, skipBrowser, startWeb, waitServing } from './harness.ts'
 
 declare const document: any
@@ -42,9 +42,7 @@ describe('a tab serving a span on webgpu', { skip: skipBrowser() }, () => {
     const routes: RouteEvent[] = []
     const model = await loadSwarmModel(STORIES, { bootstrap: [servers[0]!.addr], onRoute: e => routes.push(e) })
     try {
-      const ids: number[] = []
-      for await (const t of model.generate('', { temperature: 0, maxTokens: 200 })) ids.push(t.id)
-      assert.deepEqual(ids, expectedIds())
+      assert.deepEqual(await greedyIds(model, '', 200), expectedIds())
     } finally {
       await model.close()
     }

@@ -18,9 +18,11 @@ export function navigatorGpu (): GPU | undefined {
   return (globalThis as { navigator?: { gpu?: GPU } }).navigator?.gpu
 }
 
-/** Whether an adapter computes on the CPU (SwiftShader, or what the browser calls a fallback adapter). */
-export function isSoftwareAdapter (adapter: GPUAdapter): boolean {
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean }
+/** What an adapter says of itself, as far as telling a software adapter goes (GPUAdapterInfo, or a copy of it). */
+export interface AdapterFacts { vendor?: string, architecture?: string, device?: string, description?: string, isFallbackAdapter?: boolean }
+
+/** Whether an adapter computes on the CPU (SwiftShader, llvmpipe, or what the browser calls a fallback adapter). */
+export function isSoftwareAdapter (info: AdapterFacts): boolean {
   return info.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe/i.test(`${info.architecture} ${info.vendor} ${info.device} ${info.description}`)
 }
 
@@ -32,6 +34,11 @@ export async function createWebGpuBackend (gpu: GPU | undefined = navigatorGpu()
   if (gpu === undefined) throw new WebGpuUnavailableError('this runtime has no navigator.gpu (Node has no WebGPU binding installed; use a browser with WebGPU)')
   const adapter = await gpu.requestAdapter()
   if (adapter === null) throw new WebGpuUnavailableError('navigator.gpu offers no adapter')
+  return await webGpuBackendOn(adapter)
+}
+
+/** A webgpu backend on `adapter`. */
+export async function webGpuBackendOn (adapter: GPUAdapter): Promise<WebGpuBackend> {
   const device = await adapter.requestDevice({
     requiredLimits: {
       maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
@@ -40,5 +47,5 @@ export async function createWebGpuBackend (gpu: GPU | undefined = navigatorGpu()
   })
   const info = adapter.info
   const name = [info.vendor, info.architecture].filter(s => s !== '').join(' ') || 'unknown adapter'
-  return new WebGpuBackend(device, isSoftwareAdapter(adapter) ? `${name} (software)` : name)
+  return new WebGpuBackend(device, isSoftwareAdapter(info) ? `${name} (software)` : name)
 }

@@ -56,6 +56,22 @@ fn weight (e: u32, rowLen: u32) -> f32 {
   }
 }
 
+/** main's builtins: the workgroup's id, the invocation's id in it, and how many workgroups there are. */
+const MAIN_ARGS = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>'
+
+/**
+ * WGSL statements leaving in partial[0] the workgroup's reduction of each invocation's `value`
+ * by `combine` (an expression of a and b): a tree over `partial`, WORKGROUP wide.
+ */
+function reduce (value: string, combine: string): string {
+  return `partial[lid.x] = ${value};
+    workgroupBarrier();
+    for (var k = ${WORKGROUP / 2}u; k > 0u; k >>= 1u) {
+      if (lid.x < k) { let a = partial[lid.x]; let b = partial[lid.x + k]; partial[lid.x] = ${combine}; }
+      workgroupBarrier();
+    }`
+}
+
 /** out[i, r] = Σ_j w[r, j] · x[i, j]: one workgroup per (output row, token), a tree sum over j. */
 export function matmulShader (dtype: DType): string {
   return /* wgsl */`
@@ -67,17 +83,12 @@ struct P { n: u32, outDim: u32, inDim: u32, pad: u32 }
 var<workgroup> partial: array<f32, ${WORKGROUP}>;
 ${weightFn(dtype)}
 @compute @workgroup_size(${WORKGROUP})
-fn main (@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn main (${MAIN_ARGS}) {
   let i = wid.y;
   for (var r = wid.x; r < p.outDim; r += groups.x) {
     var s = 0.0;
     for (var j = lid.x; j < p.inDim; j += ${WORKGROUP}u) { s += weight(r * p.inDim + j, p.inDim) * x[i * p.inDim + j]; }
-    partial[lid.x] = s;
-    workgroupBarrier();
-    for (var k = ${WORKGROUP / 2}u; k > 0u; k >>= 1u) {
-      if (lid.x < k) { partial[lid.x] += partial[lid.x + k]; }
-      workgroupBarrier();
-    }
+    ${reduce('s', 'a + b')}
     if (lid.x == 0u) { out[i * p.outDim + r] = partial[0]; }
     workgroupBarrier();
   }
@@ -86,7 +97,6 @@ fn main (@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
 
 /** The index of this invocation in a 1-D job dispatched as (x, y) workgroups of WORKGROUP. */
 const FLAT = `let e = (wid.y * groups.x + wid.x) * ${WORKGROUP}u + lid.x;`
-const FLAT_ARGS = '@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>'
 
 /** out[i, j] = table[ids[i], j] as f32. */
 export function getRowsShader (dtype: DType): string {
@@ -98,7 +108,7 @@ struct P { count: u32, dim: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // (count, dim)
 ${weightFn(dtype)}
 @compute @workgroup_size(${WORKGROUP})
-fn main (${FLAT_ARGS}) {
+fn main (${MAIN_ARGS}) {
   ${FLAT}
   if (e >= p.count * p.dim) { return; }
   out[e] = weight(ids[e / p.dim] * p.dim + e % p.dim, p.dim);
@@ -118,7 +128,7 @@ struct P { len: u32, dim: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(1) var<storage, read> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>;
 @compute @workgroup_size(${WORKGROUP})
-fn main (${FLAT_ARGS}) {
+fn main (${MAIN_ARGS}) {
   ${FLAT}
   if (e >= p.len) { return; }
   ${body}
@@ -134,16 +144,11 @@ struct P { n: u32, dim: u32, eps: f32, pad: u32 }
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // (n, dim)
 var<workgroup> partial: array<f32, ${WORKGROUP}>;
 @compute @workgroup_size(${WORKGROUP})
-fn main (@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn main (${MAIN_ARGS}) {
   for (var r = wid.x; r < p.n; r += groups.x) {
     var ss = 0.0;
     for (var j = lid.x; j < p.dim; j += ${WORKGROUP}u) { let v = x[r * p.dim + j]; ss += v * v; }
-    partial[lid.x] = ss;
-    workgroupBarrier();
-    for (var k = ${WORKGROUP / 2}u; k > 0u; k >>= 1u) {
-      if (lid.x < k) { partial[lid.x] += partial[lid.x + k]; }
-      workgroupBarrier();
-    }
+    ${reduce('ss', 'a + b')}
     let scale = 1.0 / sqrt(partial[0] / f32(p.dim) + p.eps);
     for (var j = lid.x; j < p.dim; j += ${WORKGROUP}u) { out[r * p.dim + j] = weight[j] * (scale * x[r * p.dim + j]); }
     workgroupBarrier();
@@ -157,7 +162,7 @@ struct P { n: u32, nHeads: u32, headDim: u32, half: u32, neox: u32, pad0: u32, p
 @group(0) @binding(1) var<storage, read> cs: array<f32>;
 @group(0) @binding(2) var<storage, read_write> x: array<f32>; // (n, nHeads * headDim)
 @compute @workgroup_size(${WORKGROUP})
-fn main (${FLAT_ARGS}) {
+fn main (${MAIN_ARGS}) {
   ${FLAT}
   if (e >= p.n * p.nHeads * p.half) { return; }
   let k = e % p.half;
@@ -185,7 +190,7 @@ ${ATTENTION_PARAMS}
 @group(0) @binding(2) var<storage, read> k: array<f32>; // (maxLen, nKvHeads * headDim)
 @group(0) @binding(3) var<storage, read_write> scores: array<f32>; // (n, nHeads, span)
 @compute @workgroup_size(${WORKGROUP})
-fn main (${FLAT_ARGS}) {
+fn main (${MAIN_ARGS}) {
   ${FLAT}
   if (e >= p.n * p.nHeads * p.span) { return; }
   let t = e % p.span;
@@ -206,29 +211,19 @@ ${ATTENTION_PARAMS}
 @group(0) @binding(1) var<storage, read_write> scores: array<f32>; // (n, nHeads, span)
 var<workgroup> partial: array<f32, ${WORKGROUP}>;
 @compute @workgroup_size(${WORKGROUP})
-fn main (@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+fn main (${MAIN_ARGS}) {
   for (var row = wid.x; row < p.n * p.nHeads; row += groups.x) {
     let i = row / p.nHeads;
     let last = p.pos0 + i;
     let o = row * p.span;
     var m = -3.4028234663852886e38;
     for (var t = lid.x; t <= last; t += ${WORKGROUP}u) { m = max(m, scores[o + t]); }
-    partial[lid.x] = m;
-    workgroupBarrier();
-    for (var k = ${WORKGROUP / 2}u; k > 0u; k >>= 1u) {
-      if (lid.x < k) { partial[lid.x] = max(partial[lid.x], partial[lid.x + k]); }
-      workgroupBarrier();
-    }
+    ${reduce('m', 'max(a, b)')}
     let top = partial[0];
     workgroupBarrier();
     var sum = 0.0;
     for (var t = lid.x; t <= last; t += ${WORKGROUP}u) { let v = exp(scores[o + t] - top); scores[o + t] = v; sum += v; }
-    partial[lid.x] = sum;
-    workgroupBarrier();
-    for (var k = ${WORKGROUP / 2}u; k > 0u; k >>= 1u) {
-      if (lid.x < k) { partial[lid.x] += partial[lid.x + k]; }
-      workgroupBarrier();
-    }
+    ${reduce('sum', 'a + b')}
     let total = partial[0];
     for (var t = lid.x; t <= last; t += ${WORKGROUP}u) { scores[o + t] = scores[o + t] / total; }
     workgroupBarrier();
@@ -243,7 +238,7 @@ ${ATTENTION_PARAMS}
 @group(0) @binding(2) var<storage, read> v: array<f32>; // (maxLen, nKvHeads * headDim)
 @group(0) @binding(3) var<storage, read_write> out: array<f32>; // (n, nHeads * headDim)
 @compute @workgroup_size(${WORKGROUP})
-fn main (${FLAT_ARGS}) {
+fn main (${MAIN_ARGS}) {
   ${FLAT}
   if (e >= p.n * p.nHeads * p.headDim) { return; }
   let d = e % p.headDim;
