@@ -6,9 +6,12 @@
  *   verify-conviction   per cheat, requests of 32 tokens until conviction over seeds (default policy), in a
  *                       real in-process swarm; for the sometimes-cheater also the formula's prediction
  *   verify-false-proofs false proofs against honest servers, and how many convicted anyone
- *   verify-overhead     --verify sample at its default rate vs off, same run: token latency, compute
+ *   verify-overhead     --verify sample at its default rate vs off, same run: token latency, compute (rows
+ *                       x blocks, and the CPU time of the servers' forward passes from their step logs,
+ *                       audit sessions against the requests'); --rate R audits more often (more audits
+ *                       to average the cost of one over) and scales the share to the default rate
  *
- *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N] [--kind <conviction case>] [--rounds N (overhead; 12)]
+ *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N] [--kind <conviction case>] [--rounds N (overhead; 12)] [--rate R (overhead; the default rate)]
  * parts: commitment calibration detection conviction false-proofs overhead (default: all)
  */
 import { join } from 'node:path'
@@ -30,9 +33,11 @@ const seedsAt = args.indexOf('--seeds')
 const SEEDS = seedsAt >= 0 ? Number(args[seedsAt + 1]) : 10
 const roundsAt = args.indexOf('--rounds')
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 12
+const rateAt = args.indexOf('--rate')
+const RATE = rateAt >= 0 ? Number(args[rateAt + 1]) : DEFAULT_POLICY.rate
 const kindAt = args.indexOf('--kind')
 const only = kindAt >= 0 ? args[kindAt + 1] : undefined
-const parts = args.filter((a, i) => !a.startsWith('--') && !['--seeds', '--kind', '--rounds'].includes(args[i - 1] ?? ''))
+const parts = args.filter((a, i) => !a.startsWith('--') && !['--seeds', '--kind', '--rounds', '--rate'].includes(args[i - 1] ?? ''))
 const want = (p: string): boolean => parts.length === 0 || parts.includes(p)
 const out = (line: object): void => { console.log(JSON.stringify(line)) }
 const dir = tempDir()
@@ -217,17 +222,26 @@ async function overhead (): Promise<object> {
   writeSyntheticGguf(M135, SHAPE_135M, { seed: 7 })
   const servers: ServerProcess[] = []
   const rounds = ROUNDS
+  // the servers log every step's forward time (wall and CPU) by session
+  const env = { DEBUG: 'gridllm:net:steps' }
   try {
-    const first = await startServer(M135, ['--blocks', '0:10', '--threads', '1'], { timeoutMs: 180_000, detached: true })
+    const first = await startServer(M135, ['--blocks', '0:10', '--threads', '1'], { timeoutMs: 180_000, detached: true, env })
     servers.push(first)
-    await startServers(servers, M135, ['0:10', '10:20', '10:20', '20:30', '20:30'].map(b => ['--blocks', b, '--threads', '1']), { bootstrap: [first], timeoutMs: 180_000, detached: true })
-    const steady: AuditPolicy = { ...DEFAULT_POLICY, probationAudits: 0 }
+    await startServers(servers, M135, ['0:10', '10:20', '10:20', '20:30', '20:30'].map(b => ['--blocks', b, '--threads', '1']), { bootstrap: [first], timeoutMs: 180_000, detached: true, env })
+    const steady: AuditPolicy = { ...DEFAULT_POLICY, rate: RATE, probationAudits: 0 }
     let verifier: Verifier | undefined
+    const audits: Array<{ audited: string, replays: string[] }> = []
     const off = await loadSwarmModel(M135, { bootstrap: [first.addr] })
-    const sample = await loadSwarmModel(M135, { bootstrap: [first.addr], watcher: verification({ mode: 'sample', policy: steady, onVerifier: v => { verifier = v } }) })
+    const sample = await loadSwarmModel(M135, {
+      bootstrap: [first.addr],
+      watcher: verification({ mode: 'sample', policy: steady, onVerifier: v => { verifier = v }, onAudit: (o, hop) => { audits.push({ audited: hop.session, replays: (o.replays ?? []).map(r => r.session) }) } })
+    })
     const perToken: Record<'off' | 'sample', number[]> = { off: [], sample: [] }
     const rows = { sample: 0 }
     for (const m of [off, sample]) await greedyIds(m, 'the quick brown fox', 4) // warm-up
+    await verifier!.idle()
+    audits.length = 0
+    const logFrom = servers.map(s => s.log().length)
     // CPU seconds per mode: the servers' (audit replays run there) and this client's (its own checks)
     const cpu = { off: { servers: 0, client: 0 }, sample: { servers: 0, client: 0 } }
     const serversCpu = (): number => servers.reduce((sum, s) => sum + cpuSeconds(s.proc.pid!), 0)
@@ -247,19 +261,50 @@ async function overhead (): Promise<object> {
       }
     }
     await verifier!.idle()
+    // forward CPU ms per session at the servers, since the warm-up
+    const steps = stepCosts(servers.map((s, i) => s.log().slice(logFrom[i])))
+    const auditSessions = new Set(audits.flatMap(a => a.replays))
+    const sum = (pick: (session: string) => boolean, key: 'cpuMs' | 'rowBlocks'): number => [...steps].reduce((n, [id, c]) => n + (pick(id) ? c[key] : 0), 0)
+    // the requests' own sessions (off and sample alike: the same prompt and length), the sample half
+    const share = (key: 'cpuMs' | 'rowBlocks'): number => sum(id => auditSessions.has(id), key) / (sum(id => !auditSessions.has(id), key) / 2)
+    // one audit's cost against that of the hop's session it audited, averaged over audits, times the default rate
+    const perAudit = (key: 'cpuMs' | 'rowBlocks'): number => mean(audits.filter(a => steps.has(a.audited)).map(a => a.replays.reduce((n, id) => n + (steps.get(id)?.[key] ?? 0), 0) / steps.get(a.audited)![key]))
+    const hops = 3
     const result = {
-      bench: 'verify-overhead', model: 'synthetic-135M', servers: 6, rounds, tokens_per_request: TOKENS, rate: steady.rate,
+      bench: 'verify-overhead', model: 'synthetic-135M', servers: 6, rounds, tokens_per_request: TOKENS, rate: steady.rate, default_rate: DEFAULT_POLICY.rate, chunk: 4,
       ms_per_token_off: +median(perToken.off).toFixed(2), ms_per_token_sample: +median(perToken.sample).toFixed(2),
       latency_ratio: +(median(perToken.sample) / median(perToken.off)).toFixed(3),
       audits: verifier!.stats().audits,
-      audit_compute_share: +(verifier!.auditedRowBlocks / rows.sample).toFixed(4),
+      audited_hops_share: +(audits.length / (rounds * hops)).toFixed(3),
+      audit_compute_share: { rows: +(verifier!.auditedRowBlocks / rows.sample).toFixed(4), server_rows: +share('rowBlocks').toFixed(4), server_cpu: +share('cpuMs').toFixed(4) },
+      cost_of_one_audit: { rows: +perAudit('rowBlocks').toFixed(3), cpu: +perAudit('cpuMs').toFixed(3) },
+      share_at_default_rate: { rows: +(DEFAULT_POLICY.rate * perAudit('rowBlocks')).toFixed(4), cpu: +(DEFAULT_POLICY.rate * perAudit('cpuMs')).toFixed(4) },
       cpu_s: { off: { servers: +cpu.off.servers.toFixed(2), client: +cpu.off.client.toFixed(2) }, sample: { servers: +cpu.sample.servers.toFixed(2), client: +cpu.sample.client.toFixed(2) } },
       cpu_ratio: +((cpu.sample.servers + cpu.sample.client) / (cpu.off.servers + cpu.off.client)).toFixed(3),
-      note: 'compute share = rows x blocks recomputed by audits / rows x blocks of the requests (audit replays run as chunked prefill, cheaper per row in time)'
+      note: 'compute share: audits against the requests, in rows x blocks and in the CPU time of the servers\' forward passes; cost of one audit: against the hop session it audited; share at default rate = default rate x cost of one audit'
     }
     await Promise.all([off.close(), sample.close()])
     return result
   } finally {
     await stopServers(servers)
   }
+}
+
+/** Per session, from servers' step logs (gridllm:net:steps): forward CPU ms and rows x blocks. */
+function stepCosts (logs: readonly string[]): Map<string, { cpuMs: number, rowBlocks: number }> {
+  const costs = new Map<string, { cpuMs: number, rowBlocks: number }>()
+  const line = /gridllm:net:steps (\S+) step \d+: (\d+) rows, forward [\d.]+ ms, cpu ([\d.]+) ms/g
+  for (const log of logs) {
+    for (const m of log.matchAll(line)) {
+      const c = costs.get(m[1]!) ?? { cpuMs: 0, rowBlocks: 0 }
+      c.cpuMs += Number(m[3])
+      c.rowBlocks += Number(m[2]) * 10 // every server here holds 10 blocks
+      costs.set(m[1]!, c)
+    }
+  }
+  return costs
+}
+
+function mean (xs: readonly number[]): number {
+  return xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length
 }

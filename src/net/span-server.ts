@@ -14,6 +14,7 @@ import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } fr
 import { ContextOverflowError, NetworkError, NonFiniteError, ProtocolError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
 import { sha256Hex, toHex } from '../util/digest.ts'
 import { unref } from '../util/bytes.ts'
+import { timed } from '../util/clock.ts'
 import { FairQueue } from '../util/fair-queue.ts'
 import { logger } from '../util/log.ts'
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from './admission.ts'
@@ -306,12 +307,13 @@ export class SpanServer {
       // what was computed before must be paid for: unpaid work is at most one step
       await s.meter?.beforeStep(positions.length)
       const t0 = performance.now()
-      const out = await this.compute.run(s.owner.peer, async () => await s.local!.forward(frame.data, positions)) // (n, dim)
+      // (n, dim); the wall and CPU time of the forward alone go to the step log
+      const { value: out, ...forward } = await this.compute.run(s.owner.peer, async () => await timed(async () => await s.local!.forward(frame.data, positions)))
       s.meter?.afterStep(positions.length)
       checkFinite(out, dim, 'the output')
       output = encodeFrame(out, frame.shape, { dtype: s.dtype, maxBytes: this.maxFrameBytes })
       commitment = await this.commit(s, msg, positions.length, payload, output)
-      stepLog('%s step %d: %d rows in %s ms', s.id, msg.step, positions.length, (performance.now() - t0).toFixed(2))
+      stepLog('%s step %d: %d rows, forward %s ms, cpu %s ms, in %s ms', s.id, msg.step, positions.length, forward.ms.toFixed(2), forward.cpuMs.toFixed(2), (performance.now() - t0).toFixed(2))
     } catch (err) {
       fail(err)
       const code = (err as { code?: string }).code

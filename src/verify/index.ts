@@ -4,6 +4,6 @@ export { type VerifyMode, VERIFY_MODES, DEFAULT_POLICY, DEFAULT_AUDIT_RATE, type
 export { tolerance, distance, rowDistances, TOLERANCES, type ToleranceKey } from './tolerance.ts'
 export { buildProof, signProof, openProof, checkProof, type FraudProof, type SignedProof, type Verdict } from './proof.ts'
 export { Recomputer, spanQuantized } from './recompute.ts'
-export { audit, type AuditOutcome, type AuditContext } from './judge.ts'
+export { audit, type AuditOutcome, type AuditContext, type ReplayRef } from './judge.ts'
 export { verification, REPUTATION_FILE, type VerificationOptions } from './factory.ts'
 export { trustSummaries } from './trust.ts'

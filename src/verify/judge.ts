@@ -16,7 +16,15 @@ import type { Recomputer } from './recompute.ts'
 import { type ReplayJob, concat, contiguous, replayOn } from './replay.ts'
 import { rowDistances } from './tolerance.ts'
 
-export type AuditOutcome =
+/** A session an audit replayed a hop's inputs in: at the auditor, and at the arbiter if there was one. */
+export interface ReplayRef {
+  readonly peer: string
+  readonly session: string
+}
+
+export type AuditOutcome = Verdict & { readonly replays?: readonly ReplayRef[] }
+
+type Verdict =
   | { readonly result: 'pass', readonly distance: number }
   /** the audited server is convicted: `proof` checked here */
   | { readonly result: 'fail', readonly suspect: string, readonly distance: number, readonly proof: SignedProof }
@@ -78,6 +86,12 @@ export async function receiptProblem (hop: HopView, records: readonly StepRecord
 
 /** Audits `hop` over `records` (a contiguous prefix of its history). */
 export async function audit (hop: HopView, allRecords: readonly StepRecord[], ctx: AuditContext): Promise<AuditOutcome> {
+  const replays: ReplayRef[] = []
+  const verdict = await decide(hop, allRecords, ctx, replays)
+  return replays.length === 0 ? verdict : { ...verdict, replays }
+}
+
+async function decide (hop: HopView, allRecords: readonly StepRecord[], ctx: AuditContext, replays: ReplayRef[]): Promise<Verdict> {
   const { job, tolerance: tol } = ctx
   const records = contiguous(allRecords, job.dim)
   if (records.length === 0) return { result: 'skipped', why: 'nothing to audit' }
@@ -86,13 +100,18 @@ export async function audit (hop: HopView, allRecords: readonly StepRecord[], ct
   const [auditor, ...rest] = ctx.candidates
   if (auditor === undefined) return { result: 'skipped', why: 'no other server serves these blocks' }
   const theirs = await replayOn(ctx.node, auditor, job, records, { chunk: ctx.chunk, signal: ctx.signal, payer: ctx.payer })
+  replays.push({ peer: auditor.id, session: theirs.session })
   const first = compareRecords(records, theirs.records, job.dim, tol)
   if (first.firstBadRow < 0) return { result: 'pass', distance: first.distance }
 
   // a mismatch: the arbiter's outputs decide who is suspected
   let third: StepRecord[] | undefined
   const arbiter = rest[0]
-  if (arbiter !== undefined) third = (await replayOn(ctx.node, arbiter, job, records, { chunk: ctx.chunk, signal: ctx.signal, payer: ctx.payer }).catch(() => undefined))?.records
+  if (arbiter !== undefined) {
+    const arbitration = await replayOn(ctx.node, arbiter, job, records, { chunk: ctx.chunk, signal: ctx.signal, payer: ctx.payer }).catch(() => undefined)
+    if (arbitration !== undefined) replays.push({ peer: arbiter.id, session: arbitration.session })
+    third = arbitration?.records
+  }
   if (third === undefined && ctx.recomputer !== undefined) {
     const outs = await ctx.recomputer.run(job.start, job.end, records.map(r => ({ from: r.from, input: r.input })), job.dtype, { signal: ctx.signal })
     third = records.map((r, i) => ({ ...r, output: outs[i]! }))

@@ -20,7 +20,7 @@ export class StrictChecker implements SessionWatch {
     private readonly session: WatchedSession,
     private readonly contextFor: (hop: HopView) => Promise<AuditContext>,
     private readonly report: { audits: number, failures: number },
-    private readonly settle: (outcome: AuditOutcome, audited: string) => void
+    private readonly settle: (outcome: AuditOutcome, audited: HopView) => void
   ) {}
 
   async onStep (step: number): Promise<void> {
@@ -52,7 +52,7 @@ export class StrictChecker implements SessionWatch {
         const cmp = compareRecords([mine], theirs, ctx.job.dim, ctx.tolerance)
         // a mismatch is audited in full, the shadow first among the candidates
         outcome = cmp.firstBadRow < 0
-          ? { result: 'pass', distance: cmp.distance }
+          ? { result: 'pass', distance: cmp.distance, replays: [{ peer: replay.server.id, session: replay.session }] }
           : await audit(hop, records, { ...ctx, candidates: [replay.server, ...ctx.candidates.filter(c => c.id !== replay.server.id)] })
       } catch (err) {
         log('shadow of %s failed: %s', hop.peer.slice(-8), (err as Error).message)
@@ -61,7 +61,7 @@ export class StrictChecker implements SessionWatch {
       }
     }
     if (outcome.result === 'fail' || outcome.result === 'bad-receipt') this.report.failures++
-    this.settle(outcome, hop.peer)
+    this.settle(outcome, hop)
   }
 
   /** A shadow session at the first candidate, caught up on the hop's earlier steps. */

@@ -39,6 +39,8 @@ export interface VerifierOptions {
   readonly chunk?: number
   /** how often others' proofs are looked for; default 60 s */
   readonly proofScanMs?: number
+  /** told of every audit's outcome, with the audited server and its session (benchmarks count what audits cost) */
+  readonly onAudit?: (outcome: AuditOutcome, audited: { readonly peer: string, readonly session: string }) => void
   /** told of every conviction: the suspect and the id of the checked proof (the ledger slashes it) */
   readonly onConviction?: (suspect: string, proofId: string) => void
 }
@@ -95,7 +97,7 @@ export class Verifier implements ChainWatcher, TrustView {
     this.reports.set(session.sessionId, report)
     if (this.reports.size > 10_000) this.reports.delete(this.reports.keys().next().value!)
     if (this.options.mode === 'strict') {
-      return new StrictChecker(session, async hop => await this.auditContext(session, hop), report, (outcome, audited) => { this.settle(session, outcome, audited) })
+      return new StrictChecker(session, async hop => await this.auditContext(session, hop), report, (outcome, hop) => { this.settle(session, outcome, hop) })
     }
     // sample: per hop (by its session id at the server), the step after which it is audited
     const plan = new Map<string, number | 'done' | 'no'>()
@@ -147,7 +149,7 @@ export class Verifier implements ChainWatcher, TrustView {
         outcome = { result: 'skipped', why: (err as Error).message }
       }
       if (outcome.result === 'fail' || outcome.result === 'bad-receipt') report.failures++
-      this.settle(session, outcome, hop.peer)
+      this.settle(session, outcome, hop)
     })()
     this.track(task)
   }
@@ -159,8 +161,10 @@ export class Verifier implements ChainWatcher, TrustView {
   }
 
   /** Books an audit's outcome: reputation, conviction, proof, and the live session's route. */
-  private settle (session: WatchedSession, outcome: AuditOutcome, audited: string): void {
+  private settle (session: WatchedSession, outcome: AuditOutcome, hop: HopView): void {
+    const audited = hop.peer
     this.counts[outcome.result]++
+    this.options.onAudit?.(outcome, { peer: hop.peer, session: hop.session })
     log('audit of %s: %s %s', audited.slice(-8), outcome.result, 'why' in outcome ? outcome.why : '')
     const { book } = this.options
     switch (outcome.result) {

@@ -1,0 +1,17 @@
+/**
+ * This process's CPU time (user + system) in milliseconds, where the platform tells it (Node), else
+ * undefined (a browser). Measured work: a span server's step log reports both the wall time and the
+ * CPU time of each forward pass, so benchmarks can count compute without counting waits for a core.
+ */
+export function cpuMillis (): number | undefined {
+  const usage = (globalThis as { process?: { cpuUsage?: () => { user: number, system: number } } }).process?.cpuUsage?.()
+  return usage === undefined ? undefined : (usage.user + usage.system) / 1000
+}
+
+/** Runs `fn` and returns its result with the wall and CPU milliseconds it took (cpuMs NaN where unknown). */
+export async function timed<T> (fn: () => Promise<T>): Promise<{ value: T, ms: number, cpuMs: number }> {
+  const [w0, c0] = [performance.now(), cpuMillis()]
+  const value = await fn()
+  const c1 = cpuMillis()
+  return { value, ms: performance.now() - w0, cpuMs: c0 === undefined || c1 === undefined ? NaN : c1 - c0 }
+}
