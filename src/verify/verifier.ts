@@ -1,7 +1,7 @@
 /**
  * Verification of a swarm client's sessions (a ChainWatcher, and the client's TrustView). In
  * `sample` mode each hop of a request is audited with the policy's rate (more for servers on
- * probation): at a random step of the request, chosen when it starts, its history so far is replayed
+ * probation): at a random position of the request, chosen when it starts, its history so far is replayed
  * on another server and compared. A failed audit that a checked fraud proof confirms convicts the
  * server: the proof is published in the swarm, the server leaves every route, and if the request is
  * still running its hop and the hops after it are rebuilt from the corrected state. In `strict` mode
@@ -11,7 +11,7 @@
 import { type Backend, createBackend } from '../kernels/index.ts'
 import type { ModelSource } from '../model/index.ts'
 import { findProofs, publishProof } from '../net/index.ts'
-import type { ChainWatcher, HopView, SessionWatch, SwarmClient, TrustView, WatchedSession } from '../swarm/index.ts'
+import type { ChainWatcher, HopView, SessionWatch, StepRecord, SwarmClient, TrustView, WatchedSession } from '../swarm/index.ts'
 import { BadOutputError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { type AuditContext, type AuditOutcome, audit } from './judge.ts'
@@ -99,22 +99,23 @@ export class Verifier implements ChainWatcher, TrustView {
     if (this.options.mode === 'strict') {
       return new StrictChecker(session, async hop => await this.auditContext(session, hop), report, (outcome, hop) => { this.settle(session, outcome, hop) })
     }
-    // sample: per hop (by its session id at the server), the step after which it is audited
+    // sample: per hop (by its session id at the server), the position after which it is audited
     const plan = new Map<string, number | 'done' | 'no'>()
-    const due = (k: number | undefined): void => {
+    const due = (closing: boolean): void => {
       for (const hop of session.hops()) {
+        const steps = hop.steps()
         let at = plan.get(hop.session)
         if (at === undefined) {
-          at = this.random() < this.rate(hop.peer) ? this.pickStep(session, hop) : 'no'
+          at = this.random() < this.rate(hop.peer) ? this.pickPosition(session, steps) : 'no'
           plan.set(hop.session, at)
         }
-        if (typeof at === 'number' && (k === undefined || k >= at)) {
+        if (typeof at === 'number' && (closing || reached(steps, session.config.dim) >= at)) {
           plan.set(hop.session, 'done')
           this.launch(session, hop, report)
         }
       }
     }
-    return { onStep: k => { due(k) }, onClose: () => { due(undefined) } }
+    return { onStep: () => { due(false) }, onClose: () => { due(true) } }
   }
 
   report (sessionId: string): SessionReport | undefined {
@@ -130,11 +131,15 @@ export class Verifier implements ChainWatcher, TrustView {
     return this.options.book.get(peer).passed < this.policy.probationAudits ? this.policy.probationRate : this.policy.rate
   }
 
-  /** A step of the request, uniformly at random, after which to audit (the request may end sooner). */
-  private pickStep (session: WatchedSession, hop: HopView): number {
-    const prompt = (hop.steps()[0]?.input.length ?? session.config.dim) / session.config.dim
-    const steps = Math.max(1, session.maxLength - prompt + 1)
-    return Math.floor(this.random() * steps)
+  /**
+   * A position of the request, uniformly at random from the prompt's end to the session's length,
+   * after which to audit (the request may end sooner: then at its end). Positions, not steps: a
+   * speculative step covers several, so a step drawn among maxLength would fall past the end of a
+   * request that drafted well and replay all of it more often than the draw says.
+   */
+  private pickPosition (session: WatchedSession, steps: readonly StepRecord[]): number {
+    const prompt = (steps[0]?.input.length ?? session.config.dim) / session.config.dim
+    return prompt + Math.floor(this.random() * (session.maxLength - prompt + 1))
   }
 
   private launch (session: WatchedSession, hop: HopView, report: SessionReport): void {
@@ -274,6 +279,12 @@ export class Verifier implements ChainWatcher, TrustView {
     await (await this.recomputer?.catch(() => undefined))?.close()
     this.backend?.dispose()
   }
+}
+
+/** The position a hop's cache has reached: the end of its last step. */
+function reached (steps: readonly StepRecord[], dim: number): number {
+  const last = steps[steps.length - 1]
+  return last === undefined ? 0 : last.from + last.input.length / dim
 }
 
 /** Two servers with a public or LAN address in common probably have one operator: one does not audit the other. */
