@@ -269,7 +269,7 @@ async function overhead (): Promise<object> {
     const share = (key: 'cpuMs' | 'rowBlocks'): number => sum(id => auditSessions.has(id), key) / (sum(id => !auditSessions.has(id), key) / 2)
     // one audit's cost against that of the hop's session it audited, averaged over audits, times the default rate
     const perAudit = (key: 'cpuMs' | 'rowBlocks'): number => mean(audits.filter(a => steps.has(a.audited)).map(a => a.replays.reduce((n, id) => n + (steps.get(id)?.[key] ?? 0), 0) / steps.get(a.audited)![key]))
-    const hops = 3
+    const hops = SHAPE_135M.nLayers / BLOCKS_PER_SERVER
     const result = {
       bench: 'verify-overhead', model: 'synthetic-135M', servers: 6, rounds, tokens_per_request: TOKENS, rate: steady.rate, default_rate: DEFAULT_POLICY.rate, chunk: 4,
       ms_per_token_off: +median(perToken.off).toFixed(2), ms_per_token_sample: +median(perToken.sample).toFixed(2),
@@ -290,6 +290,9 @@ async function overhead (): Promise<object> {
   }
 }
 
+/** every server of the overhead swarm holds 10 of the 30 blocks: a request crosses 3 hops */
+const BLOCKS_PER_SERVER = 10
+
 /** Per session, from servers' step logs (gridllm:net:steps): forward CPU ms and rows x blocks. */
 function stepCosts (logs: readonly string[]): Map<string, { cpuMs: number, rowBlocks: number }> {
   const costs = new Map<string, { cpuMs: number, rowBlocks: number }>()
@@ -298,7 +301,7 @@ function stepCosts (logs: readonly string[]): Map<string, { cpuMs: number, rowBl
     for (const m of log.matchAll(line)) {
       const c = costs.get(m[1]!) ?? { cpuMs: 0, rowBlocks: 0 }
       c.cpuMs += Number(m[3])
-      c.rowBlocks += Number(m[2]) * 10 // every server here holds 10 blocks
+      c.rowBlocks += Number(m[2]) * BLOCKS_PER_SERVER
       costs.set(m[1]!, c)
     }
   }

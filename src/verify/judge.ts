@@ -16,7 +16,7 @@ import type { Recomputer } from './recompute.ts'
 import { type ReplayJob, concat, contiguous, replayOn } from './replay.ts'
 import { rowDistances } from './tolerance.ts'
 
-/** A session an audit replayed a hop's inputs in: at the auditor, and at the arbiter if there was one. */
+/** A server's session: one an audit replayed a hop's inputs in (at the auditor, and at the arbiter if there was one), or the audited hop. */
 export interface ReplayRef {
   readonly peer: string
   readonly session: string

@@ -14,7 +14,7 @@ import { findProofs, publishProof } from '../net/index.ts'
 import type { ChainWatcher, HopView, SessionWatch, StepRecord, SwarmClient, TrustView, WatchedSession } from '../swarm/index.ts'
 import { BadOutputError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
-import { type AuditContext, type AuditOutcome, audit } from './judge.ts'
+import { type AuditContext, type AuditOutcome, type ReplayRef, audit } from './judge.ts'
 import { type AuditPolicy, DEFAULT_POLICY, type VerifyMode } from './policy.ts'
 import { checkProof, openProof } from './proof.ts'
 import { Recomputer, spanQuantized } from './recompute.ts'
@@ -40,7 +40,7 @@ export interface VerifierOptions {
   /** how often others' proofs are looked for; default 60 s */
   readonly proofScanMs?: number
   /** told of every audit's outcome, with the audited server and its session (benchmarks count what audits cost) */
-  readonly onAudit?: (outcome: AuditOutcome, audited: { readonly peer: string, readonly session: string }) => void
+  readonly onAudit?: (outcome: AuditOutcome, audited: ReplayRef) => void
   /** told of every conviction: the suspect and the id of the checked proof (the ledger slashes it) */
   readonly onConviction?: (suspect: string, proofId: string) => void
 }
