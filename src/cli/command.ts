@@ -63,10 +63,11 @@ export function onOff (name: string, value: string | undefined, fallback: boolea
   throw new UsageError(`--${name} must be on or off, got "${value}"`, usage)
 }
 
-export function float (name: string, value: string | undefined): number | undefined {
+export function float (name: string, value: string | undefined, min = -Infinity): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
   if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got "${value}"`)
+  if (n < min) throw new UsageError(`--${name} must be >= ${min}, got "${value}"`)
   return n
 }
 

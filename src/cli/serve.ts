@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { type ApiServer, localEngine, serveApi } from '../api/index.ts'
 import { backendNames } from '../kernels/index.ts'
-import type { Model } from '../model/index.ts'
+import { DEFAULT_MAX_CHUNK, type Model } from '../model/index.ts'
 import { type Ledger, MICRO, formatCredits, serverCredits } from '../ledger/index.ts'
 import { SwarmServer } from '../swarm/index.ts'
 import { dataDir, keyFile, lockDataDir } from './data-dir.ts'
@@ -49,6 +49,11 @@ Options:
       --announce-period <s>  re-announce every s seconds; records expire after twice that
                              (default 60)
       --rebalance-period <s> with --blocks auto: consider moving every ~s seconds (default 120)
+      --batch-rows <N>       rows one forward may carry: steps of concurrent sessions run
+                             together, one read of the weights for all (1 = no batching;
+                             default and at most 64)
+      --batch-wait-ms <ms>   the longest a step waits for other busy sessions' steps to join
+                             its batch (0 = never; default 1); a lone session never waits
 
 Limits (what strangers may hold; each peer is bounded so none can lock the server up):
       --max-sessions <N>     sessions open at once, all peers together (default 1024)
@@ -135,6 +140,8 @@ export const serveCommand: Command = {
       'max-sessions-per-peer': { type: 'string' },
       'peer-cache-share': { type: 'string' },
       'max-queued-steps': { type: 'string' },
+      'batch-rows': { type: 'string' },
+      'batch-wait-ms': { type: 'string' },
       'session-idle': { type: 'string' },
       'max-connections': { type: 'string' },
       'max-streams': { type: 'string' },
@@ -160,6 +167,8 @@ export const serveCommand: Command = {
       return n === undefined ? undefined : n * 2 ** 20
     }
     const verify = verifyMode(v.verify)
+    const batchRows = int('batch-rows', v['batch-rows'], 1)
+    if (batchRows !== undefined && batchRows > DEFAULT_MAX_CHUNK) throw new UsageError(`--batch-rows must be at most ${DEFAULT_MAX_CHUNK}, got ${batchRows}`, usage)
     if (v.credits !== undefined && v.credits !== 'on' && v.credits !== 'off') throw new UsageError(`--credits must be on or off; got "${v.credits}"`, usage)
     const charging = v.credits !== 'off'
     const threshold = float('pay-threshold', v['pay-threshold'])
@@ -196,6 +205,7 @@ export const serveCommand: Command = {
       threads: int('threads', v.threads, 1),
       cacheBudgetBytes: mib('cache-mib', v['cache-mib']),
       maxFrameBytes: mib('max-frame-mib', v['max-frame-mib']),
+      batch: { maxRows: batchRows, waitMs: float('batch-wait-ms', v['batch-wait-ms'], 0) },
       limits: {
         maxSessions: int('max-sessions', v['max-sessions'], 1),
         maxSessionsPerPeer: int('max-sessions-per-peer', v['max-sessions-per-peer'], 1),

@@ -82,8 +82,8 @@ export interface Backend {
    * cache rows [0, pos0 + i].  out, q (n, nHeads * headDim), kCache, vCache (maxLen, nKvHeads * headDim)
    */
   attention (out: Tensor, q: Tensor, kCache: Tensor, vCache: Tensor, n: number, pos0: number, p: AttentionParams): void
-  /** dst rows [dstRow, dstRow + n) = src rows [0, n).  Same row length. */
-  copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number): void
+  /** dst rows [dstRow, dstRow + n) = src rows [srcRow, srcRow + n).  Same row length; srcRow defaults to 0. */
+  copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number, srcRow?: number): void
   /** gate[i] = silu(gate[i]) * up[i].  gate, up (n, hiddenDim) */
   siluMul (gate: Tensor, up: Tensor, n: number): void
   /** out[i] = table[ids[i]] as f32.  out (ids.length, dim), table (rows, dim) of any weight type */

@@ -1,16 +1,35 @@
 /**
  * The forward pass of a span of transformer blocks [start, end), like llama2.c's run.c: one loop
  * over layers calling only Backend ops. Prefill (many tokens) and decode (one token) take the same
- * path; long inputs go through in chunks of at most `maxChunk` rows.
+ * path; long inputs go through in chunks of at most `maxChunk` rows. `runBatch` takes the steps of
+ * several sessions as one chunk: every product reads the weights once for all their rows, and
+ * each session's rows attend only over its own cache.
  */
 import type { Backend, Tensor } from '../kernels/index.ts'
+import { InvalidArgumentError } from '../util/errors.ts'
 import { type ModelConfig, kvDim } from './config.ts'
 import type { KvCache } from './kv-cache.ts'
 import type { LayerWeights } from './weights.ts'
 
+/** One session's step: `hidden` (n, dim) at positions [pos0, pos0 + n), appended to `cache`. */
+export interface StepInput {
+  readonly cache: KvCache
+  readonly hidden: Float32Array
+  readonly pos0: number
+}
+
+/** A step's rows inside the chunk: rows [row0, row0 + n) of the buffers. */
+interface Segment {
+  readonly cache: KvCache
+  readonly pos0: number
+  readonly row0: number
+  readonly n: number
+}
+
 export const DEFAULT_MAX_CHUNK = 64
 
 export class SpanForward {
+  readonly dim: number
   private readonly x: Tensor // (maxChunk, dim) residual stream
   private readonly xb: Tensor // (maxChunk, dim) normed input / block output
   private readonly q: Tensor // (maxChunk, nHeads * headDim)
@@ -19,6 +38,8 @@ export class SpanForward {
   private readonly att: Tensor // (maxChunk, nHeads * headDim) attention output
   private readonly hb: Tensor // (maxChunk, hiddenDim) gate, then silu(gate) * up
   private readonly hb2: Tensor // (maxChunk, hiddenDim) up
+  private readonly qs: Tensor // (maxChunk, nHeads * headDim) one segment's queries, in a batch
+  private readonly atts: Tensor // (maxChunk, nHeads * headDim) one segment's attention output, in a batch
   private readonly positions: Int32Array // (maxChunk)
 
   constructor (
@@ -27,6 +48,7 @@ export class SpanForward {
     private readonly layers: readonly LayerWeights[],
     readonly maxChunk = DEFAULT_MAX_CHUNK
   ) {
+    this.dim = config.dim
     const { dim, nHeads, headDim, hiddenDim } = config
     const z = (cols: number): Tensor => backend.zeros([maxChunk, cols])
     this.x = z(dim)
@@ -37,6 +59,8 @@ export class SpanForward {
     this.att = z(nHeads * headDim)
     this.hb = z(hiddenDim)
     this.hb2 = z(hiddenDim)
+    this.qs = z(nHeads * headDim)
+    this.atts = z(nHeads * headDim)
     this.positions = new Int32Array(maxChunk)
   }
 
@@ -48,17 +72,37 @@ export class SpanForward {
     for (let c = 0; c < n; c += this.maxChunk) {
       const rows = Math.min(this.maxChunk, n - c)
       this.backend.write(this.x, hidden.subarray(c * dim, (c + rows) * dim))
-      this.chunk(cache, rows, pos0 + c)
+      this.chunk([{ cache, pos0: pos0 + c, row0: 0, n: rows }], rows)
       // the read is recorded before anything else can use this.x; its result may come later (a GPU)
       out.set(await this.backend.readAsync(this.x, 0, rows * dim), c * dim)
     }
     return out
   }
 
-  /** The `n` rows in `this.x`, at positions [pos0, pos0 + n), through every layer. */
-  private chunk (cache: KvCache, n: number, pos0: number): void {
+  /**
+   * Several sessions' steps as one chunk (together at most `maxChunk` rows, each into its own
+   * cache); returns each step's output hidden (n, dim), in order.
+   */
+  async runBatch (steps: readonly StepInput[]): Promise<Float32Array[]> {
+    const dim = this.config.dim
+    const segments: Segment[] = []
+    let rows = 0
+    for (const s of steps) {
+      const n = s.hidden.length / dim
+      segments.push({ cache: s.cache, pos0: s.pos0, row0: rows, n })
+      rows += n
+    }
+    if (rows > this.maxChunk) throw new InvalidArgumentError(`a batch of ${rows} rows exceeds the chunk of ${this.maxChunk}`)
+    steps.forEach((s, i) => { this.backend.write(this.x, s.hidden, segments[i]!.row0 * dim) })
+    this.chunk(segments, rows)
+    const out = await this.backend.readAsync(this.x, 0, rows * dim) // (rows, dim)
+    return segments.map(g => out.slice(g.row0 * dim, (g.row0 + g.n) * dim))
+  }
+
+  /** The `n` rows in `this.x`, each segment's at its positions, through every layer. */
+  private chunk (segments: readonly Segment[], n: number): void {
     const { backend: b, config: c, x, xb, q, k, v, att, hb, hb2 } = this
-    for (let i = 0; i < n; i++) this.positions[i] = pos0 + i
+    for (const g of segments) for (let i = 0; i < g.n; i++) this.positions[g.row0 + i] = g.pos0 + i
     const rope = { nHeads: c.nHeads, headDim: c.headDim, ropeDim: c.ropeDim, theta: c.ropeTheta, style: c.ropeStyle, freqFactors: c.ropeFreqFactors }
     const ropeK = { ...rope, nHeads: c.nKvHeads }
     const attn = { nHeads: c.nHeads, nKvHeads: c.nKvHeads, headDim: c.headDim }
@@ -76,9 +120,18 @@ export class SpanForward {
       if (w.kNorm !== undefined) b.rmsnorm(k, k, w.kNorm, n * c.nKvHeads, c.normEps)
       b.rope(q, n, this.positions, rope)
       b.rope(k, n, this.positions, ropeK)
-      b.copyRows(cache.k[l]!, pos0, k, n)
-      b.copyRows(cache.v[l]!, pos0, v, n)
-      b.attention(att, q, cache.k[l]!, cache.v[l]!, n, pos0, attn)
+      for (const g of segments) {
+        const [kc, vc] = [g.cache.k[l]!, g.cache.v[l]!]
+        b.copyRows(kc, g.pos0, k, g.n, g.row0)
+        b.copyRows(vc, g.pos0, v, g.n, g.row0)
+        if (segments.length === 1) {
+          b.attention(att, q, kc, vc, g.n, g.pos0, attn)
+        } else { // attention reads leading rows: this segment's queries go to the top of a scratch and back
+          b.copyRows(this.qs, 0, q, g.n, g.row0)
+          b.attention(this.atts, this.qs, kc, vc, g.n, g.pos0, attn)
+          b.copyRows(att, g.row0, this.atts, g.n)
+        }
+      }
       b.matmul(xb, att, w.wo, n)
       b.add(x, xb, n)
 
@@ -93,6 +146,6 @@ export class SpanForward {
   }
 
   dispose (): void {
-    for (const t of [this.x, this.xb, this.q, this.k, this.v, this.att, this.hb, this.hb2]) this.backend.free(t)
+    for (const t of [this.x, this.xb, this.q, this.k, this.v, this.att, this.hb, this.hb2, this.qs, this.atts]) this.backend.free(t)
   }
 }

@@ -6,6 +6,7 @@ import type { Backend } from '../kernels/index.ts'
 import { CacheBudgetError, ContextOverflowError, InvalidArgumentError, SessionError, ShapeMismatchError, throwIfAborted } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import type { ModelConfig } from './config.ts'
+import { type BatchOptions, StepBatcher, type StepCost } from './batcher.ts'
 import { DEFAULT_MAX_CHUNK, SpanForward } from './forward.ts'
 import { type KvCache, allocKvCache, cacheBytesPerToken, freeKvCache } from './kv-cache.ts'
 import type { ModelSource } from './source.ts'
@@ -19,7 +20,7 @@ export interface SpanSession {
   readonly length: number
   readonly maxLength: number
   /** hidden (nTokens, dim) at `positions` (consecutive, from `length`) → output hidden (nTokens, dim) */
-  forward (hidden: Float32Array, positions: ArrayLike<number>, options?: { signal?: AbortSignal }): Promise<Float32Array>
+  forward (hidden: Float32Array, positions: ArrayLike<number>, options?: ForwardOptions): Promise<Float32Array>
   /** Drops cached positions >= toPosition. */
   rollback (toPosition: number, options?: { signal?: AbortSignal }): Promise<void>
   /**
@@ -36,6 +37,12 @@ export interface SpanSession {
 export interface VerificationReport {
   readonly audits: number
   readonly failures: number
+}
+
+export interface ForwardOptions {
+  signal?: AbortSignal
+  /** told what computing the step cost (local executors: its share of a batched forward) */
+  onCost?: (cost: StepCost) => void
 }
 
 export interface OpenOptions {
@@ -97,6 +104,8 @@ export interface LocalSpanOptions {
   /** bytes of KV cache all sessions together may take; default 2 GiB */
   cacheBudgetBytes?: number
   maxChunk?: number
+  /** how steps of concurrent sessions are gathered into one forward */
+  batch?: BatchOptions
   /** false when the weights belong to someone else (views over a larger span): close() leaves them */
   ownsWeights?: boolean
   signal?: AbortSignal
@@ -113,6 +122,7 @@ export class LocalSpanExecutor implements SpanExecutor {
   readonly end: number
   readonly cacheBudgetBytes: number
   private readonly forwardPass: SpanForward
+  readonly batcher: StepBatcher
   private readonly ownsWeights: boolean
   private readonly sessions = new Map<string, LocalSpanSession>()
   private reserved = 0
@@ -132,6 +142,7 @@ export class LocalSpanExecutor implements SpanExecutor {
     this.cacheBudgetBytes = options.cacheBudgetBytes ?? 2 ** 31
     this.ownsWeights = options.ownsWeights ?? true
     this.forwardPass = new SpanForward(backend, config, weights.layers, options.maxChunk ?? DEFAULT_MAX_CHUNK)
+    this.batcher = new StepBatcher(this.forwardPass, options.batch)
   }
 
   get bytesPerToken (): number {
@@ -170,6 +181,7 @@ export class LocalSpanExecutor implements SpanExecutor {
     this.reserved += bytes
     const cache = allocKvCache(this.backend, this.config, this.end - this.start, maxLength)
     const session = new LocalSpanSession(this, sessionId, cache, () => {
+      this.batcher.forget(session)
       this.sessions.delete(sessionId)
       this.reserved -= bytes
       freeKvCache(this.backend, cache)
@@ -186,9 +198,11 @@ export class LocalSpanExecutor implements SpanExecutor {
     return session
   }
 
-  /** Runs one step; used by sessions. */
-  async run (cache: KvCache, hidden: Float32Array, pos0: number): Promise<Float32Array> {
-    return await this.forwardPass.run(cache, hidden, pos0)
+  /** Runs one step of `session`, batched with other sessions' steps; used by sessions. */
+  async run (session: object, cache: KvCache, hidden: Float32Array, pos0: number, options: ForwardOptions): Promise<Float32Array> {
+    const { out, cost } = await this.batcher.submit(session, { cache, hidden, pos0 }, options)
+    options.onCost?.(cost)
+    return out
   }
 
   /** Closes every session and frees the weights (if it owns them). */
@@ -202,6 +216,8 @@ export class LocalSpanExecutor implements SpanExecutor {
 class LocalSpanSession implements SpanSession {
   length = 0
   private closed = false
+  /** the step before (steps of one session run in order, never in one batch) */
+  private tail: Promise<unknown> = Promise.resolve()
 
   constructor (private readonly executor: LocalSpanExecutor, readonly sessionId: string, private readonly cache: KvCache, private readonly release: () => void) {}
 
@@ -209,13 +225,17 @@ class LocalSpanSession implements SpanSession {
     return this.cache.maxLength
   }
 
-  async forward (hidden: Float32Array, positions: ArrayLike<number>, options: { signal?: AbortSignal } = {}): Promise<Float32Array> {
-    throwIfAborted(options.signal)
-    if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
-    checkStep(this, this.executor.config.dim, hidden, positions)
-    const out = await this.executor.run(this.cache, hidden, this.length)
-    this.length += positions.length
-    return out
+  async forward (hidden: Float32Array, positions: ArrayLike<number>, options: ForwardOptions = {}): Promise<Float32Array> {
+    const step = this.tail.then(async () => {
+      throwIfAborted(options.signal)
+      if (this.closed) throw new SessionError('SESSION_CLOSED', `session ${this.sessionId} is closed`)
+      checkStep(this, this.executor.config.dim, hidden, positions)
+      const out = await this.executor.run(this, this.cache, hidden, this.length, options)
+      this.length += positions.length
+      return out
+    })
+    this.tail = step.catch(() => {})
+    return await step
   }
 
   async fork (sessionId: string, options: { signal?: AbortSignal } = {}): Promise<SpanSession> {

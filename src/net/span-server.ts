@@ -9,7 +9,7 @@
  * sessions idle for `sessionIdleMs` are closed; a push goes only to a checked server (span-push.ts);
  * hidden states with NaN or infinity are refused, never computed on or passed along.
  */
-import type { SpanSession } from '../model/index.ts'
+import type { SpanSession, StepCost } from '../model/index.ts'
 import { DEFAULT_MAX_FRAME_BYTES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
 import { ContextOverflowError, NetworkError, NonFiniteError, ProtocolError, ServeError, SessionError, ShapeMismatchError } from '../util/errors.ts'
 import { sha256Hex, toHex } from '../util/digest.ts'
@@ -28,6 +28,8 @@ import { type NextHopCheck, PushLink } from './span-push.ts'
 const log = logger('net:server')
 /** one line per step with its compute time: DEBUG=gridllm:net:steps */
 const stepLog = logger('net:steps')
+/** steps handed to the host at once: as many as one batched forward usually carries */
+export const DEFAULT_CONCURRENT_STEPS = 32
 
 /** What a server serves: sessions over sub-ranges of its layers. */
 export interface SpanHost {
@@ -53,6 +55,8 @@ export interface SpanServerOptions extends Partial<AdmissionLimits> {
   maxSessionLength?: number
   /** steps one peer may have waiting or running; default 64 */
   maxQueuedStepsPerPeer?: number
+  /** steps (of any sessions) handed to the host at once, for it to batch into one forward; default 32 */
+  concurrentSteps?: number
   /** a session with no message for this long is closed; default 120 s */
   sessionIdleMs?: number
   /** streams of the span protocol one connection may have open; default 256 */
@@ -106,7 +110,8 @@ export class SpanServer {
       peerCacheShare: options.peerCacheShare ?? DEFAULT_ADMISSION.peerCacheShare
     }, () => this.host.cacheBudgetBytes)
     const payments = options.payments
-    this.compute = new FairQueue(options.maxQueuedStepsPerPeer ?? 64, 1000, payments === undefined ? undefined : peer => payments.priority(peer))
+    this.compute = new FairQueue(options.maxQueuedStepsPerPeer ?? 64, 1000, payments === undefined ? undefined : peer => payments.priority(peer),
+      options.concurrentSteps ?? DEFAULT_CONCURRENT_STEPS)
     const idleMs = options.sessionIdleMs ?? 120_000
     this.idleTimer = unref(setInterval(() => { this.expireIdle(idleMs) }, Math.min(idleMs / 4, 10_000)))
   }
@@ -307,13 +312,20 @@ export class SpanServer {
       // what was computed before must be paid for: unpaid work is at most one step
       await s.meter?.beforeStep(positions.length)
       const t0 = performance.now()
-      // (n, dim); the wall and CPU time of the forward alone go to the step log
-      const { value: out, ...forward } = await this.compute.run(s.owner.peer, async () => await timed(async () => await s.local!.forward(frame.data, positions)))
+      // (n, dim); this step's share of its (batched) forward's wall and CPU time goes to the step log
+      // (a host that does not tell its cost is timed around the call)
+      let cost: StepCost | undefined
+      const { value: out, ...whole } = await this.compute.run(s.owner.peer, async () => await timed(async () => await s.local!.forward(frame.data, positions, { onCost: c => { cost = c } })))
       s.meter?.afterStep(positions.length)
       checkFinite(out, dim, 'the output')
       output = encodeFrame(out, frame.shape, { dtype: s.dtype, maxBytes: this.maxFrameBytes })
       commitment = await this.commit(s, msg, positions.length, payload, output)
-      stepLog('%s step %d: %d rows, forward %s ms, cpu %s ms, in %s ms', s.id, msg.step, positions.length, forward.ms.toFixed(2), forward.cpuMs.toFixed(2), (performance.now() - t0).toFixed(2))
+      if (stepLog.enabled) {
+        const { ms, cpuMs } = cost ?? whole
+        const batch = cost === undefined ? '' : `, batch of ${cost.batchSteps} steps ${cost.batchRows} rows`
+        stepLog('%s step %d: %d rows, forward %s ms, cpu %s ms, in %s ms%s', s.id, msg.step, positions.length,
+          ms.toFixed(2), cpuMs.toFixed(2), (performance.now() - t0).toFixed(2), batch)
+      }
     } catch (err) {
       fail(err)
       const code = (err as { code?: string }).code

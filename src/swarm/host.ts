@@ -3,7 +3,7 @@
  * over sub-ranges share the weights; one KV-cache budget covers every session of every view.
  */
 import type { Backend } from '../kernels/index.ts'
-import { type LoadedWeights, LocalSpanExecutor, type ModelConfig, type ModelSource, type SpanSession, cacheBytesPerToken, freeWeights, loadWeights } from '../model/index.ts'
+import { type BatchOptions, type LoadedWeights, LocalSpanExecutor, type ModelConfig, type ModelSource, type SpanSession, cacheBytesPerToken, freeWeights, loadWeights } from '../model/index.ts'
 import { CAPACITY_RETRY_MS, type SpanHost } from '../net/index.ts'
 import { CacheBudgetError, InvalidArgumentError, ServeError, throwIfAborted } from '../util/errors.ts'
 
@@ -14,6 +14,8 @@ export interface ServedSpanOptions {
   modelId?: string
   /** bytes of KV cache all sessions together may take; default 1 GiB */
   cacheBudgetBytes?: number
+  /** how concurrent sessions' steps are gathered into one forward */
+  batch?: BatchOptions
   signal?: AbortSignal
   onProgress?: (bytesDone: number, bytesTotal: number) => void
 }
@@ -28,7 +30,7 @@ export class ServedSpan implements SpanHost {
   private closed = false
 
   private constructor (readonly config: ModelConfig, private readonly backend: Backend, private readonly weights: LoadedWeights,
-    readonly modelId: string, readonly start: number, readonly end: number, cacheBudgetBytes: number) {
+    readonly modelId: string, readonly start: number, readonly end: number, cacheBudgetBytes: number, private readonly batch?: BatchOptions) {
     this.dim = config.dim
     this.cacheBudgetBytes = cacheBudgetBytes
   }
@@ -39,7 +41,7 @@ export class ServedSpan implements SpanHost {
       throw new InvalidArgumentError(`blocks ${start}:${end} are not a span of the model's ${source.config.nLayers} blocks`)
     }
     const weights = await loadWeights(source, backend, { start, end, hash: options.modelId === undefined, signal: options.signal, onProgress: options.onProgress })
-    return new ServedSpan(source.config, backend, weights, options.modelId ?? weights.modelId!, start, end, options.cacheBudgetBytes ?? 2 ** 30)
+    return new ServedSpan(source.config, backend, weights, options.modelId ?? weights.modelId!, start, end, options.cacheBudgetBytes ?? 2 ** 30, options.batch)
   }
 
   /** Tokens of cache (over the whole span) new sessions can still get. */
@@ -134,7 +136,7 @@ export class ServedSpan implements SpanHost {
     if (v === undefined) {
       const layers = this.weights.layers.slice(start - this.start, end - this.start)
       v = new LocalSpanExecutor(this.config, this.backend, { layers, ends: undefined, modelId: this.modelId },
-        { start, end, modelId: this.modelId, cacheBudgetBytes: Number.MAX_SAFE_INTEGER, ownsWeights: false })
+        { start, end, modelId: this.modelId, cacheBudgetBytes: Number.MAX_SAFE_INTEGER, ownsWeights: false, batch: this.batch })
       this.views.set(key, v)
     }
     return v

@@ -6,7 +6,7 @@
  * its span's from a model id whose weights it fetched from the swarm itself.
  */
 import { type Backend, type BackendName, createBackend } from '../kernels/index.ts'
-import type { Manifest, ModelSource } from '../model/index.ts'
+import type { BatchOptions, Manifest, ModelSource } from '../model/index.ts'
 import { NetNode, type NetNodeOptions, type PaymentGate, PROOFS_PROTOCOL, ProofStore, type RelayService, SPAN_PROTOCOL, type SpanHost, SpanServer, type SpanServerOptions, WEIGHTS_PROTOCOL, serveWeights } from '../net/index.ts'
 import { InvalidArgumentError, NoRouteError, isAbortError } from '../util/errors.ts'
 import { unref } from '../util/bytes.ts'
@@ -107,6 +107,8 @@ export interface ServeOptions {
   /** how spans are loaded; default ServedSpan in this process on `backend` */
   loadSpan?: SpanLoader
   cacheBudgetBytes?: number
+  /** how concurrent sessions' steps are gathered into one forward (spans loaded in this process) */
+  batch?: BatchOptions
   maxFrameBytes?: number
   /** what one peer may hold and the server's other limits (see SpanServerOptions) */
   limits?: ServerLimits
@@ -227,7 +229,7 @@ export class SwarmServer {
       let loadSpan = options.loadSpan
       if (loadSpan === undefined) {
         const b = backend = await createBackend(options.backend ?? 'auto', { threads: options.threads })
-        loadSpan = async r => await ServedSpan.load(r.source, b, { start: r.start, end: r.end, modelId: r.modelId, cacheBudgetBytes: r.cacheBudgetBytes, signal: r.signal })
+        loadSpan = async r => await ServedSpan.load(r.source, b, { start: r.start, end: r.end, modelId: r.modelId, cacheBudgetBytes: r.cacheBudgetBytes, batch: options.batch, signal: r.signal })
       }
       if (options.modelId !== undefined) note(`fetching the weights of blocks ${span[0]}:${span[1]} from the swarm`)
       const source = await model.prepare(span[0], span[1], { signal, onProgress: options.onProgress })

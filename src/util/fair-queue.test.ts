@@ -41,3 +41,22 @@ test('past maxPendingPerKey a key is refused with BUSY at once; others are not',
   assert.equal(await other, 'b')
   assert.equal(await q.run('a', () => 3), 3)
 })
+
+test('with a concurrency, that many tasks run together, the next ones in turn order', async () => {
+  const q = new FairQueue(10, 1000, undefined, 3)
+  let running = 0
+  let most = 0
+  const started: string[] = []
+  const job = (key: string, i: number) => q.run(key, async () => {
+    started.push(`${key}${i}`)
+    running++
+    most = Math.max(most, running)
+    await new Promise(resolve => setTimeout(resolve, 2))
+    running--
+  })
+  await Promise.all([job('a', 0), job('a', 1), job('a', 2), job('b', 0), job('c', 0), job('b', 1)])
+  assert.equal(most, 3)
+  // a0, a1, a2 start at once (nobody else waits yet); then b, c and b take the freed places in turn
+  assert.deepEqual(started, ['a0', 'a1', 'a2', 'b0', 'c0', 'b1'])
+  assert.equal(q.size, 0)
+})

@@ -1,5 +1,5 @@
 /**
- * Runs tasks one at a time, taking turns between keys (round robin), so that one key with many
+ * Runs tasks `concurrency` at a time (default one), taking turns between keys (round robin), so that one key with many
  * tasks waiting cannot starve the others: while several keys wait, each gets 1/k of the turns. A key
  * may have at most `maxPendingPerKey` tasks waiting or running; more are refused with BusyError.
  * The span server keys its compute by the peer that owns each session.
@@ -8,6 +8,9 @@
  * highest priority waiting take their turns first, round robin among themselves; lower ones wait
  * until none of a higher priority is waiting (priority, not access: everyone is served when the
  * server is not full).
+ *
+ * With a concurrency above one the tasks that run together are the next ones in that order: the
+ * span server lets as many steps run at once as one batched forward can carry.
  */
 import { BusyError } from './errors.ts'
 
@@ -19,9 +22,10 @@ export class FairQueue {
   /** per key, its waiting jobs; the Map's order is the turn order */
   private readonly queues = new Map<string, Job[]>()
   private readonly counts = new Map<string, number>()
-  private running = false
+  private running = 0
 
-  constructor (readonly maxPendingPerKey: number, private readonly retryAfterMs = 1000, private readonly priority?: (key: string) => number) {}
+  constructor (readonly maxPendingPerKey: number, private readonly retryAfterMs = 1000, private readonly priority?: (key: string) => number,
+    readonly concurrency = 1) {}
 
   /** Tasks of `key` waiting or running. */
   pending (key: string): number {
@@ -58,26 +62,22 @@ export class FairQueue {
     const queue = this.queues.get(key)
     if (queue === undefined) this.queues.set(key, [job])
     else queue.push(job)
-    void this.drain()
+    this.drain()
     return await done.promise
   }
 
-  private async drain (): Promise<void> {
-    if (this.running) return
-    this.running = true
-    try {
-      for (;;) {
-        const next = this.pick()
-        if (next === undefined) return
-        const [key, jobs] = next
-        const job = jobs.shift()!
-        // this key's turn is over: it goes to the back of the line (or leaves it)
-        this.queues.delete(key)
-        if (jobs.length > 0) this.queues.set(key, jobs)
-        await job.run()
-      }
-    } finally {
-      this.running = false
+  /** Starts waiting jobs while fewer than `concurrency` run. */
+  private drain (): void {
+    while (this.running < this.concurrency) {
+      const next = this.pick()
+      if (next === undefined) return
+      const [key, jobs] = next
+      const job = jobs.shift()!
+      // this key's turn is over: it goes to the back of the line (or leaves it)
+      this.queues.delete(key)
+      if (jobs.length > 0) this.queues.set(key, jobs)
+      this.running++
+      void job.run().finally(() => { this.running--; this.drain() })
     }
   }
 

@@ -104,5 +104,13 @@ export function backendConformance (name: string, create: () => Promise<Backend>
       assert.throws(() => be.rmsnorm(x, x, w, 13, 1e-6), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
       be.free(x); be.free(w)
     })
+
+    it('copyRows refuses source rows past the tensor', () => {
+      const src = be.zeros([3, 8])
+      const dst = be.zeros([6, 8])
+      assert.throws(() => be.copyRows(dst, 0, src, 2, 2), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
+      assert.throws(() => be.copyRows(dst, 5, src, 2, 0), (e: unknown) => e instanceof GridError && e.code === 'SHAPE_MISMATCH')
+      be.free(src); be.free(dst)
+    })
   })
 }

@@ -222,7 +222,9 @@ const copyRows: OpCase = {
     const dst = make(f32(be, [6, 5], random(30, 1)))
     const src = make(f32(be, [3, 5], random(15, 2)))
     be.copyRows(dst, 2, src, 2)
-    return [await be.readAsync(dst)]
+    const first = await be.readAsync(dst)
+    be.copyRows(dst, 0, src, 2, 1) // rows 1 and 2 of src to the top
+    return [first, await be.readAsync(dst)]
   })
 }
 

@@ -119,9 +119,12 @@ export function attention (out: Tensor, q: Tensor, kCache: Tensor, vCache: Tenso
   }
 }
 
-export function copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number): void {
+export function copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number, srcRow = 0): void {
   const len = rowLength(src)
-  f32Of(dst).set(f32Of(src).subarray(0, n * len), dstRow * len)
+  const s = f32Of(src)
+  const d = f32Of(dst)
+  if ((srcRow + n) * len > s.length || (dstRow + n) * len > d.length) throw new ShapeMismatchError(`copyRows: ${n} rows from ${srcRow} to ${dstRow} do not fit`)
+  d.set(s.subarray(srcRow * len, (srcRow + n) * len), dstRow * len)
 }
 
 export function siluMul (gate: Tensor, up: Tensor, n: number): void {

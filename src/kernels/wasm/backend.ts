@@ -378,13 +378,14 @@ export class WasmBackend implements Backend {
     this.split('attention', [o.ptr, qs.ptr, kc.ptr, vc.ptr, n, pos0, nHeads, nKvHeads, headDim, scratch], nHeads, work, 1)
   }
 
-  copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number): void {
+  copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number, srcRow = 0): void {
     const d = this.own(dst, 'f32')
     const s = this.own(src, 'f32')
     const len = rowLength(s)
-    this.rows(s, n, len, 'copyRows source')
+    this.rows(s, srcRow + n, len, 'copyRows source')
     this.rows(d, dstRow + n, len, 'copyRows destination')
-    this.u8().copyWithin(d.ptr + dstRow * len * 4, s.ptr, s.ptr + n * len * 4)
+    const from = s.ptr + srcRow * len * 4
+    this.u8().copyWithin(d.ptr + dstRow * len * 4, from, from + n * len * 4)
   }
 
   siluMul (gate: Tensor, up: Tensor, n: number): void {

@@ -255,10 +255,10 @@ export class WebGpuBackend implements Backend {
     this.dispatch('attention:values', () => ATTENTION_VALUES, params, [scores, this.own(vCache, 'f32').buffer], this.own(out, 'f32').buffer, this.flat(n * nHeads * headDim))
   }
 
-  copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number): void {
+  copyRows (dst: Tensor, dstRow: number, src: Tensor, n: number, srcRow = 0): void {
     const [d, s] = [this.own(dst, 'f32'), this.own(src, 'f32')]
     const len = rowLength(s)
-    if ((dstRow + n) * len * 4 > d.bytes || n * len * 4 > s.bytes) throw new ShapeMismatchError(`copyRows: ${n} rows at ${dstRow} do not fit [${d.shape.join(', ')}]`)
-    if (n > 0) this.commands().copyBufferToBuffer(s.buffer, 0, d.buffer, dstRow * len * 4, n * len * 4)
+    if ((dstRow + n) * len * 4 > d.bytes || (srcRow + n) * len * 4 > s.bytes) throw new ShapeMismatchError(`copyRows: ${n} rows from ${srcRow} to ${dstRow} do not fit [${d.shape.join(', ')}]`)
+    if (n > 0) this.commands().copyBufferToBuffer(s.buffer, srcRow * len * 4, d.buffer, dstRow * len * 4, n * len * 4)
   }
 }
