@@ -8,7 +8,7 @@
  * it waits for them at most `waitMs` from its arrival; a lone session never waits. Steps join a
  * batch in arrival order up to `maxRows` rows; a step longer than that runs alone, chunked.
  */
-import { cpuMillis } from '../util/clock.ts'
+import { cpuMillis, nextTurn } from '../util/clock.ts'
 import { AbortError, SessionError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import type { SpanForward, StepInput } from './forward.ts'
@@ -56,7 +56,7 @@ export class StepBatcher {
   /** owner (a session) → when it last submitted */
   private readonly seen = new Map<object, number>()
   private running = false
-  private immediate: ReturnType<typeof setImmediate> | undefined
+  private turnPending = false
   private timer: ReturnType<typeof setTimeout> | undefined
   /** forwards run and steps they carried, since the start */
   forwards = 0
@@ -112,8 +112,9 @@ export class StepBatcher {
   }
 
   private schedule (): void {
-    if (this.running || this.immediate !== undefined || this.timer !== undefined) return
-    this.immediate = setImmediate(() => { this.immediate = undefined; this.flush() })
+    if (this.running || this.turnPending || this.timer !== undefined) return
+    this.turnPending = true
+    nextTurn(() => { this.turnPending = false; this.flush() })
   }
 
   private flush (): void {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { cpuMillis, timed } from './clock.ts'
+import { cpuMillis, nextTurn, timed } from './clock.ts'
 
 test('timed counts CPU for busy work and not for a wait', async () => {
   assert.equal(typeof cpuMillis(), 'number')
@@ -9,4 +9,21 @@ test('timed counts CPU for busy work and not for a wait', async () => {
   assert.ok(busy.cpuMs > 30 && busy.ms >= 59, `busy: ${busy.ms} ms wall, ${busy.cpuMs} ms cpu`)
   const idle = await timed(async () => { await new Promise(resolve => setTimeout(resolve, 80)) })
   assert.ok(idle.ms >= 75 && idle.cpuMs < 40, `idle: ${idle.ms} ms wall, ${idle.cpuMs} ms cpu`)
+})
+
+test('nextTurn runs after the current turn and its microtasks, with or without setImmediate (a browser)', async () => {
+  for (const hide of [false, true]) {
+    const saved = globalThis.setImmediate
+    if (hide) (globalThis as { setImmediate?: unknown }).setImmediate = undefined
+    try {
+      const order: string[] = []
+      const done = new Promise<void>(resolve => { nextTurn(() => { order.push('turn'); resolve() }) })
+      void Promise.resolve().then(() => order.push('microtask'))
+      order.push('sync')
+      await done
+      assert.deepEqual(order, ['sync', 'microtask', 'turn'], hide ? 'without setImmediate' : 'with setImmediate')
+    } finally {
+      globalThis.setImmediate = saved
+    }
+  }
 })

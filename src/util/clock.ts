@@ -15,3 +15,16 @@ export async function timed<T> (fn: () => Promise<T>): Promise<{ value: T, ms: n
   const c1 = cpuMillis()
   return { value, ms: performance.now() - w0, cpuMs: c0 === undefined || c1 === undefined ? NaN : c1 - c0 }
 }
+
+/**
+ * Runs `fn` once the event loop has given waiting I/O its turn: setImmediate in Node, a message on a
+ * fresh channel in a browser (where setImmediate is missing and nested timers are clamped to 4 ms).
+ */
+export function nextTurn (fn: () => void): void {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate
+  if (immediate !== undefined) { immediate(fn); return }
+  const channel = new MessageChannel()
+  const port = channel.port1 as unknown as { onmessage: (() => void) | null, close: () => void } // the DOM's MessagePort
+  port.onmessage = () => { port.close(); fn() }
+  channel.port2.postMessage(null)
+}

@@ -63,8 +63,7 @@ function session (id: string): SpanSession {
 
 self.addEventListener('message', (event: MessageEvent<{ id: number } & SpanRequest>) => {
   const { id } = event.data
-  // one request at a time, in order, as the span server sends them
-  queue = queue.then(async () => {
+  const answer = async (): Promise<void> => {
     let reply: SpanReply
     let transfer: Transferable[] = []
     try {
@@ -75,5 +74,9 @@ self.addEventListener('message', (event: MessageEvent<{ id: number } & SpanReque
       reply = { id, ok: false, code: (err as GridError).code ?? 'INTERNAL', message: (err as Error).message ?? String(err), freeCacheTokens: host?.freeCacheTokens ?? 0 }
     }
     self.postMessage(reply, { transfer })
-  })
+  }
+  // steps run at once, so the span batches different sessions' steps (one session's come one at a
+  // time: the span server waits for each result); everything else in order, as the server sends it
+  if (event.data.op === 'forward') void answer()
+  else queue = queue.then(answer)
 })
