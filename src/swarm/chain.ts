@@ -152,7 +152,7 @@ export class ChainSession implements SpanSession, WatchedSession {
     if (this.closed) return
     this.closed = true
     this.onClose()
-    await Promise.all(this.route.map(async h => { await h.remote?.close() }))
+    await Promise.all(this.route.map(async h => { await h.finish() }))
     this.watch?.onClose?.()
   }
 
@@ -207,7 +207,7 @@ export class ChainSession implements SpanSession, WatchedSession {
     const first = old[0]!
     log('%s: hop %d (%s, blocks %d:%d) %s: %s', this.sessionId, i, first.peer.id.slice(-8), first.start, first.end, reason === 'distrust' ? 'is distrusted' : 'failed', first.failure?.message ?? 'stream closed')
     this.client.penalize(this.options.modelId, first.peer.id, first.failure)
-    for (const h of old) void h.remote?.close()
+    for (const h of old) void h.finish()
     const after = this.route[i + count]
     const fresh = await this.withRoute(first.start, old[old.length - 1]!.end, async hops => {
       await this.openHops(hops, after)
@@ -242,6 +242,8 @@ export class ChainSession implements SpanSession, WatchedSession {
       try {
         const plan = this.client.plan(modelId, start, end, this.maxLength, exclude)
         hops = plan.hops.map(h => new Hop(peerAddress(this.client.server(modelId, h.peer)!), h.start, h.end))
+        // counted at once, before any await: the next session this client plans sees them (spreading over replicas)
+        for (const h of hops) h.held = this.client.hold(h.peer.id)
         uncoveredSince = undefined
       } catch (err) {
         if (full !== undefined) throw full
@@ -269,7 +271,7 @@ export class ChainSession implements SpanSession, WatchedSession {
         for (const h of hops) {
           if (h.failure !== undefined) this.client.penalize(modelId, h.peer.id, h.failure)
           if (isCapacityError(h.failure)) full = h.failure
-          void h.remote?.close()
+          void h.finish()
         }
         throwIfAborted(signal)
         if (isFatal(err) || Date.now() > deadline) throw err

@@ -56,6 +56,8 @@ export class SwarmClient {
   private readonly cache = new Map<string, { at: number, servers: ServerInfo[] }>()
   private readonly rtts = new Map<string, number>()
   private readonly observed = new Map<string, number>()
+  /** per server, when each of this client's sessions on it was planned (those still open) */
+  private readonly held = new Map<string, Set<{ readonly at: number }>>()
   private readonly bans = new Map<string, { until: number, count: number, why?: string }>()
   private readonly watched = new Map<string, NodeJS.Timeout>()
   private readonly lookups = new Map<string, Promise<ServerInfo[]>>()
@@ -182,7 +184,8 @@ export class SwarmClient {
     try {
       return planRoute({
         start, end, servers, banned, cacheTokens, rttMs: peer => this.rtts.get(peer),
-        observedBlockSeconds: peer => this.observed.get(peer), trustFactor: peer => this.trust?.factor(peer)
+        observedBlockSeconds: peer => this.observed.get(peer), trustFactor: peer => this.trust?.factor(peer),
+        newSessions: peer => this.heldSince(peer, issued.get(peer) ?? 0)
       })
     } catch (err) {
       if (!(err instanceof NoRouteError)) throw err
@@ -257,6 +260,33 @@ export class SwarmClient {
       return
     }
     this.ban(peer, undefined, why)
+  }
+
+  /**
+   * Counts a session of this client on `peer` from now until the returned release is called, so
+   * routes planned meanwhile see its load before the server's next record does.
+   */
+  hold (peer: string): () => void {
+    const entry = { at: Date.now() }
+    const set = this.held.get(peer) ?? new Set()
+    this.held.set(peer, set)
+    set.add(entry)
+    return () => {
+      set.delete(entry)
+      if (set.size === 0 && this.held.get(peer) === set) this.held.delete(peer)
+    }
+  }
+
+  /** This client's sessions open on `peer` now. */
+  sessionsOn (peer: string): number {
+    return this.held.get(peer)?.size ?? 0
+  }
+
+  /** This client's open sessions on `peer` planned after `since` (ms): ones its record of then cannot count. */
+  private heldSince (peer: string, since: number): number {
+    let n = 0
+    for (const e of this.held.get(peer) ?? []) if (e.at >= since) n++
+    return n
   }
 
   /** The measured time per block (seconds) of a server, if the client has timed it. */

@@ -37,9 +37,18 @@ export class Hop {
   remote: RemoteSpanSession | undefined
   /** during a replay, where outputs go (the hop is not yet in the chain) */
   replayNext: Hop | undefined
+  /** stops the client counting this hop's session on its server (routes spread over replicas by that count) */
+  held: (() => void) | undefined
   readonly id = randomId()
 
   constructor (readonly peer: PeerAddress, readonly start: number, readonly end: number) {}
+
+  /** Ends the hop: closes its session at the server and stops counting it there. */
+  async finish (): Promise<void> {
+    this.held?.()
+    this.held = undefined
+    await this.remote?.close()
+  }
 
   get healthy (): boolean {
     return this.failure === undefined && this.remote?.isOpen === true

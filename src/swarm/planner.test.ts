@@ -143,3 +143,27 @@ test('the layered search finds the cheapest chain, and with thousands of servers
     assert.ok(pruned.cost <= reference * 1.02, `n=${n}: pruned ${pruned.cost} vs ${reference}`)
   }
 })
+
+test('load spreads sessions over replicas: announced sessions, then the client\'s own since the record', () => {
+  const servers = [server('a', 0, 4, 10), server('b', 0, 4, 10, { sessions: 4 })]
+  assert.equal(planRoute({ start: 0, end: 4, servers, rttMs: rtt(), cacheTokens: 1 }).hops[0]!.peer, 'a')
+  // sessions this client opened since the records: each plan sees the ones before it
+  const mine = new Map<string, number>()
+  const picks: string[] = []
+  for (let i = 0; i < 10; i++) {
+    const peer = planRoute({ start: 0, end: 4, servers, rttMs: rtt(), cacheTokens: 1, newSessions: p => mine.get(p) ?? 0 }).hops[0]!.peer
+    mine.set(peer, (mine.get(peer) ?? 0) + 1)
+    picks.push(peer)
+  }
+  // a takes the first four (b already holds four), then they alternate: 7 and 7 in the end
+  assert.deepEqual(picks.slice(0, 4), ['a', 'a', 'a', 'a'])
+  assert.equal(mine.get('a'), 7)
+  assert.equal(mine.get('b'), 3)
+})
+
+test('a much faster server keeps its sessions under moderate load; an absurd claimed load is bounded', () => {
+  const fast = server('fast', 0, 4, 100, { sessions: 8 }) // 10x faster, 3x slower for its load
+  assert.equal(planRoute({ start: 0, end: 4, servers: [fast, server('slow', 0, 4, 10)], rttMs: rtt(), cacheTokens: 1 }).hops[0]!.peer, 'fast')
+  const plan = planRoute({ start: 0, end: 4, servers: [server('busy', 0, 4, 10, { sessions: Number.MAX_SAFE_INTEGER })], rttMs: rtt(), cacheTokens: 1 })
+  assert.ok(Number.isFinite(plan.cost) && plan.cost < 1e4, `cost ${plan.cost}`)
+})

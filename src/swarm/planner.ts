@@ -4,7 +4,9 @@
  * sits on server p", layer by layer (every move goes from b to b + 1), over the few cheapest servers
  * of each block when there are thousands. Costs in seconds:
  *   client → p            rtt(p) / 2 + HOP_OVERHEAD
- *   block b on p          p's time per block (observed if known, else from its announced throughput)
+ *   block b on p          p's time per block (observed if known, else from its announced throughput),
+ *                         times 1 + LOAD_COST × its sessions (those its record announced, plus the
+ *                         client's own opened since): concurrent sessions spread over replicas
  *   p → q at a boundary   link(p, q) / 2 + HOP_OVERHEAD, plus CACHE_PENALTY if q lacks cache
  *                         (entering any server q: plus RELAYED_HOP if q is reachable only through a relay)
  *   p → client            rtt(p) / 2
@@ -32,6 +34,8 @@ export interface PlannerServer {
   readonly trustFactor?: number
   /** 'relayed': behind NAT, reached through a relay; routes prefer direct servers */
   readonly reach?: 'direct' | 'relayed'
+  /** sessions open on it when it announced this */
+  readonly sessions?: number
 }
 
 export interface PlanRequest {
@@ -48,6 +52,8 @@ export interface PlanRequest {
   readonly observedBlockSeconds?: (peer: string) => number | undefined
   /** trust factors by peer (>= 1), when not given on the servers themselves */
   readonly trustFactor?: (peer: string) => number | undefined
+  /** sessions the client opened on a server since its record was issued (not counted in `sessions`) */
+  readonly newSessions?: (peer: string) => number
   /** servers searched per block, the cheapest first (see candidates()); default 8, Infinity = all */
   readonly candidatesPerBlock?: number
 }
@@ -75,6 +81,15 @@ export const RELAYED_HOP_S = 0.05
 /** time per block of a server that announced no throughput */
 export const UNKNOWN_BLOCK_S = 300
 export const CANDIDATES_PER_BLOCK = 8
+/**
+ * How much slower a server's steps get per session it holds. A batching server computes concurrent
+ * sessions' steps together, so each costs less than a session alone (bench/batching.ts: 16
+ * sessions at 1.4-3x one session's aggregate on one CPU thread, i.e. 0.3-0.7 per extra session,
+ * and far less on a GPU); a moderate figure spreads sessions without sending them to a slow server.
+ */
+export const LOAD_COST = 0.25
+/** sessions counted at most (a record's claim is bounded, whatever it says) */
+const MAX_LOAD = 1024
 
 /** Seconds per block: measured (`observed`) if the client has timed the server, else the claim, held to `floor`; times the trust factor. */
 export function serverBlockSeconds (s: PlannerServer, floor = 0, observed = s.observedBlockSeconds, trustFactor = s.trustFactor): number {
@@ -102,7 +117,8 @@ export function planRoute (req: PlanRequest): Plan {
   const floor = fastest < Infinity ? fastest / PRIOR_MAX_SPEEDUP : 0
   const blockSeconds = (s: PlannerServer): number => {
     const o = observed(s)
-    return serverBlockSeconds(s, floor, o, s.trustFactor ?? req.trustFactor?.(s.peer))
+    const load = Math.min(MAX_LOAD, Math.max(0, (s.sessions ?? 0) + (req.newSessions?.(s.peer) ?? 0)))
+    return serverBlockSeconds(s, floor, o, s.trustFactor ?? req.trustFactor?.(s.peer)) * (1 + LOAD_COST * load)
   }
   const penalty = (s: PlannerServer): number => (s.freeCacheTokens < req.cacheTokens ? CACHE_PENALTY_S : 0) + (s.reach === 'relayed' ? RELAYED_HOP_S : 0)
   const covering = new Int32Array(end - start + 1) // (blocks + 1) a difference array of how many servers cover each block
