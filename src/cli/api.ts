@@ -34,6 +34,8 @@ Options:
       --swarm-key <file>     the private swarm's key (with --bootstrap)
       --verify <mode>        with --bootstrap: off, sample (audit a sample of every server's work,
                              the default) or strict (every step also run by a second server)
+      --wire <f32|f16|i8>    with --bootstrap: hidden states on the wire as f32 (default), f16 (half
+                             the bytes) or i8 with a scale per row (about a quarter)
       --data-dir <dir>       with --bootstrap: the account that pays for the swarm's work (its key and
                              ledger) and what this node learns of servers (default ~/.gridllm)
       --credits <on|off>     with --bootstrap: pay servers that charge (on, the default) or use only
@@ -61,6 +63,7 @@ export const API_FLAGS = {
   backend: { type: 'string' },
   threads: { type: 'string' },
   verify: { type: 'string' },
+  wire: { type: 'string' },
   'data-dir': { type: 'string' },
   credits: { type: 'string' },
   config: { type: 'string' },
@@ -79,7 +82,7 @@ export const apiCommand: Command = {
       flags: {
         model: v.model, host: v.host, port: v.port, apiKey: v['api-key'], maxConcurrency: v['max-concurrency'],
         maxQueue: v['max-queue'], bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads,
-        verify: v.verify, dataDir: v['data-dir'], credits: v.credits, speculate: v.speculate, draft: v.draft,
+        verify: v.verify, dataDir: v['data-dir'], credits: v.credits, speculate: v.speculate, draft: v.draft, wire: v.wire,
         cors: v.cors, allowedHosts: v['allowed-hosts']
       },
       configFile: v.config,

@@ -20,6 +20,7 @@ Options:
       --bootstrap <addr>     run that model's blocks on the swarm this peer belongs to (repeatable)
       --swarm-key <file>     the private swarm's key (with --bootstrap)
       --verify <mode>        with --bootstrap: off, sample (default) or strict (see gridllm api --help)
+      --wire <f32|f16|i8>    with --bootstrap: hidden states on the wire (default f32; see gridllm api --help)
       --data-dir <dir>       with --bootstrap: the account that pays for the swarm's work (its key and
                              ledger) and what this node learns of servers (default ~/.gridllm)
       --credits <on|off>     with --bootstrap: pay servers that charge (on, the default) or use only
@@ -104,6 +105,7 @@ export const chatCommand: Command = {
       backend: { type: 'string' },
       threads: { type: 'string' },
       verify: { type: 'string' },
+  wire: { type: 'string' },
       'data-dir': { type: 'string' },
       credits: { type: 'string' },
       config: { type: 'string' },
@@ -111,7 +113,7 @@ export const chatCommand: Command = {
     }, usage)
     if (v.help === true) { ctx.stdout.write(usage); return 0 }
     const config = loadConfig({
-      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads, verify: v.verify, dataDir: v['data-dir'], credits: v.credits, speculate: v.speculate, draft: v.draft },
+      flags: { api: v.api, apiKey: v['api-key'], model: v.model, bootstrap: v.bootstrap, swarmKey: v['swarm-key'], backend: v.backend, threads: v.threads, verify: v.verify, dataDir: v['data-dir'], credits: v.credits, speculate: v.speculate, draft: v.draft, wire: v.wire },
       configFile: v.config,
       env: ctx.env,
       cwd: ctx.cwd ?? process.cwd()

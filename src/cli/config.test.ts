@@ -23,7 +23,7 @@ describe('loadConfig', () => {
     assert.deepEqual(c, {
       model: undefined, host: '127.0.0.1', port: 8080, apiKey: undefined, maxConcurrency: 4, maxQueue: 512,
       api: undefined, bootstrap: [], swarmKey: undefined, backend: 'auto', threads: undefined, verify: 'sample', dataDir: undefined, cors: undefined, allowedHosts: [], credits: 'on',
-      speculate: 'auto', draft: undefined
+      speculate: 'auto', draft: undefined, wire: 'f32'
     })
     const lists = loadConfig({ cwd: join(dir, 'nowhere'), env: { GRIDLLM_CORS: 'https://a.example, http://localhost:3000' }, flags: { allowedHosts: ['my.host'] } })
     assert.deepEqual([lists.cors, lists.allowedHosts], [['https://a.example', 'http://localhost:3000'], ['my.host']])
@@ -36,6 +36,8 @@ describe('loadConfig', () => {
     assert.equal(c.dataDir, join(dir, 'state'))
     assert.equal(loadConfig({ cwd: dir, flags: { verify: 'off' } }).verify, 'off')
     assert.throws(() => loadConfig({ cwd: dir, env: { GRIDLLM_VERIFY: 'maybe' } }), /GRIDLLM_VERIFY must be one of off, sample, strict, got "maybe"/)
+    assert.equal(loadConfig({ cwd: dir, env: { GRIDLLM_WIRE: 'i8' } }).wire, 'i8')
+    assert.throws(() => loadConfig({ cwd: dir, flags: { wire: 'int4' } }), /--wire must be one of f32, f16, i8, got "int4"/)
   })
 
   test('speculate and draft: off, auto or a draft length; a draft model relative to the file', () => {

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { backendNames } from '../kernels/index.ts'
+import { FRAME_DTYPES, type FrameDType } from '../tensor/index.ts'
 import { ConfigError } from '../util/errors.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 
@@ -45,6 +46,8 @@ export interface Config {
   speculate: string
   /** a draft model's file (speculative decoding); none: n-gram drafting */
   draft: string | undefined
+  /** how hidden states travel between the client and the swarm's servers: f32, f16 or i8 (a scale per row) */
+  wire: FrameDType
 }
 
 export type ConfigKey = keyof Config
@@ -131,7 +134,14 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
     parse: raw => typeof raw === 'string' && /^(off|auto|auto:[1-8]|[1-8])$/.test(raw) ? raw : typeof raw === 'number' && Number.isInteger(raw) && raw >= 1 && raw <= 8 ? String(raw) : INVALID,
     what: 'off, auto, auto:<n> or a whole number from 1 to 8'
   },
-  draft: { env: 'GRIDLLM_DRAFT', flag: '--draft', default: undefined, parse: optional(text), what: 'a path' }
+  draft: { env: 'GRIDLLM_DRAFT', flag: '--draft', default: undefined, parse: optional(text), what: 'a path' },
+  wire: {
+    env: 'GRIDLLM_WIRE',
+    flag: '--wire',
+    default: 'f32',
+    parse: raw => typeof raw === 'string' && (FRAME_DTYPES as readonly string[]).includes(raw) ? raw as FrameDType : INVALID,
+    what: `one of ${FRAME_DTYPES.join(', ')}`
+  }
 }
 
 export const CONFIG_KEYS = Object.keys(SPECS) as ConfigKey[]

@@ -2,6 +2,7 @@ import { Model, type Span } from '../model/index.ts'
 import { backendNames } from '../kernels/index.ts'
 import { type Command, type CommandContext, DEFAULT_MODEL, UsageError, float, int, parse, spans } from './command.ts'
 import { isModelId, swarmModel, warnIfRef } from './load.ts'
+import { FRAME_DTYPES, type FrameDType } from '../tensor/index.ts'
 import { VERIFY_MODES, type VerifyMode } from '../verify/index.ts'
 import { SPECULATE_FLAGS, applySpeculation, speculateMode, speculateUsage } from './speculate.ts'
 
@@ -39,6 +40,8 @@ Options:
                            letting servers push to each other
       --verify <mode>      with --bootstrap: off, sample (audit a sample of every server's work,
                            the default) or strict (every step also run by a second server)
+      --wire <f32|f16|i8>  with --bootstrap: hidden states on the wire as f32 (default), f16 (half
+                           the bytes) or i8 with a scale per row (about a quarter)
       --data-dir <dir>     with --bootstrap: the account that pays for the swarm's work (its key and
                            ledger) and what this node learns of servers (default ~/.gridllm)
       --credits <on|off>   with --bootstrap: pay servers that charge (on, the default) or use only
@@ -75,6 +78,7 @@ export const generateCommand: Command = {
       lan: { type: 'boolean' },
       relay: { type: 'boolean' },
       verify: { type: 'string' },
+      wire: { type: 'string' },
       'data-dir': { type: 'string' },
       credits: { type: 'string' },
       'no-echo': { type: 'boolean' },
@@ -91,14 +95,15 @@ export const generateCommand: Command = {
     warnIfRef(backend, ctx)
     const common = { tokenizer: v.tokenizer, backend: backend as 'auto', threads: int('threads', v.threads, 1), signal: ctx.signal }
     const swarm = v.bootstrap !== undefined || v.lan === true
-    if (!swarm && (v['swarm-key'] !== undefined || v.relay === true || v.verify !== undefined || v.credits !== undefined)) throw new UsageError('--swarm-key, --relay, --verify and --credits need --bootstrap or --lan', usage)
+    if (!swarm && (v['swarm-key'] !== undefined || v.relay === true || v.verify !== undefined || v.credits !== undefined || v.wire !== undefined)) throw new UsageError('--swarm-key, --relay, --verify, --wire and --credits need --bootstrap or --lan', usage)
+    if (v.wire !== undefined && !(FRAME_DTYPES as readonly string[]).includes(v.wire)) throw new UsageError(`--wire must be one of ${FRAME_DTYPES.join(', ')}; got "${v.wire}"`, usage)
     if (v.credits !== undefined && v.credits !== 'on' && v.credits !== 'off') throw new UsageError(`--credits must be on or off; got "${v.credits}"`, usage)
     if (v.verify !== undefined && !(VERIFY_MODES as readonly string[]).includes(v.verify)) throw new UsageError(`--verify must be one of ${VERIFY_MODES.join(', ')}; got "${v.verify}"`, usage)
     if (swarm && v.spans !== undefined) throw new UsageError('--spans runs spans in this process; it does not go with --bootstrap or --lan', usage)
     if (!swarm && isModelId(v.model ?? '')) throw new UsageError('--model <model id> runs on the swarm: give --bootstrap (or --lan)', usage)
     speculateMode(v.speculate, usage) // a bad value fails before anything loads
     const model = swarm
-      ? await swarmModel(v.model ?? DEFAULT_MODEL, { bootstrap: v.bootstrap ?? [], swarmKey: v['swarm-key'], verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'], credits: v.credits as 'on' | 'off' | undefined, cache: v.cache },
+      ? await swarmModel(v.model ?? DEFAULT_MODEL, { bootstrap: v.bootstrap ?? [], swarmKey: v['swarm-key'], verify: v.verify as VerifyMode | undefined, dataDir: v['data-dir'], credits: v.credits as 'on' | 'off' | undefined, cache: v.cache, wire: v.wire as FrameDType | undefined },
         ctx, {}, { ...common, mdns: v.lan === true, mode: v.relay === true ? 'relay' : 'push' })
       : await Model.load(v.model ?? DEFAULT_MODEL, { ...common, spans: spans(v.spans) as Span[] | undefined })
     let closeDraft = async (): Promise<void> => {}

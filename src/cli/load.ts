@@ -78,7 +78,7 @@ export function warnIfRef (backend: string | undefined, ctx: CommandContext): vo
  * as configured (default auto, n-gram drafts unless `config.draft` names a draft model).
  * `close` closes the model and the draft model.
  */
-export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits' | 'speculate' | 'draft'>> & { cache?: string }, ctx: CommandContext,
+export async function loadModel (config: Pick<Config, 'model' | 'bootstrap' | 'swarmKey' | 'backend' | 'threads'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits' | 'speculate' | 'draft' | 'wire'>> & { cache?: string }, ctx: CommandContext,
   options: AccountOptions & { usage?: string } = {}): Promise<{ model: Model, name: string, close: () => Promise<void> }> {
   const path = config.model ?? DEFAULT_MODEL
   const name = modelName(path)
@@ -115,7 +115,7 @@ export interface AccountOptions {
  * A model whose blocks run on the swarm, verified and paid for as configured: from its file, or,
  * given a model id, with its ends fetched from the swarm into the cache folder (`config.cache`).
  */
-export async function swarmModel (path: string, config: Pick<Config, 'bootstrap' | 'swarmKey'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits'>> & { cache?: string }, ctx: CommandContext,
+export async function swarmModel (path: string, config: Pick<Config, 'bootstrap' | 'swarmKey'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits' | 'wire'>> & { cache?: string }, ctx: CommandContext,
   { ledger, onLedger }: AccountOptions = {}, options: Partial<SwarmModelOptions> = {}): Promise<Model> {
   let account = ledger
   const verify = { ...config, dataDir: dataDir(config.dataDir, ctx.env) }
@@ -123,6 +123,7 @@ export async function swarmModel (path: string, config: Pick<Config, 'bootstrap'
     ...options,
     bootstrap: config.bootstrap,
     swarmKey: readSwarmKey(config.swarmKey),
+    dtype: config.wire ?? options.dtype,
     watcher: watcherFor(verify, () => account),
     payer: payerFor(config, ctx.env, { ledger, onLedger: l => { account = l; onLedger?.(l) } })
   }

@@ -24,7 +24,7 @@
  * reserved and null. Capacity errors (BUSY,
  * CACHE_BUDGET_EXCEEDED) carry `retryAfterMs`, the server's hint of when to ask again.
  */
-import type { FrameDType } from '../tensor/index.ts'
+import { FRAME_DTYPES, type FrameDType } from '../tensor/index.ts'
 import { type ErrorCode, ProtocolError, retryAfterMs } from '../util/errors.ts'
 import type { Header, Message } from './channel.ts'
 import { type StepCommitment, parseCommitment } from './commitment.ts'
@@ -89,8 +89,8 @@ export function parseSpanMsg (msg: Message): SpanMsg {
   switch (h.t) {
     case 'open': {
       needPayload(false)
-      const dtype = h.dtype ?? 'f32'
-      if (dtype !== 'f32' && dtype !== 'f16') bad('"open" dtype must be f32 or f16')
+      const dtype = (h.dtype ?? 'f32') as FrameDType
+      if (!FRAME_DTYPES.includes(dtype)) bad(`"open" dtype must be one of ${FRAME_DTYPES.join(', ')}`)
       return { t: 'open', session: session(), model: str(h, 'model'), start: uint(h, 'start'), end: uint(h, 'end'), maxLength: uint(h, 'maxLength'), dtype, next: nextHop(h.next), payment: parsePaymentCommitment(h.payment) }
     }
     case 'opened':

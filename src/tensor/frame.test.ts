@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { FrameError } from '../util/errors.ts'
+import { crc32 } from './crc32.ts'
 import { roundTripF16 } from './f16.ts'
 import { FRAME_MAGIC, decodeFrame, encodeFrame, frameHeaderLength } from './frame.ts'
 
@@ -95,4 +96,40 @@ test('encoding checks the shape against the data', () => {
   assert.equal(code(() => encodeFrame(values(6), [])), 'BAD_FRAME')
   assert.equal(code(() => encodeFrame(values(6), [1, 1, 1, 1, 6])), 'BAD_FRAME')
   assert.equal(code(() => encodeFrame(values(6), [2.5, 2])), 'BAD_FRAME')
+})
+
+test('i8 frames: a scale per row, every value within half a step, a quarter of f32\'s bytes', () => {
+  const data = values(3 * 64)
+  data.fill(0, 64, 128) // a zero row: scale 0, zeros back
+  const bytes = encodeFrame(data, [3, 64], { dtype: 'i8' })
+  assert.equal(bytes.byteLength, frameHeaderLength(2) + 3 * 4 + 3 * 64)
+  const frame = decodeFrame(bytes)
+  assert.equal(frame.dtype, 'i8')
+  assert.deepEqual(frame.shape, [3, 64])
+  for (let r = 0; r < 3; r++) {
+    const row = data.subarray(r * 64, (r + 1) * 64)
+    const step = Math.max(...row.map(Math.abs)) / 127
+    row.forEach((v, i) => { assert.ok(Math.abs(frame.data[r * 64 + i]! - v) <= step / 2 + 1e-6 * step, `row ${r} value ${i}`) })
+    // the largest magnitude comes back (to f32 rounding of its scale)
+    const big = row.reduce((m, v, i) => Math.abs(v) > Math.abs(row[m]!) ? i : m, 0)
+    if (step > 0) assert.ok(Math.abs(frame.data[r * 64 + big]! - row[big]!) <= Math.abs(row[big]!) * 1e-6)
+  }
+  assert.deepEqual([...frame.data.subarray(64, 128)], new Array(64).fill(0))
+  // a 1-D frame is one row
+  assert.equal(decodeFrame(encodeFrame(Float32Array.of(1, -2, 0.5), [3], { dtype: 'i8' })).data[1], -2)
+})
+
+test('i8 frames refuse what they cannot carry and what no encoder writes', () => {
+  assert.equal(code(() => encodeFrame(Float32Array.of(1, NaN), [1, 2], { dtype: 'i8' })), 'BAD_FRAME')
+  assert.equal(code(() => encodeFrame(Float32Array.of(1, Infinity), [1, 2], { dtype: 'i8' })), 'BAD_FRAME')
+  const bytes = encodeFrame(values(2 * 8), [2, 8], { dtype: 'i8' })
+  const head = frameHeaderLength(2)
+  // a negative scale (with a checksum that matches, so only the scale check can catch it)
+  const bad = bytes.slice()
+  new DataView(bad.buffer).setFloat32(head + 4, -1, true)
+  const body = bad.subarray(head)
+  new DataView(bad.buffer).setUint32(12 + 4 * 2, crc32(body), true)
+  assert.equal(code(() => decodeFrame(bad)), 'BAD_FRAME')
+  // a data length that does not fit the shape's rows
+  assert.equal(code(() => decodeFrame(bytes.subarray(0, bytes.byteLength - 1))), 'BAD_FRAME')
 })

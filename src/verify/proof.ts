@@ -12,7 +12,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type StepClaim, type StepCommitment, parseCommitment, verifyClaim } from '../net/index.ts'
 import type { StepRecord } from '../swarm/index.ts'
-import { type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
+import { FRAME_DTYPES, type FrameDType, decodeFrame, encodeFrame } from '../tensor/index.ts'
 import { BadRecordError } from '../util/errors.ts'
 import { fromHex, sha256Hex, toHex } from '../util/digest.ts'
 import type { Recomputer } from './recompute.ts'
@@ -102,7 +102,7 @@ export async function openProof (bytes: Uint8Array): Promise<SignedProof> {
   let h: Record<string, any>
   try { h = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(body.subarray(4, 4 + headerLength))) } catch { return fail('header is not JSON') }
   if (h.v !== 1 || typeof h.model !== 'string' || typeof h.suspect !== 'string' || typeof h.accuser !== 'string' || typeof h.session !== 'string' ||
-    !Number.isSafeInteger(h.start) || !Number.isSafeInteger(h.end) || (h.dtype !== 'f32' && h.dtype !== 'f16') ||
+    !Number.isSafeInteger(h.start) || !Number.isSafeInteger(h.end) || !FRAME_DTYPES.includes(h.dtype) ||
     !Array.isArray(h.steps) || h.steps.length === 0 || h.steps.length > MAX_STEPS || !Number.isSafeInteger(h.output)) fail('bad header')
   let at = 4 + headerLength
   const take = (n: unknown): Uint8Array => {
