@@ -89,6 +89,11 @@ function url (raw: unknown): string | typeof INVALID {
   }
 }
 
+/** One of `values`, with the description errors give. */
+function oneOf<T extends string> (values: readonly T[]): Pick<Spec<T>, 'parse' | 'what'> {
+  return { parse: raw => typeof raw === 'string' && (values as readonly string[]).includes(raw) ? raw as T : INVALID, what: `one of ${values.join(', ')}` }
+}
+
 /** A list: an array in the file, comma or space separated in the environment, repeated flags. */
 function list (raw: unknown): string[] | typeof INVALID {
   const items = Array.isArray(raw) ? raw : [raw]
@@ -108,21 +113,9 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
   api: { env: 'GRIDLLM_API', flag: '--api', default: undefined, parse: optional(url), what: 'an http:// or https:// URL' },
   bootstrap: { env: 'GRIDLLM_BOOTSTRAP', flag: '--bootstrap', default: [], parse: list, what: 'multiaddrs (a list)' },
   swarmKey: { env: 'GRIDLLM_SWARM_KEY', flag: '--swarm-key', default: undefined, parse: optional(text), what: 'a path' },
-  backend: {
-    env: 'GRIDLLM_BACKEND',
-    flag: '--backend',
-    default: 'auto',
-    parse: raw => typeof raw === 'string' && ['auto', ...backendNames].includes(raw) ? raw : INVALID,
-    what: `one of auto, ${backendNames.join(', ')}`
-  },
+  backend: { env: 'GRIDLLM_BACKEND', flag: '--backend', default: 'auto', ...oneOf<string>(['auto', ...backendNames]) },
   threads: { env: 'GRIDLLM_THREADS', flag: '--threads', default: undefined, parse: optional(integer(1, 256)), what: 'an integer from 1 to 256' },
-  verify: {
-    env: 'GRIDLLM_VERIFY',
-    flag: '--verify',
-    default: 'sample',
-    parse: raw => typeof raw === 'string' && (VERIFY_MODES as readonly string[]).includes(raw) ? raw as VerifyMode : INVALID,
-    what: `one of ${VERIFY_MODES.join(', ')}`
-  },
+  verify: { env: 'GRIDLLM_VERIFY', flag: '--verify', default: 'sample', ...oneOf<VerifyMode>(VERIFY_MODES) },
   dataDir: { env: 'GRIDLLM_DATA_DIR', flag: '--data-dir', default: undefined, parse: optional(text), what: 'a path' },
   cors: { env: 'GRIDLLM_CORS', flag: '--cors', default: undefined, parse: optional(list), what: 'origins (a list), or *' },
   allowedHosts: { env: 'GRIDLLM_ALLOWED_HOSTS', flag: '--allowed-hosts', default: [], parse: list, what: 'host names (a list), or *' },
@@ -135,13 +128,7 @@ const SPECS: { [K in ConfigKey]: Spec<Config[K]> } = {
     what: 'off, auto, auto:<n> or a whole number from 1 to 8'
   },
   draft: { env: 'GRIDLLM_DRAFT', flag: '--draft', default: undefined, parse: optional(text), what: 'a path' },
-  wire: {
-    env: 'GRIDLLM_WIRE',
-    flag: '--wire',
-    default: 'f32',
-    parse: raw => typeof raw === 'string' && (FRAME_DTYPES as readonly string[]).includes(raw) ? raw as FrameDType : INVALID,
-    what: `one of ${FRAME_DTYPES.join(', ')}`
-  }
+  wire: { env: 'GRIDLLM_WIRE', flag: '--wire', default: 'f32', ...oneOf<FrameDType>(FRAME_DTYPES) }
 }
 
 export const CONFIG_KEYS = Object.keys(SPECS) as ConfigKey[]

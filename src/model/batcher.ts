@@ -1,7 +1,9 @@
 /**
  * StepBatcher: the steps several sessions of one span submit at about the same time run as one
- * forward (SpanForward.runBatch), so one read of the weights serves all their rows; decode is
- * memory-bound, so 16 sessions cost far less than 16 forwards.
+ * forward (SpanForward.runBatch), so one read of the weights serves all their rows. Where decode
+ * is memory-bound (GPUs, F32 weights) many sessions then cost little more than one; where a row's
+ * arithmetic already fills the core (quantized weights on one CPU thread), less is saved
+ * (docs/swarm.md, bench/batching.ts).
  *
  * Gathering: a step waits for the current forward to finish and one turn of the event loop (every
  * step already received joins it). While other sessions that stepped recently have no step in yet,
