@@ -42,8 +42,20 @@ const SCALE_PLANES: Partial<Record<DType, (blocks: number) => [number, number]>>
 /** Activation layouts (assembly/act.ts). */
 const ACT_I16 = 0
 const ACT_I8 = 1
-/** Tokens from which quantized products run as a GEMM over unpacked tiles (assembly/gemm-q.ts). */
-const GEMM_MIN_TOKENS = 4
+/**
+ * Tokens from which quantized products run as a GEMM over unpacked tiles (assembly/gemm-q.ts)
+ * rather than as that many decode products. Measured per token and row (bench/gemm.ts, 1 thread,
+ * 1536 x 512): for the 32-blocks the decode kernels keep up to about 8 tokens (Q8_0 at 4 tokens:
+ * GEMM 130 us, decode 97); the K-quants' decode kernels are slower, so their GEMM wins from 4
+ * (Q4_K 193 vs 199, at 8 143 vs 191).
+ */
+const GEMM_MIN_TOKENS = 10
+const GEMM_MIN_TOKENS_K = 4
+
+/** Tokens from which a product with `dtype` weights runs as the GEMM by default. */
+export function defaultGemmFrom (dtype: DType): number {
+  return DTYPES[dtype].blockSize === 256 ? GEMM_MIN_TOKENS_K : GEMM_MIN_TOKENS
+}
 /** Bytes kernels may read past a quantized tensor's end (16-byte loads of 12-byte fields). */
 const SLACK = 16
 
@@ -83,6 +95,8 @@ export class WasmBackend implements Backend {
   private readonly pool: ThreadPool | undefined
   /** this build's quantized kernels take ACT_I8 activations (relaxed-SIMD dot products) */
   readonly relaxedDot: boolean
+  /** tokens from which quantized products run as a GEMM; undefined: the measured defaults per format (bench/gemm.ts sets it) */
+  gemmFrom: number | undefined
   private scratchPtr = 0
   private scratchBytes = 0
   private ropeKey = ''
@@ -291,7 +305,7 @@ export class WasmBackend implements Backend {
     if (!isQuantized(wt.dtype)) throw new UnsupportedTensorTypeError(`wasm matmul does not take ${wt.dtype} weights`)
     // activations quantized with a scale per 32 (per 256 for K-quants; assembly/act.ts): xq (n, inDim) int16 or int8, xd (n, nb)
     // f32 scales, xs (n, nb, 2) int32 half-block sums; then the GEMM's tiles (per thread) for many tokens
-    const gemm = n >= GEMM_MIN_TOKENS
+    const gemm = n >= (this.gemmFrom ?? defaultGemmFrom(wt.dtype))
     const layout = !gemm && this.relaxedDot && wt.dtype !== 'q8_0' ? ACT_I8 : ACT_I16
     const nb = inDim / 32
     const xqBytes = align64(n * inDim * (layout === ACT_I8 ? 1 : 2))

@@ -33,6 +33,18 @@ export function mvQ (kind: i32, out: usize, xq: usize, xd: usize, xs: usize, w: 
   }
 }
 
+/**
+ * One tile row's block (four int16x8 vectors at t) against the activation block a0..a3, summed in
+ * a chain: V8 then keeps few vectors live, where a tree of sums made it load all 16 of the step's
+ * tile vectors first and spill (measured: 10.7 -> 12.5 GMAC/s for the token loop, Q8_0, 1 thread).
+ */
+@inline function tileRow (a0: v128, a1: v128, a2: v128, a3: v128, t: usize): v128 {
+  let p = i32x4.dot_i16x8_s(a0, v128.load(t))
+  p = i32x4.add(p, i32x4.dot_i16x8_s(a1, v128.load(t, 16)))
+  p = i32x4.add(p, i32x4.dot_i16x8_s(a2, v128.load(t, 32)))
+  return i32x4.add(p, i32x4.dot_i16x8_s(a3, v128.load(t, 48)))
+}
+
 /** Scratch bytes gemmQ needs per thread for rows of inDim. */
 export function gemmScratchBytes (inDim: i32): i32 {
   return (inDim >> 5) * (256 + 16 + 16)
@@ -52,39 +64,37 @@ export function gemmQ (kind: i32, out: usize, xq: usize, xd: usize, xs: usize, w
       case Q6_K: unpackK6(wt, st, ot, w, inDim, outDim, r); break
       default: unpackLegacy(kind, wt, st, ot, w, inDim, outDim, r)
     }
-    const rows = min(4, r1 - r)
-    for (let i: usize = 0; i < <usize>n; i++) {
-      const a = xq + ((i * <usize>inDim) << 1)
-      const da = xd + ((i * nb) << 2)
-      const sq = xs + ((i * nb) << 3)
-      let acc = f32x4.splat(0)
-      let acco = f32x4.splat(0)
-      for (let b: usize = 0; b < nb; b++) {
-        const ab = a + (b << 6)
-        const a0 = v128.load(ab); const a1 = v128.load(ab, 16); const a2 = v128.load(ab, 32); const a3 = v128.load(ab, 48)
-        const t = wt + (b << 8)
-        const p0 = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(a0, v128.load(t)), i32x4.dot_i16x8_s(a1, v128.load(t, 16))),
-          i32x4.add(i32x4.dot_i16x8_s(a2, v128.load(t, 32)), i32x4.dot_i16x8_s(a3, v128.load(t, 48))))
-        const p1 = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(a0, v128.load(t, 64)), i32x4.dot_i16x8_s(a1, v128.load(t, 80))),
-          i32x4.add(i32x4.dot_i16x8_s(a2, v128.load(t, 96)), i32x4.dot_i16x8_s(a3, v128.load(t, 112))))
-        const p2 = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(a0, v128.load(t, 128)), i32x4.dot_i16x8_s(a1, v128.load(t, 144))),
-          i32x4.add(i32x4.dot_i16x8_s(a2, v128.load(t, 160)), i32x4.dot_i16x8_s(a3, v128.load(t, 176))))
-        const p3 = i32x4.add(i32x4.add(i32x4.dot_i16x8_s(a0, v128.load(t, 192)), i32x4.dot_i16x8_s(a1, v128.load(t, 208))),
-          i32x4.add(i32x4.dot_i16x8_s(a2, v128.load(t, 224)), i32x4.dot_i16x8_s(a3, v128.load(t, 240))))
-        const d = load<f32>(da + (b << 2))
-        acc = madd(f32x4.convert_i32x4_s(reduce4(p0, p1, p2, p3)), f32x4.mul(v128.load(st + (b << 4)), f32x4.splat(d)), acc)
-        if (offsets) {
-          const s = load<i32>(sq + (b << 3)) + load<i32>(sq + (b << 3), 4)
-          acco = madd(v128.load(ot + (b << 4)), f32x4.splat(d * <f32>s), acco)
-        }
+    if (offsets) tokens(true, out, xq, xd, xs, wt, st, ot, n, nb, outDim, r, min(4, r1 - r))
+    else tokens(false, out, xq, xd, xs, wt, st, ot, n, nb, outDim, r, min(4, r1 - r))
+  }
+}
+
+/** Every token i < n against the tile of rows [r, r + rows) (offsets: a compile-time constant after inlining, so the loop carries no branch). */
+@inline function tokens (offsets: bool, out: usize, xq: usize, xd: usize, xs: usize, wt: usize, st: usize, ot: usize, n: i32, nb: usize, outDim: i32, r: i32, rows: i32): void {
+  for (let i: usize = 0; i < <usize>n; i++) {
+    const a = xq + ((i * nb) << 6)
+    const da = xd + ((i * nb) << 2)
+    const sq = xs + ((i * nb) << 3)
+    let acc = f32x4.splat(0)
+    let acco = f32x4.splat(0)
+    for (let b: usize = 0; b < nb; b++) {
+      const ab = a + (b << 6)
+      const a0 = v128.load(ab); const a1 = v128.load(ab, 16); const a2 = v128.load(ab, 32); const a3 = v128.load(ab, 48)
+      const t = wt + (b << 8)
+      const p = reduce4(tileRow(a0, a1, a2, a3, t), tileRow(a0, a1, a2, a3, t + 64), tileRow(a0, a1, a2, a3, t + 128), tileRow(a0, a1, a2, a3, t + 192))
+      const d = load<f32>(da + (b << 2))
+      acc = madd(f32x4.convert_i32x4_s(p), f32x4.mul(v128.load(st + (b << 4)), f32x4.splat(d)), acc)
+      if (offsets) {
+        const s = load<i32>(sq + (b << 3)) + load<i32>(sq + (b << 3), 4)
+        acco = madd(v128.load(ot + (b << 4)), f32x4.splat(d * <f32>s), acco)
       }
-      const v = offsets ? f32x4.add(acc, acco) : acc
-      const o = out + ((i * <usize>outDim + <usize>r) << 2)
-      if (rows == 4) { v128.store(o, v); continue }
-      store<f32>(o, f32x4.extract_lane(v, 0))
-      if (rows > 1) store<f32>(o, f32x4.extract_lane(v, 1), 4)
-      if (rows > 2) store<f32>(o, f32x4.extract_lane(v, 2), 8)
     }
+    const v = offsets ? f32x4.add(acc, acco) : acc
+    const o = out + ((i * <usize>outDim + <usize>r) << 2)
+    if (rows == 4) { v128.store(o, v); continue }
+    store<f32>(o, f32x4.extract_lane(v, 0))
+    if (rows > 1) store<f32>(o, f32x4.extract_lane(v, 1), 4)
+    if (rows > 2) store<f32>(o, f32x4.extract_lane(v, 2), 8)
   }
 }
 

@@ -3,7 +3,7 @@
 // Decode rows (one token), the GEMM unpacker, getRows. See src/tensor/q4_k.ts for the bytes.
 import { ACT_I16, ACT_I8 } from './act'
 import { Q5_K, plane } from './planes'
-import { dotI16, dotI8, reduce4 } from './qdot'
+import { dotI16, dotI8, reduce2 } from './qdot'
 import { sums4 } from './q-legacy'
 import { f16ToF32, hsumI } from './simd'
 
@@ -11,6 +11,8 @@ const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
 const B16 = i16x8.splat(0x10)
 const B8 = i8x16.splat(0x10)
+/** swizzle indices of bytes 0 and 1 into int32 lanes 0 and 1 (indices from 0x80 give zeros, also after adding 2 per chunk) */
+const SCALE_PAIR = i8x16(0, -128, -128, -128, 1, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128, -128)
 
 /** The 8 scales then 8 mins of a super-block (12 packed bytes at p; 16 are read) as bytes. */
 @inline function scalesMins (p: usize): v128 {
@@ -57,22 +59,6 @@ const B8 = i8x16.splat(0x10)
 }
 
 /**
- * Sub-blocks 4·half .. 4·half + 3 (chunks 2·half, 2·half + 1 of the nibbles at q) against the
- * activation blocks from a0: their exact sums times their 6-bit scales, added to acc (int32).
- * `half` is a constant at every call, so the bit positions fold.
- */
-@inline function quad (q5: bool, half: i32, q: usize, h0: v128, h1: v128, sm: v128, a0: usize, acc: v128, layout: i32): v128 {
-  const aStep: usize = layout == ACT_I8 ? 32 : 64
-  const c0 = 2 * half
-  const o = <usize>c0 << 5
-  const v0 = v128.load(q + o); const v1 = v128.load(q + o, 16)
-  const u0 = v128.load(q + o, 32); const u1 = v128.load(q + o, 48)
-  const sum = reduce4(subSum(v0, v1, h0, h1, c0, 0, q5, a0, layout), subSum(v0, v1, h0, h1, c0, 1, q5, a0 + aStep, layout),
-    subSum(u0, u1, h0, h1, c0 + 1, 0, q5, a0 + 2 * aStep, layout), subSum(u0, u1, h0, h1, c0 + 1, 1, q5, a0 + 3 * aStep, layout))
-  return i32x4.add(acc, i32x4.mul(sum, quarterI(sm, half)))
-}
-
-/**
  * out[r] for rows [r0, r1) against one token's activations (one scale per super-block, act.ts):
  * per super-block the integer Σ sc[j]·(Σ q·a over sub-block j) and Σ m[j]·(Σ a over it), exact,
  * then d·da times the first less dmin·da times the second.
@@ -94,7 +80,20 @@ const B8 = i8x16.splat(0x10)
       const h0 = q5 ? v128.load(qhp + (g << 5)) : i32x4.splat(0)
       const h1 = q5 ? v128.load(qhp + (g << 5), 16) : i32x4.splat(0)
       const ab = a + (k << 3) * aStep
-      const t = quad(q5, 1, q, h0, h1, sm, ab + 4 * aStep, quad(q5, 0, q, h0, h1, sm, ab, i32x4.splat(0), layout), layout)
+      // Σ sc[j]·(Σ q·a over sub-block j), one chunk (sub-blocks 2c, 2c + 1) per pass of a real loop:
+      // unrolled, V8 computes all eight sub-blocks at once and spills most of them to the stack
+      let t = i32x4.splat(0)
+      let pick = SCALE_PAIR // sc[2c], sc[2c + 1] as int32 lanes 0 and 1, zeros above
+      let hs0 = h0 // the fifth bits, shifted so that sub-block 2c's are bit 0 of each byte
+      let hs1 = h1
+      for (let c: usize = 0; c < 4; c++) {
+        const v0 = v128.load(q + (c << 5)); const v1 = v128.load(q + (c << 5), 16)
+        const ac = ab + (c << 1) * aStep
+        const pair = reduce2(subSum(v0, v1, hs0, hs1, 0, 0, q5, ac, layout), subSum(v0, v1, hs0, hs1, 0, 1, q5, ac + aStep, layout))
+        t = i32x4.add(t, i32x4.mul(pair, i8x16.swizzle(sm, pick)))
+        pick = i8x16.add(pick, i8x16.splat(2))
+        if (q5) { hs0 = i16x8.shr_u(hs0, 2); hs1 = i16x8.shr_u(hs1, 2) }
+      }
       // the mins: Σ m[j]·(Σ q of the activations over sub-block j)
       const s = sq + (k << 6)
       const mins = i32x4.add(i32x4.mul(sums4(s), quarterI(sm, 2)), i32x4.mul(sums4(s + 32), quarterI(sm, 3)))

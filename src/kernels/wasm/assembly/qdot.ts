@@ -10,9 +10,10 @@
 
 /** Σ of the four int16x8 weight vectors against the ACT_I16 block at a. */
 @inline export function dotI16 (w0: v128, w1: v128, w2: v128, w3: v128, a: usize): v128 {
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(w0, v128.load(a)), i32x4.dot_i16x8_s(w1, v128.load(a, 16))),
-    i32x4.add(i32x4.dot_i16x8_s(w2, v128.load(a, 32)), i32x4.dot_i16x8_s(w3, v128.load(a, 48))))
+  let p = i32x4.dot_i16x8_s(w0, v128.load(a))
+  p = i32x4.add(p, i32x4.dot_i16x8_s(w1, v128.load(a, 16)))
+  p = i32x4.add(p, i32x4.dot_i16x8_s(w2, v128.load(a, 32)))
+  return i32x4.add(p, i32x4.dot_i16x8_s(w3, v128.load(a, 48)))
 }
 
 /** Σ of two int8x16 weight vectors (lanes in [0, 127]) against the ACT_I8 block at a. */
