@@ -12,6 +12,7 @@ const LO8 = i8x16.splat(0x0f)
 const LO16 = i16x8.splat(0x0f)
 const HI16 = i16x8.splat(0x30)
 const HI8 = i8x16.splat(0x30)
+const BYTE0 = i16x8.splat(0xff)
 
 /**
  * Σ q·a over 16 values whose low nibbles (nib = 0) or high nibbles (nib = 4) are in l and whose top
@@ -19,10 +20,11 @@ const HI8 = i8x16.splat(0x30)
  * layout, so every build adds the same integers.
  */
 @inline function sum16 (l: v128, hk: v128, nib: i32, a: usize, layout: i32): v128 {
-  const low = i16x8.shr_u(l, nib)
-  if (layout == ACT_I8) return dot16I8(v128.or(v128.and(low, LO8), v128.and(i16x8.shl(hk, 4), HI8)), a)
-  const even = v128.or(v128.and(low, LO16), v128.and(i16x8.shl(hk, 4), HI16)) // low byte of each int16 lane
-  const odd = v128.or(v128.and(i16x8.shr_u(low, 8), LO16), v128.and(i16x8.shr_u(hk, 4), HI16)) // high byte
+  // the 16 q as bytes (in place: each byte takes its own nibble and its own two bits of hk)
+  const q = v128.or(v128.and(i16x8.shr_u(l, nib), LO8), v128.and(i16x8.shl(hk, 4), HI8))
+  if (layout == ACT_I8) return dot16I8(q, a)
+  const even = v128.and(q, BYTE0) // the low byte of each int16 lane
+  const odd = i16x8.shr_u(q, 8)
   return i32x4.add(i32x4.dot_i16x8_s(odd, v128.load(a)), i32x4.dot_i16x8_s(even, v128.load(a, 16)))
 }
 

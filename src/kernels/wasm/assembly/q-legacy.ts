@@ -3,7 +3,7 @@
 // Q5_0 d | qh | qs; Q5_1 d,m | qh | qs. Decode rows (one token), the GEMM unpacker, getRows.
 import { ACT_I16, ACT_I8 } from './act'
 import { Q4_0, Q5_0, Q5_1, Q8_0, plane } from './planes'
-import { ODD_BITS, EVEN_BITS, bits16, fifthI8, nibbles4I16, nibbles4I8, nibblesI16, nibblesI8, q8I16, reduce2 } from './qdot'
+import { LO8, ODD_BITS, EVEN_BITS, bits16, bytesI16, fifthI8, nibbles4I16, nibbles4I8, nibblesI8, q8I16, reduce2 } from './qdot'
 import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
 
 /** Σ q of four blocks from their half-block sums at p. */
@@ -18,15 +18,11 @@ import { f16ToF32, f16x4Finite, hsum, madd } from './simd'
   if (kind == Q8_0) return q8I16(qsp + (g << 5), a)
   const v = v128.load(qsp + (g << 4))
   if (kind == Q4_0) return layout == ACT_I8 ? nibbles4I8(v, a) : nibbles4I16(v, a)
-  const qhp = qhb + (g << 2)
-  if (layout == ACT_I8) {
-    const qh = v128.load32_zero(qhp)
-    return nibblesI8(v, fifthI8(qh, 0), fifthI8(qh, 1), a)
-  }
-  const qh = load<u32>(qhp)
-  const lo = i16x8.splat(<i16>qh)
-  const hi = i16x8.splat(<i16>(qh >> 16))
-  return nibblesI16(v, bits16(lo, ODD_BITS), bits16(lo, EVEN_BITS), bits16(hi, ODD_BITS), bits16(hi, EVEN_BITS), a)
+  const qh = v128.load32_zero(qhb + (g << 2))
+  if (layout == ACT_I8) return nibblesI8(v, fifthI8(qh, 0), fifthI8(qh, 1), a)
+  // the 32 values as bytes first, then split into ACT_I16's odd and even lanes (fewer steps than
+  // spreading the fifth bits over int16 lanes: Q5_0 decode 204 -> 168 us per token for 1536 x 512)
+  return bytesI16(v128.or(v128.and(v, LO8), fifthI8(qh, 0)), v128.or(v128.and(i16x8.shr_u(v, 4), LO8), fifthI8(qh, 1)), a)
 }
 
 /**

@@ -47,7 +47,8 @@
 }
 
 const LO16 = i16x8.splat(0x0f)
-const LO8 = i8x16.splat(0x0f)
+export const LO8 = i8x16.splat(0x0f)
+const BYTE0 = i16x8.splat(0xff)
 
 /** Q8_0 bytes (32 int8 at p) as ACT_I16 vectors, each value times 256. */
 @inline export function q8I16 (p: usize, a: usize): v128 {
@@ -57,13 +58,12 @@ const LO8 = i8x16.splat(0x0f)
   return dotI16(v128.and(v, hi), i16x8.shl(v, 8), v128.and(u, hi), i16x8.shl(u, 8), a)
 }
 
-/** 16 bytes of nibbles v (byte j: value j low, j + 16 high), plus fifth bits h0..h3 (16 or 0, ACT_I16 order), against a. */
-@inline export function nibblesI16 (v: v128, h0: v128, h1: v128, h2: v128, h3: v128, a: usize): v128 {
-  return dotI16(v128.or(v128.and(i16x8.shr_u(v, 8), LO16), h0), v128.or(v128.and(v, LO16), h1),
-    v128.or(i16x8.shr_u(v, 12), h2), v128.or(v128.and(i16x8.shr_u(v, 4), LO16), h3), a)
+/** 32 values as bytes (lo: values 0..15, hi: 16..31, each in [0, 255]) against the ACT_I16 block at a. */
+@inline export function bytesI16 (lo: v128, hi: v128, a: usize): v128 {
+  return dotI16(i16x8.shr_u(lo, 8), v128.and(lo, BYTE0), i16x8.shr_u(hi, 8), v128.and(hi, BYTE0), a)
 }
 
-/** Nibbles alone (Q4_0): nibblesI16 without fifth bits, so no or-with-zero is left for the engine. */
+/** 16 bytes of nibbles v (byte j: value j low, j + 16 high) against the ACT_I16 block at a (Q4_0). */
 @inline export function nibbles4I16 (v: v128, a: usize): v128 {
   return dotI16(v128.and(i16x8.shr_u(v, 8), LO16), v128.and(v, LO16), i16x8.shr_u(v, 12), v128.and(i16x8.shr_u(v, 4), LO16), a)
 }
