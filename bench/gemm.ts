@@ -1,8 +1,8 @@
 /**
  * Quantized products on the wasm backend for a few tokens at once: the prefill GEMM over unpacked
  * tiles against the decode kernels run once per token, alternating, on the same weights and
- * activations (random, 1 thread by default). This is where the backend's GEMM_MIN_TOKENS come
- * from: for each format, the fewest tokens at which the GEMM wins. One JSON line per case:
+ * activations (random, 1 thread by default). This is where the backend's thresholds (GEMM_FROM)
+ * come from: for each format, the fewest tokens at which the GEMM wins. One JSON line per case:
  *   {"bench":"gemm","type":"q8_0","out_dim":1536,"in_dim":512,"tokens":8,"gemm_us":…,"decode_us":…,
  *    "ratio":…,"gemm_gmac_s":…,"default":"decode"}
  * gemm_us / decode_us: microseconds per token (medians over --reps); ratio = decode_us / gemm_us

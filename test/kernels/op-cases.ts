@@ -55,12 +55,12 @@ async function using (be: Backend, body: (make: (t: Tensor) => Tensor) => Promis
 }
 
 // (tokens n, outDim, inDim); quantized types need inDim % 32 == 0. The last ones are large enough
-// for a threaded backend to split them. Quantized shapes of 10+ tokens (4+ for K-quants) take the
-// wasm GEMM, with row counts that leave a partial tile of 4.
+// for a threaded backend to split them. Quantized shapes of 10+ tokens (4+ for the slowest formats) take
+// the wasm GEMM (backend.ts GEMM_FROM), some with row counts that leave a partial tile of 4.
 const F32_SHAPES: Array<[number, number, number]> = [[1, 1, 1], [1, 7, 5], [3, 17, 37], [2, 9, 172], [5, 33, 64], [4, 13, 7], [9, 130, 96], [1, 999, 288], [17, 64, 288]]
 const Q_SHAPES: Array<[number, number, number]> = [[1, 1, 32], [1, 7, 64], [3, 17, 96], [2, 33, 288], [5, 130, 64], [9, 64, 160], [1, 999, 288], [21, 300, 96], [4, 5, 32], [13, 7, 64], [10, 66, 160]]
 // K-quants: super-blocks of 256
-const K_SHAPES: Array<[number, number, number]> = [[1, 1, 256], [1, 7, 512], [3, 17, 256], [2, 33, 768], [5, 130, 256], [9, 66, 512], [1, 999, 256], [21, 300, 256], [4, 3, 256]]
+const K_SHAPES: Array<[number, number, number]> = [[1, 1, 256], [1, 7, 512], [3, 17, 256], [2, 33, 768], [5, 130, 256], [9, 66, 512], [1, 999, 256], [21, 300, 256], [4, 3, 256], [11, 7, 512]]
 const shapesOf = (dtype: DType): Array<[number, number, number]> => !isQuantized(dtype) ? F32_SHAPES : DTYPES[dtype].blockSize === 256 ? K_SHAPES : Q_SHAPES
 /** A table's row length for the dtype's block size. */
 const dimOf = (dtype: DType, plain: number, blocks: number): number => isQuantized(dtype) ? DTYPES[dtype].blockSize * blocks : plain

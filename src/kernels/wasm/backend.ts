@@ -44,18 +44,18 @@ const ACT_I16 = 0
 const ACT_I8 = 1
 /**
  * Tokens from which quantized products run as a GEMM over unpacked tiles (assembly/gemm-q.ts)
- * rather than as that many decode products. Measured per token and row (bench/gemm.ts, 1 thread,
- * 1536 x 512): for the 32-blocks the decode kernels keep up to about 8 tokens (Q8_0 at 4 tokens:
- * GEMM 130 us, decode 97); the K-quants' decode kernels are slower, so their GEMM wins from 4
- * (Q4_K 193 vs 199, at 8 143 vs 191).
+ * rather than as that many decode products: where the GEMM starts to win, per format, measured
+ * per token (bench/gemm.ts, 1 thread, 1536 x 512; GEMM / decode us): Q8_0 at 10 tokens 94 / 96
+ * (at 8: 97 / 97), Q4_0 100 / 104, Q4_K 136 / 139 (at 8: 149 / 139); the formats whose decode
+ * kernels are slowest win from 4: Q5_0 153 / 164, Q5_1 176 / 185, Q5_K 217 / 219, Q6_K 198 / 217.
  */
-const GEMM_MIN_TOKENS = 10
-const GEMM_MIN_TOKENS_K = 4
+const GEMM_FROM: Partial<Record<DType, number>> = { q8_0: 10, q4_0: 10, q4_k: 10, q5_0: 4, q5_1: 4, q5_k: 4, q6_k: 4 }
 
 /** Tokens from which a product with `dtype` weights runs as the GEMM by default. */
 export function defaultGemmFrom (dtype: DType): number {
-  return DTYPES[dtype].blockSize === 256 ? GEMM_MIN_TOKENS_K : GEMM_MIN_TOKENS
+  return GEMM_FROM[dtype] ?? 4
 }
+
 /** Bytes kernels may read past a quantized tensor's end (16-byte loads of 12-byte fields). */
 const SLACK = 16
 
