@@ -30,11 +30,12 @@ const SCALE_PAIR = i8x16(0, -128, -128, -128, 1, -128, -128, -128, -128, -128, -
 @inline function bitI8 (h: v128, s: i32): v128 { return v128.and(s <= 4 ? i16x8.shl(h, 4 - s) : i16x8.shr_u(h, s - 4), B8) }
 
 /**
- * Exact Σ w·q of sub-block 2c + hi (hi = 0: low nibbles of the chunk's 32 bytes v0, v1; 1: high)
- * against the activation block at a; q5 adds the fifth bits (bit 2c + hi of qh vectors h0, h1).
+ * Exact Σ w·q of one sub-block of a chunk (hi = 0: the low nibbles of the chunk's 32 bytes v0, v1;
+ * 1: the high ones) against the activation block at a; q5 adds the fifth bits, bit hi of each byte
+ * of h0, h1 (qh shifted to the chunk by the caller).
  */
-@inline function subSum (v0: v128, v1: v128, h0: v128, h1: v128, c: i32, hi: i32, q5: bool, a: usize, layout: i32): v128 {
-  const s = 2 * c + hi
+@inline function subSum (v0: v128, v1: v128, h0: v128, h1: v128, hi: i32, q5: bool, a: usize, layout: i32): v128 {
+  const s = hi
   if (layout == ACT_I8) {
     let lo = v128.and(hi == 0 ? v0 : i16x8.shr_u(v0, 4), LO8)
     let up = v128.and(hi == 0 ? v1 : i16x8.shr_u(v1, 4), LO8)
@@ -89,7 +90,7 @@ const SCALE_PAIR = i8x16(0, -128, -128, -128, 1, -128, -128, -128, -128, -128, -
       for (let c: usize = 0; c < 4; c++) {
         const v0 = v128.load(q + (c << 5)); const v1 = v128.load(q + (c << 5), 16)
         const ac = ab + (c << 1) * aStep
-        const pair = reduce2(subSum(v0, v1, hs0, hs1, 0, 0, q5, ac, layout), subSum(v0, v1, hs0, hs1, 0, 1, q5, ac + aStep, layout))
+        const pair = reduce2(subSum(v0, v1, hs0, hs1, 0, q5, ac, layout), subSum(v0, v1, hs0, hs1, 1, q5, ac + aStep, layout))
         t = i32x4.add(t, i32x4.mul(pair, i8x16.swizzle(sm, pick)))
         pick = i8x16.add(pick, i8x16.splat(2))
         if (q5) { hs0 = i16x8.shr_u(hs0, 2); hs1 = i16x8.shr_u(hs1, 2) }
