@@ -4,7 +4,7 @@ import { homedir } from 'node:os'
 import { basename, join } from 'node:path'
 import { wasmKernelsBuilt } from '../kernels/index.ts'
 import { Model } from '../model/index.ts'
-import { type Ledger, clientCredits } from '../ledger/index.ts'
+import { type Ledger, type Wallet, clientCredits } from '../ledger/index.ts'
 import { type PayerFactory, type SwarmModelByIdOptions, type SwarmModelOptions, type WatcherFactory, SwarmClient, loadSwarmModel, loadSwarmModelById, weights } from '../swarm/index.ts'
 import { verification } from '../verify/index.ts'
 import { dataDir } from './data-dir.ts'
@@ -18,19 +18,27 @@ import { applySpeculation } from './speculate.ts'
 /** a new identity's proof of work for its grant (bits; a fraction of a second) */
 export const GRANT_BITS = 16
 
-/** Verification of a swarm model's work, as configured (default: sample); convictions slash in `ledger()` when it is open. */
-export function watcherFor (config: Partial<Pick<Config, 'verify' | 'dataDir'>>, ledger: () => Ledger | undefined = () => undefined): WatcherFactory | undefined {
+/**
+ * Verification of a swarm model's work, as configured (default: sample); convictions slash in
+ * `ledger()` when it is open, and `wallet()` attests passed audits of the sessions it paid for.
+ */
+export function watcherFor (config: Partial<Pick<Config, 'verify' | 'dataDir'>>, ledger: () => Ledger | undefined = () => undefined, wallet: () => Wallet | undefined = () => undefined): WatcherFactory | undefined {
   const mode = config.verify ?? 'sample'
-  return mode === 'off' ? undefined : verification({ mode, dataDir: config.dataDir, onConviction: (suspect, proof) => { ledger()?.slash(suspect, proof) } })
+  return mode === 'off' ? undefined : verification({
+    mode,
+    dataDir: config.dataDir,
+    onConviction: (suspect, proof) => { ledger()?.slash(suspect, proof) },
+    onAudit: outcome => { if (outcome.result === 'pass' && outcome.evidence !== undefined) wallet()?.attest(outcome.evidence) }
+  })
 }
 
 /**
  * Payment for a swarm model's sessions, as configured (default on): from the account of the data
  * directory (default ~/.gridllm), or from `ledger` (a server's own, for its API).
  */
-export function payerFor (config: Partial<Pick<Config, 'credits' | 'dataDir'>>, env: NodeJS.ProcessEnv, options: { ledger?: Ledger, onLedger?: (l: Ledger) => void } = {}): PayerFactory | undefined {
+export function payerFor (config: Partial<Pick<Config, 'credits' | 'dataDir'>>, env: NodeJS.ProcessEnv, options: { ledger?: Ledger, onLedger?: (l: Ledger, wallet: Wallet | undefined) => void } = {}): PayerFactory | undefined {
   if (config.credits === 'off') return undefined
-  return clientCredits({ ledger: options.ledger, dataDir: options.ledger === undefined ? dataDir(config.dataDir, env) : undefined, grantBits: GRANT_BITS, onLedger: l => { options.onLedger?.(l) } })
+  return clientCredits({ ledger: options.ledger, dataDir: options.ledger === undefined ? dataDir(config.dataDir, env) : undefined, grantBits: GRANT_BITS, onLedger: (l, x) => { options.onLedger?.(l, x.wallet) } })
 }
 
 /** --cache, else $GRIDLLM_CACHE, else $XDG_CACHE_HOME/gridllm, else ~/.cache/gridllm */
@@ -118,14 +126,15 @@ export interface AccountOptions {
 export async function swarmModel (path: string, config: Pick<Config, 'bootstrap' | 'swarmKey'> & Partial<Pick<Config, 'verify' | 'dataDir' | 'credits' | 'wire'>> & { cache?: string }, ctx: CommandContext,
   { ledger, onLedger }: AccountOptions = {}, options: Partial<SwarmModelOptions> = {}): Promise<Model> {
   let account = ledger
+  let wallet: Wallet | undefined
   const verify = { ...config, dataDir: dataDir(config.dataDir, ctx.env) }
   const swarm = {
     ...options,
     bootstrap: config.bootstrap,
     swarmKey: readSwarmKey(config.swarmKey),
     dtype: config.wire ?? options.dtype,
-    watcher: watcherFor(verify, () => account),
-    payer: payerFor(config, ctx.env, { ledger, onLedger: l => { account = l; onLedger?.(l) } })
+    watcher: watcherFor(verify, () => account, () => wallet),
+    payer: payerFor(config, ctx.env, { ledger, onLedger: (l, w) => { account = l; wallet = w; onLedger?.(l) } })
   }
   if (isModelId(path)) return await loadModelById(path, { ...swarm, backend: options.backend, cacheDir: cacheFolder(config.cache, ctx.env), signal: options.signal ?? ctx.signal })
   return await loadSwarmModel(path, swarm)

@@ -3,9 +3,11 @@
  * from 0 without gaps, each naming its predecessor's hash, each balance the one before plus the
  * amount; the grant earned by its proof of work; every debit paying exactly its receipt, whose
  * commitment the account signed and whose preimage hashes to the commitment's root; every credit
- * backed by the payer's signed debit for the same receipt and amount; every settlement row naming a
- * block of the chain, each receipt settled once.
+ * backed by the payer's signed debit for the same receipt and amount; every mint backed by its
+ * attestation and a debit settled here, once per attestation, within the cap of its epoch; every
+ * settlement row naming a block of the chain, each receipt settled once.
  */
+import { type MintData, epochOf, mintProblem } from './attest.ts'
 import { blockHash, grantBits, verifyBlockSignature } from './block.ts'
 import { commitmentId, hashTimes, parseReceipt, receiptAmount, receiptHash, verifyCommitment } from './payword.ts'
 import { PROTOCOL, grantFor } from './policy.ts'
@@ -28,6 +30,11 @@ export async function auditLedger (store: LedgerStore): Promise<ChainReport> {
   let count = 0
   /** per commitment: the last preimage settled and its token count */
   const known = new Map<string, { tokens: number, preimage: string }>()
+  /** minting: µcr per epoch, attestations minted for, and the time of the last mint */
+  const mintedIn = new Map<number, number>()
+  const mints = new Set<string>()
+  let lastMintAt = 0
+  let opened = 0
   for (let from = 0; ; from += 512) {
     const blocks = store.blocks(from, 512)
     for (const b of blocks) {
@@ -43,6 +50,7 @@ export async function auditLedger (store: LedgerStore): Promise<ChainReport> {
           const d = b.data as { bits?: unknown, nonce?: unknown } | null
           const bits = typeof d?.bits === 'number' ? d.bits : 0
           if (b.seq !== 0) problems.push(`${at}: an open block after the first`)
+          opened = b.at
           if (bits > 0 && (typeof d?.nonce !== 'number' || grantBits(b.account, d.nonce) < bits)) problems.push(`${at}: the grant's proof of work does not hold`)
           if (b.amount !== grantFor(bits)) problems.push(`${at}: a grant of ${b.amount} for ${bits} bits of work`)
           break
@@ -77,9 +85,21 @@ export async function auditLedger (store: LedgerStore): Promise<ChainReport> {
         case 'slash':
           if (b.amount > 0) problems.push(`${at}: a slash that adds`)
           break
-        case 'mint':
-          problems.push(`${at}: mint blocks are not accepted yet`)
+        case 'mint': {
+          const problem = await mintProblem(b)
+          if (problem !== undefined) { problems.push(`${at}: ${problem}`); break }
+          const epoch = epochOf(b.at)
+          const total = (mintedIn.get(epoch) ?? 0) + b.amount
+          mintedIn.set(epoch, total)
+          if (total > PROTOCOL.mintCapPerEpoch) problems.push(`${at}: ${total} µcr minted in epoch ${epoch}, past the cap of ${PROTOCOL.mintCapPerEpoch}`)
+          if (mints.has(b.receipt!)) problems.push(`${at}: mints a second time for one attestation`)
+          mints.add(b.receipt!)
+          if (b.at < lastMintAt || b.at < opened) problems.push(`${at}: a mint dated before the account's last mint or its opening`)
+          lastMintAt = b.at
+          const paid = store.settlement((b.data as MintData).debit.receipt ?? '')
+          if (paid === undefined || paid.role !== 'payee' || paid.counterparty !== b.counterparty) problems.push(`${at}: the debit it names was not settled with this account`)
           break
+        }
       }
       prev = { hash: blockHash(b), balance: b.balance }
     }

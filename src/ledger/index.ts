@@ -7,5 +7,7 @@ export { Ledger, type LedgerOptions, type LedgerSummary, agreementProblem } from
 export { CreditGate } from './gate.ts'
 export { LedgerService, rendezvous } from './service.ts'
 export { Wallet, type WalletOptions, type ServerTerms } from './wallet.ts'
+export { type Attestation, type WorkEvidence, type MintData, signAttestation, parseAttestation, attestationId, attestationProblem, mintProblem, mintFor, epochOf } from './attest.ts'
+export { Minter, type MintResult } from './minter.ts'
 export { auditLedger, type ChainReport } from './audit.ts'
 export { openLedger, serverCredits, clientCredits, LEDGER_FILE, KEY_FILE, type NodeCreditsOptions, type ClientCreditsOptions } from './node.ts'

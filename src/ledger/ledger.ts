@@ -8,6 +8,7 @@ import { type AccountHead, type Signer } from '../net/index.ts'
 import { PaymentError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { type Block, type BlockKind, type UnsignedBlock, blockHash, proveWork, signBlock, verifyBlockSignature } from './block.ts'
+import { type Attestation, attestationId, epochOf, mintFor, mintProblem } from './attest.ts'
 import { type Receipt, commitmentId, receiptAmount, receiptHash } from './payword.ts'
 import { PROTOCOL, grantFor } from './policy.ts'
 import type { LedgerStore, LedgerTotals, SettlementRow } from './store.ts'
@@ -93,7 +94,7 @@ export class Ledger {
     return await run
   }
 
-  private async sign (fields: Pick<UnsignedBlock, 'kind' | 'counterparty' | 'amount' | 'receipt' | 'link' | 'data'>, head: Block | undefined): Promise<Block> {
+  private async sign (fields: Pick<UnsignedBlock, 'kind' | 'counterparty' | 'amount' | 'receipt' | 'link' | 'data'> & { at?: number }, head: Block | undefined): Promise<Block> {
     return await signBlock({
       v: 1, account: this.account, seq: head === undefined ? 0 : head.seq + 1, prev: head === undefined ? null : blockHash(head),
       balance: (head?.balance ?? 0) + fields.amount, at: Date.now(), ...fields
@@ -105,6 +106,29 @@ export class Ledger {
     return await this.serial(async () => {
       const block = await this.sign(fields, this.store.head())
       this.store.append(block)
+      return block
+    })
+  }
+
+  /**
+   * Mints for an attestation of this account's work, paid for by `debit` (the consumer's, from a
+   * settlement of the attested session): what it is worth, up to what is left of the epoch's cap.
+   * Returns undefined if the cap is reached or the attestation minted already; throws
+   * PAYMENT_INVALID if the block would not hold (mintProblem).
+   */
+  async mint (a: Attestation, debit: Block): Promise<Block | undefined> {
+    return await this.serial(async () => {
+      const id = attestationId(a)
+      if (this.store.minted(id)) return undefined
+      const at = Math.max(Date.now(), a.at)
+      const epoch = epochOf(at)
+      const amount = Math.min(mintFor(a), PROTOCOL.mintCapPerEpoch - this.store.mintedIn(epoch))
+      if (amount <= 0) return undefined
+      const block = await this.sign({ kind: 'mint', counterparty: a.consumer, amount, receipt: id, link: null, data: { attestation: a, debit }, at }, this.store.head())
+      const problem = await mintProblem(block)
+      if (problem !== undefined) throw new PaymentError('PAYMENT_INVALID', `cannot mint for that attestation: ${problem}`)
+      this.store.mint(block, id, epoch)
+      log('minted %d µcr for %d audited tokens of %s', amount, a.tokens, a.served[0].session)
       return block
     })
   }

@@ -9,6 +9,9 @@
  * A settlement already taken is answered with its first credit (retries are safe); anything else
  * is refused and changes nothing.
  *
+ * As the server of an audited session it takes the consumer's attestation and mints for it
+ * (minter.ts).
+ *
  * As a witness it remembers payers' blocks by (account, sequence number): payees send each debit
  * they take to the payer's witnesses (the few servers whose rendezvous hash with the account is
  * highest), so two debits with one sequence number meet somewhere. Two such blocks are a fork
@@ -20,8 +23,10 @@ import { sha256Hex } from '../util/digest.ts'
 import { PaymentError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { type Block, blockHash, checkFork, parseBlock, verifyBlockSignature } from './block.ts'
+import { parseAttestation } from './attest.ts'
 import type { CreditGate } from './gate.ts'
 import type { Ledger } from './ledger.ts'
+import { Minter } from './minter.ts'
 import { type Receipt, commitmentId, parseReceipt, receiptAmount, receiptHash, receiptProblem } from './payword.ts'
 import { PROTOCOL } from './policy.ts'
 
@@ -43,8 +48,11 @@ export class LedgerService {
   private readonly tasks = new Set<Promise<void>>()
   /** told when a fork proof refuses an account here (tests, metrics) */
   onFork: ((account: string) => void) | undefined
+  readonly minter: Minter
 
-  constructor (private readonly options: LedgerServiceOptions) {}
+  constructor (private readonly options: LedgerServiceOptions) {
+    this.minter = new Minter(options.ledger)
+  }
 
   get ledger (): Ledger {
     return this.options.ledger
@@ -60,6 +68,10 @@ export class LedgerService {
       case 'witness': {
         const fork = await this.witness(parseBlock(h.block))
         return fork === undefined ? { t: 'noted' } : { t: 'fork', a: fork.a, b: fork.b }
+      }
+      case 'attest': {
+        const r = await this.minter.take(parseAttestation(h.attestation))
+        return { t: 'minted', ...r }
       }
       case 'fork':
         await this.takeFork(parseBlock(h.a), parseBlock(h.b))
@@ -94,6 +106,7 @@ export class LedgerService {
     if (conflict !== undefined) { await this.takeFork(conflict, debit); throw new PaymentError('ACCOUNT_REFUSED', `account ${debit.account.slice(-8)} signed two blocks with sequence number ${debit.seq}`) }
     const credit = await ledger.accept(debit, receipt)
     this.options.gate?.settled(commitmentId(receipt.commitment), receipt.to)
+    this.background(this.minter.settled(commitmentId(receipt.commitment)))
     this.background(this.spread(debit))
     log('settled %d µcr from %s (%s tokens %d..%d)', credit.amount, debit.account.slice(-8), receipt.commitment.session, receipt.from, receipt.to)
     return credit

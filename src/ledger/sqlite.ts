@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS sessions (commitment TEXT PRIMARY KEY, session TEXT N
   settled INTEGER NOT NULL, preimage TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (account TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, block TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (account, seq));
 CREATE TABLE IF NOT EXISTS forks (account TEXT PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS mints (attestation TEXT PRIMARY KEY, seq INTEGER NOT NULL, epoch INTEGER NOT NULL, amount INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS mints_epoch ON mints (epoch);
 CREATE TABLE IF NOT EXISTS slashes (proof TEXT PRIMARY KEY, account TEXT NOT NULL, amount INTEGER NOT NULL, at INTEGER NOT NULL);
 `
 
@@ -63,6 +65,10 @@ export class SqliteStore implements LedgerStore {
       maxSeq: db.prepare<[], { seq: number | null }>('SELECT MAX(seq) AS seq FROM chain'),
       settlement: db.prepare<[string], SettlementRecord>('SELECT * FROM settlements WHERE receipt = ?'),
       settlementAt: db.prepare<[string, number], SettlementRecord>('SELECT * FROM settlements WHERE commitment = ? AND from_tokens = ?'),
+      lastSettlement: db.prepare<[string], SettlementRecord>("SELECT * FROM settlements WHERE commitment = ? AND role = 'payee' ORDER BY to_tokens DESC LIMIT 1"),
+      insertMint: db.prepare('INSERT INTO mints (attestation, seq, epoch, amount) VALUES (?, ?, ?, ?)'),
+      minted: db.prepare<[string], { seq: number }>('SELECT seq FROM mints WHERE attestation = ?'),
+      mintedIn: db.prepare<[number], { total: number | null }>('SELECT SUM(amount) AS total FROM mints WHERE epoch = ?'),
       recent: db.prepare<[number], SettlementRecord>('SELECT * FROM settlements ORDER BY seq DESC LIMIT ?'),
       pending: db.prepare<[], SettlementRecord>("SELECT * FROM settlements WHERE role = 'payer' AND theirs IS NULL ORDER BY seq"),
       insertSettlement: db.prepare(`INSERT INTO settlements (receipt, commitment, from_tokens, to_tokens, role, counterparty, amount, mine, seq, theirs, detail, at)
@@ -123,6 +129,27 @@ export class SqliteStore implements LedgerStore {
   settlementAt (commitment: string, from: number): SettlementRow | undefined {
     const r = this.q.settlementAt.get(commitment, from)
     return r === undefined ? undefined : toRow(r)
+  }
+
+  lastSettlement (commitment: string): SettlementRow | undefined {
+    const r = this.q.lastSettlement.get(commitment)
+    return r === undefined ? undefined : toRow(r)
+  }
+
+  mint (block: Block, attestation: string, epoch: number): void {
+    this.db.transaction(() => {
+      if (this.q.minted.get(attestation) !== undefined) throw new PaymentError('PAYMENT_INVALID', 'that attestation minted already')
+      this.appendRow(block)
+      this.q.insertMint.run(attestation, block.seq, epoch, block.amount)
+    }).immediate()
+  }
+
+  minted (attestation: string): boolean {
+    return this.q.minted.get(attestation) !== undefined
+  }
+
+  mintedIn (epoch: number): number {
+    return this.q.mintedIn.get(epoch)?.total ?? 0
   }
 
   recent (limit: number): SettlementRow[] {

@@ -75,6 +75,16 @@ export interface LedgerStore {
   /** a payer's agreement arrived */
   agreed (receipt: string, theirs: Block): void
 
+  /** the payee settlement of a commitment that reaches furthest */
+  lastSettlement (commitment: string): SettlementRow | undefined
+
+  /** in one transaction: a mint block and the attestation it mints for (refused if that attestation minted already) */
+  mint (block: Block, attestation: string, epoch: number): void
+  /** whether an attestation minted already */
+  minted (attestation: string): boolean
+  /** µcr this account minted for audited work in an epoch */
+  mintedIn (epoch: number): number
+
   session (commitment: string): SessionRow | undefined
   addSession (row: SessionRow): void
 

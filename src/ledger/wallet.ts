@@ -13,11 +13,16 @@ import { PaymentError } from '../util/errors.ts'
 import { logger } from '../util/log.ts'
 import { parseBlock } from './block.ts'
 import type { Ledger } from './ledger.ts'
-import { HashChain, parseReceipt, signCommitment } from './payword.ts'
+import { type WorkEvidence, attestationProblem, signAttestation } from './attest.ts'
+import type { MintResult } from './minter.ts'
+import { HashChain, commitmentId, parseReceipt, signCommitment } from './payword.ts'
 import { PROTOCOL } from './policy.ts'
 import type { SettlementRow } from './store.ts'
 
 const log = logger('ledger:wallet')
+
+/** sessions whose audits this wallet can still attest */
+const MAX_ATTESTABLE = 4096
 
 /** What a server asks, from its signed record. */
 export interface ServerTerms {
@@ -47,7 +52,11 @@ export class Wallet implements HopPayer {
   readonly paid = new Map<string, number>()
   private readonly timer: NodeJS.Timeout
   private retrying: Promise<void> | undefined
+  /** what servers answered this wallet's attestations (tests, metrics) */
+  readonly attestations: Record<MintResult['result'] | 'failed', number> = { minted: 0, capped: 0, waiting: 0, known: 0, failed: 0 }
   private readonly tasks = new Set<Promise<void>>()
+  /** per session paid for: its commitment's id, for attesting audits of it (the newest MAX_ATTESTABLE) */
+  private readonly attestable = new Map<string, { commitment: string, server: string }>()
   private closed = false
 
   constructor (private readonly options: WalletOptions) {
@@ -79,7 +88,34 @@ export class Wallet implements HopPayer {
       session: s.session, server, model: s.model, start: s.start, end: s.end, price: terms.price * (s.end - s.start),
       root: chain.root, maxTokens, expiresAt: Date.now() + (this.options.commitmentMs ?? 24 * 3600_000), head: this.ledger.headInfo()
     }, this.ledger.signer)
+    this.attestable.set(s.session, { commitment: commitmentId(commitment), server })
+    if (this.attestable.size > MAX_ATTESTABLE) this.attestable.delete(this.attestable.keys().next().value!)
     return new SessionPayment(this, commitment, chain, terms.payThreshold)
+  }
+
+  /**
+   * Attests a passed audit of a session this wallet paid for, to its server, which mints for it
+   * (attest.ts). Sessions it did not pay for, and evidence that does not hold, are not attested.
+   */
+  attest (evidence: WorkEvidence): void {
+    const [first, last] = evidence.served
+    const paid = this.attestable.get(first.session)
+    if (paid === undefined || this.closed) return
+    const server = this.options.address?.(paid.server) ?? { id: paid.server, addrs: [] }
+    this.track((async () => {
+      const a = await signAttestation({ consumer: this.ledger.account, server: paid.server, commitment: paid.commitment, tokens: last.from + last.rows, ...evidence }, this.ledger.signer)
+      const problem = await attestationProblem(a)
+      if (problem !== undefined) { this.attestations.failed++; log('not attesting %s: %s', first.session, problem); return }
+      try {
+        const reply = await ledgerRequest(this.options.node, server, { t: 'attest', attestation: a }, { timeoutMs: 15_000 })
+        const result = reply.result as MintResult['result']
+        if (reply.t !== 'minted' || !(result in this.attestations)) throw new PaymentError('PAYMENT_INVALID', `unexpected answer "${String(reply.t)}" to an attestation`)
+        this.attestations[result]++
+      } catch (err) {
+        this.attestations.failed++
+        log('attesting %s to %s: %s', first.session, server.id.slice(-8), (err as Error).message)
+      }
+    })())
   }
 
   /** Pays a receipt: the debit into the chain, then to the server for its agreement. */

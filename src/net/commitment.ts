@@ -44,6 +44,33 @@ export function claimBytes (c: StepClaim): Uint8Array {
   return new TextEncoder().encode(DOMAIN + JSON.stringify([c.model, c.start, c.end, c.session, c.step, c.from, c.rows, c.input, c.output]))
 }
 
+/** A claim with its signer's signature: what an audit's evidence and a fraud proof carry. */
+export interface SignedClaim extends StepClaim {
+  readonly sig: string
+}
+
+/** What a passed audit shows of a hop: a consumer attests it so that the server may mint for it (src/ledger/attest.ts). */
+export interface WorkEvidence {
+  /** the server the audit replayed the hop on */
+  readonly witness: string
+  /** the audited server's claims for its first step (position 0) and for the last step checked */
+  readonly served: readonly [SignedClaim, SignedClaim]
+  /** the witness's claim for its first step: the same input frame, the same rows */
+  readonly witnessed: SignedClaim
+}
+
+/** Checks a signed claim's form (from the wire or a ledger block); throws BAD_MESSAGE. Not its signature. */
+export function parseSignedClaim (v: unknown): SignedClaim {
+  const c = v as Record<string, unknown>
+  const int = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0
+  if (typeof c !== 'object' || c === null || typeof c.model !== 'string' || c.model.length > 200 || typeof c.session !== 'string' || c.session.length > 200 ||
+    !int(c.start) || !int(c.end) || !int(c.step) || !int(c.from) || !int(c.rows) || (c.rows as number) < 1 ||
+    typeof c.input !== 'string' || !HEX64.test(c.input) || typeof c.output !== 'string' || !HEX64.test(c.output) || typeof c.sig !== 'string' || !SIG.test(c.sig)) {
+    throw new ProtocolError('BAD_MESSAGE', 'not a signed step claim')
+  }
+  return { model: c.model, start: c.start as number, end: c.end as number, session: c.session, step: c.step as number, from: c.from as number, rows: c.rows as number, input: c.input, output: c.output, sig: c.sig }
+}
+
 /** Checks a `commitment` header field; null when absent. */
 export function parseCommitment (v: unknown): StepCommitment | null {
   if (v === null || v === undefined) return null

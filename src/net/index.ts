@@ -5,7 +5,7 @@ export { NetNode, DEFAULT_MAX_CONNECTIONS, type HandleOptions, type NetNodeOptio
 export { SPAN_PROTOCOL, type NextHop, type SpanMsg, parseSpanMsg } from './protocol.ts'
 export { SpanServer, type SpanHost, type SpanServerOptions } from './span-server.ts'
 export { RemoteSpanSession, type Receipt, type RemoteOpenRequest, type RemoteSessionEvents } from './span-client.ts'
-export { type StepClaim, type StepCommitment, claimBytes, parseCommitment, verifyClaim } from './commitment.ts'
+export { type StepClaim, type SignedClaim, type StepCommitment, type WorkEvidence, claimBytes, parseCommitment, parseSignedClaim, verifyClaim } from './commitment.ts'
 export { ProofStore, PROOFS_PROTOCOL, publishProof, findProofs } from './proofs.ts'
 export { type Reach, type ReachOptions, type RelayService, RELAY_DATA_BYTES, RELAY_DURATION_MS, isRelayed } from './reach.ts'
 export { loadOrCreateKey, peerIdOf, isPeerId, verifySignature, keySigner, type Signer } from './identity.ts'

@@ -7,6 +7,7 @@
  *   witness {block}            → noted {} | fork {a, b} a payer's block, for the account's witnesses
  *   fork    {a, b}             → noted {}               two blocks of one account with one sequence number
  *   chain   {account, from}    → blocks {blocks}        an account's blocks from a sequence number on
+ *   attest  {attestation}      → minted {result, amount?} a consumer's attestation of a server's audited work
  *   any failure                → error {code, message}
  */
 import { GridError, ProtocolError, RemoteError } from '../util/errors.ts'

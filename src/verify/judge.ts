@@ -6,7 +6,7 @@
  * commitments that this peer checked by recomputing the span itself; a proof that does not hold up
  * convicts nobody, and the other side is tried instead (an auditor can lie too).
  */
-import type { HopPayer, NetNode, PeerAddress } from '../net/index.ts'
+import type { HopPayer, NetNode, PeerAddress, SignedClaim, WorkEvidence } from '../net/index.ts'
 import { verifyClaim } from '../net/index.ts'
 import type { HopView, StepRecord } from '../swarm/index.ts'
 import { encodeFrame } from '../tensor/index.ts'
@@ -25,7 +25,8 @@ export interface ReplayRef {
 export type AuditOutcome = Verdict & { readonly replays?: readonly ReplayRef[] }
 
 type Verdict =
-  | { readonly result: 'pass', readonly distance: number }
+  /** `evidence`: the signed claims a consumer attests for the audited server to mint (when both sides signed them) */
+  | { readonly result: 'pass', readonly distance: number, readonly evidence?: WorkEvidence }
   /** the audited server is convicted: `proof` checked here */
   | { readonly result: 'fail', readonly suspect: string, readonly distance: number, readonly proof: SignedProof }
   /** its receipts do not hold (missing, or signatures and digests that do not match): no proof possible */
@@ -102,7 +103,7 @@ async function decide (hop: HopView, allRecords: readonly StepRecord[], ctx: Aud
   const theirs = await replayOn(ctx.node, auditor, job, records, { chunk: ctx.chunk, signal: ctx.signal, payer: ctx.payer })
   replays.push({ peer: auditor.id, session: theirs.session })
   const first = compareRecords(records, theirs.records, job.dim, tol)
-  if (first.firstBadRow < 0) return { result: 'pass', distance: first.distance }
+  if (first.firstBadRow < 0) return { result: 'pass', distance: first.distance, evidence: evidenceOf(hop, records, { peer: auditor.id, session: theirs.session }, theirs.records, job) }
 
   // a mismatch: the arbiter's outputs decide who is suspected
   let third: StepRecord[] | undefined
@@ -132,6 +133,21 @@ async function decide (hop: HopView, allRecords: readonly StepRecord[], ctx: Aud
     if (proof !== undefined) return { result: 'fail', suspect: side.peer, distance: first.distance, proof }
   }
   return { result: 'inconclusive', distance: first.distance, why: 'no proof held up when recomputed here' }
+}
+
+/** A step's signed claim, rebuilt from its record; undefined if it came without a commitment. */
+function claimOf (r: StepRecord | undefined, session: string, hop: HopView, job: ReplayJob): SignedClaim | undefined {
+  const c = r?.receipt.commitment
+  if (r === undefined || c === null || c === undefined) return undefined
+  return { model: job.modelId, start: hop.start, end: hop.end, session, step: r.step, from: r.from, rows: r.input.length / job.dim, input: c.input, output: c.output, sig: c.sig }
+}
+
+/** What a passed audit shows: the audited server's first and last claims, and the witness's claim over the same first input. */
+function evidenceOf (hop: HopView, records: readonly StepRecord[], witness: ReplayRef, theirs: readonly StepRecord[], job: ReplayJob): WorkEvidence | undefined {
+  const first = claimOf(records[0], hop.session, hop, job)
+  const last = claimOf(records[records.length - 1], hop.session, hop, job)
+  const witnessed = claimOf(theirs[0], witness.session, hop, job)
+  return first === undefined || last === undefined || witnessed === undefined ? undefined : { witness: witness.peer, served: [first, last], witnessed }
 }
 
 interface Side {
