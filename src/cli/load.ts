@@ -6,7 +6,7 @@ import { wasmKernelsBuilt } from '../kernels/index.ts'
 import { Model } from '../model/index.ts'
 import { type Ledger, type Wallet, clientCredits } from '../ledger/index.ts'
 import { type PayerFactory, type SwarmModelByIdOptions, type SwarmModelOptions, type WatcherFactory, SwarmClient, loadSwarmModel, loadSwarmModelById, weights } from '../swarm/index.ts'
-import { verification } from '../verify/index.ts'
+import { type AuditPolicy, verification } from '../verify/index.ts'
 import { dataDir } from './data-dir.ts'
 import type { CommandContext } from './command.ts'
 import { DEFAULT_MODEL } from './command.ts'
@@ -22,11 +22,13 @@ export const GRANT_BITS = 16
  * Verification of a swarm model's work, as configured (default: sample); convictions slash in
  * `ledger()` when it is open, and `wallet()` attests passed audits of the sessions it paid for.
  */
-export function watcherFor (config: Partial<Pick<Config, 'verify' | 'dataDir'>>, ledger: () => Ledger | undefined = () => undefined, wallet: () => Wallet | undefined = () => undefined): WatcherFactory | undefined {
+export function watcherFor (config: Partial<Pick<Config, 'verify' | 'dataDir'>>, ledger: () => Ledger | undefined = () => undefined, wallet: () => Wallet | undefined = () => undefined,
+  policy?: AuditPolicy): WatcherFactory | undefined {
   const mode = config.verify ?? 'sample'
   return mode === 'off' ? undefined : verification({
     mode,
     dataDir: config.dataDir,
+    policy,
     onConviction: (suspect, proof) => { ledger()?.slash(suspect, proof) },
     onAudit: outcome => { if (outcome.result === 'pass' && outcome.evidence !== undefined) wallet()?.attest(outcome.evidence) }
   })

@@ -4,7 +4,7 @@
  */
 import type { Model } from '../../src/model/index.ts'
 import { type CreditGate, type Ledger, type LedgerService, type Wallet, clientCredits, serverCredits } from '../../src/ledger/index.ts'
-import { type SwarmServer, loadSwarmModel } from '../../src/swarm/index.ts'
+import { type SwarmServer, type WatcherFactory, loadSwarmModel } from '../../src/swarm/index.ts'
 import { STORIES, serveInProcess } from '../swarm/harness.ts'
 
 export interface Books {
@@ -32,10 +32,11 @@ export async function paidServer (blocks: [number, number], price: number, boots
 }
 
 /** A client paying from its own account; waits until it sees `servers` servers. */
-export async function payingClient (bootstrap: readonly string[], servers: number, options: { dataDir?: string, model?: string, keyFile?: string } = {}): Promise<{ model: Model, books: Books }> {
+export async function payingClient (bootstrap: readonly string[], servers: number,
+  options: { dataDir?: string, model?: string, keyFile?: string, watcher?: (books: () => Books | undefined) => WatcherFactory | undefined } = {}): Promise<{ model: Model, books: Books }> {
   let books: Books | undefined
   const model = await loadSwarmModel(options.model ?? STORIES, {
-    bootstrap, keyFile: options.keyFile, payer: clientCredits({ dataDir: options.dataDir, retryMs: 500, onLedger: (ledger, x) => { books = { ledger, ...x } } })
+    bootstrap, keyFile: options.keyFile, watcher: options.watcher?.(() => books), payer: clientCredits({ dataDir: options.dataDir, retryMs: 500, onLedger: (ledger, x) => { books = { ledger, ...x } } })
   })
   const { client } = model.executors[0] as unknown as { client: { servers: (m: string, n: number, o: object) => Promise<unknown[]> } }
   for (let t = 0; t < 100 && (await client.servers(model.modelId, model.config.nLayers, { refresh: true })).length < servers; t++) await new Promise(resolve => setTimeout(resolve, 50))
