@@ -55,8 +55,10 @@ async function settlements (n: number, tokens: number): Promise<{ perSecond: num
   const payee = await openLedger(await signer(), { dataDir: at('payee') })
   const price = 1 // µcr per block-token, one block: amounts stay far from the debt limit
   const gate = new CreditGate(payee, serverPolicy({ price }))
-  // settle() reaches the network only to send debits to witnesses, and this node knows no peers
+  // settle() reaches the network only to send debits to witnesses (this node knows no peers) and to
+  // read the payer's blocks it has not seen: it has seen the payer's first, and then every debit
   const service = new LedgerService({ ledger: payee, node: { peerId: payee.account } as unknown as NetNode, gate })
+  payee.store.remember(payer.blockAt(0))
   try {
     // the sessions, opened beforehand as a server opens them (commitment checked, session row written)
     const receipts: Receipt[] = []

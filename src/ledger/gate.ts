@@ -26,7 +26,10 @@ export class CreditGate implements PaymentGate {
 
   async open (peer: string, s: { session: string, model: string, start: number, end: number }, c: PaymentCommitment | null): Promise<SessionMeter> {
     const price = this.policy.price * (s.end - s.start)
-    if (this.ledger.isRefused(peer) || (c !== null && this.ledger.isRefused(c.consumer))) throw new PaymentError('ACCOUNT_REFUSED', `account ${(c?.consumer ?? peer).slice(-8)} double-spent (a fork proof holds); this server refuses it`)
+    for (const account of c === null ? [peer] : [peer, c.consumer]) {
+      const why = this.ledger.refusedWhy(account)
+      if (why !== undefined) throw new PaymentError('ACCOUNT_REFUSED', `account ${account.slice(-8)}: ${why}; this server refuses it`)
+    }
     if (c === null) {
       if (price > 0 && this.policy.paidOnly) throw new PaymentError('PAYMENT_REQUIRED', `this server charges ${this.policy.price} µcr per block-token: open with a payment commitment`)
       if (price > 0) this.remember(peer, undefined, undefined)

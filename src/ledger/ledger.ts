@@ -218,7 +218,14 @@ export class Ledger {
   }
 
   isRefused (account: string): boolean {
-    return this.store.fork(account) !== undefined
+    return this.refusedWhy(account) !== undefined
+  }
+
+  /** Why every honest peer refuses `account`, as far as this node knows: a fork proof, or a misconduct proof. */
+  refusedWhy (account: string): string | undefined {
+    if (this.store.fork(account) !== undefined) return 'it double-spent (a fork proof holds)'
+    const r = this.store.refusal(account)
+    return r === undefined ? undefined : `its chain breaks the rules (${r.why})`
   }
 }
 

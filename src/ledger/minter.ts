@@ -37,7 +37,8 @@ export class Minter {
   async take (a: Attestation): Promise<MintResult> {
     const { ledger } = this
     if (a.server !== ledger.account) throw new PaymentError('PAYMENT_INVALID', 'the attestation is of another server\'s work')
-    if (ledger.isRefused(a.consumer)) throw new PaymentError('ACCOUNT_REFUSED', `account ${a.consumer.slice(-8)} double-spent; it is refused here`)
+    const why = ledger.refusedWhy(a.consumer)
+    if (why !== undefined) throw new PaymentError('ACCOUNT_REFUSED', `account ${a.consumer.slice(-8)}: ${why}; it is refused here`)
     const now = Date.now()
     if (a.at > now + MAX_SKEW_MS) throw new PaymentError('PAYMENT_INVALID', 'the attestation is dated in the future')
     if (epochOf(a.at) !== epochOf(now)) throw new PaymentError('PAYMENT_INVALID', 'the attestation is of an epoch that has ended')

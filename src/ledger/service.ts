@@ -4,7 +4,8 @@
  * As a payee it takes settlements: a payer's debit block carrying a receipt for a session this node
  * served. The debit must be signed by the payer, pay this node exactly the receipt's worth, settle
  * the session's tokens from where the last settlement stopped, within the commitment's life; the
- * receipt's preimage must hash to what was settled before. Then the credit, the settlement and the
+ * receipt's preimage must hash to what was settled before; the payer's blocks since the last one
+ * seen here must check out with it (payer-check.ts: a misconduct proof otherwise). Then the credit, the settlement and the
  * session's settled count are written in one transaction and the credit goes back as the agreement.
  * A settlement already taken is answered with its first credit (retries are safe); anything else
  * is refused and changes nothing.
@@ -15,8 +16,8 @@
  * As a witness it remembers payers' blocks by (account, sequence number): payees send each debit
  * they take to the payer's witnesses (the few servers whose rendezvous hash with the account is
  * highest), so two debits with one sequence number meet somewhere. Two such blocks are a fork
- * proof; whoever finds or receives one checks it, refuses the account from then on, and tells every
- * server it knows.
+ * proof; whoever finds or receives one (or a misconduct proof) checks it, refuses the account from
+ * then on, and tells every server it knows.
  */
 import { type Header, type NetNode, type PeerAddress, ledgerRequest, serveLedger } from '../net/index.ts'
 import { sha256Hex } from '../util/digest.ts'
@@ -27,6 +28,7 @@ import { parseAttestation } from './attest.ts'
 import type { CreditGate } from './gate.ts'
 import type { Ledger } from './ledger.ts'
 import { Minter } from './minter.ts'
+import { MAX_SEGMENT, type Misconduct, checkPayer, misconductProblems } from './payer-check.ts'
 import { type Receipt, commitmentId, parseReceipt, receiptAmount, receiptHash, receiptProblem } from './payword.ts'
 import { PROTOCOL } from './policy.ts'
 
@@ -46,7 +48,7 @@ export interface LedgerServiceOptions {
 
 export class LedgerService {
   private readonly tasks = new Set<Promise<void>>()
-  /** told when a fork proof refuses an account here (tests, metrics) */
+  /** told when a fork or misconduct proof refuses an account here (tests, metrics) */
   onFork: ((account: string) => void) | undefined
   readonly minter: Minter
 
@@ -76,6 +78,11 @@ export class LedgerService {
       case 'fork':
         await this.takeFork(parseBlock(h.a), parseBlock(h.b))
         return { t: 'noted' }
+      case 'misconduct': {
+        const blocks = Array.isArray(h.blocks) ? h.blocks.slice(0, MAX_SEGMENT + 1).map(parseBlock) : []
+        await this.takeMisconduct({ after: h.after === null || h.after === undefined ? null : parseBlock(h.after), blocks })
+        return { t: 'noted' }
+      }
       case 'chain': {
         if (h.account !== this.ledger.account) throw new PaymentError('PAYMENT_INVALID', 'this node keeps only its own chain')
         const from = Number.isSafeInteger(h.from) ? Math.max(0, h.from as number) : 0
@@ -87,9 +94,10 @@ export class LedgerService {
   }
 
   /** Takes a payer's debit for a session this node served; returns the credit that agrees to it. */
-  async settle (_peer: string, debit: Block): Promise<Block> {
+  async settle (peer: string, debit: Block): Promise<Block> {
     const { ledger } = this
-    if (ledger.isRefused(debit.account)) throw new PaymentError('ACCOUNT_REFUSED', `account ${debit.account.slice(-8)} double-spent; it is refused here`)
+    const why = ledger.refusedWhy(debit.account)
+    if (why !== undefined) throw new PaymentError('ACCOUNT_REFUSED', `account ${debit.account.slice(-8)}: ${why}; it is refused here`)
     if (debit.kind !== 'debit' || debit.counterparty !== ledger.account) throw new PaymentError('PAYMENT_INVALID', 'not a debit paying this node')
     const receipt = parseReceipt(debit.data)
     const hash = receiptHash(receipt)
@@ -104,6 +112,13 @@ export class LedgerService {
     await this.checkReceipt(debit, receipt)
     const conflict = await this.conflict(debit)
     if (conflict !== undefined) { await this.takeFork(conflict, debit); throw new PaymentError('ACCOUNT_REFUSED', `account ${debit.account.slice(-8)} signed two blocks with sequence number ${debit.seq}`) }
+    const check = await checkPayer(this.options.node, ledger.store, debit, peer).catch(err => {
+      throw err instanceof PaymentError ? err : new PaymentError('PAYMENT_INVALID', `could not read the payer's chain before its debit: ${(err as Error).message}`)
+    })
+    if (!check.ok) {
+      await this.takeMisconduct(check.proof)
+      throw new PaymentError('ACCOUNT_REFUSED', `account ${debit.account.slice(-8)}: its chain breaks the rules (${check.problems[0]})`)
+    }
     const credit = await ledger.accept(debit, receipt)
     this.options.gate?.settled(commitmentId(receipt.commitment), receipt.to)
     this.background(this.minter.settled(commitmentId(receipt.commitment)))
@@ -153,6 +168,19 @@ export class LedgerService {
     log('fork proof: %s signed two blocks with sequence number %d; refusing it', a.account.slice(-8), a.seq)
     this.onFork?.(a.account)
     this.background(this.broadcast({ t: 'fork', a, b }, a.account))
+    return true
+  }
+
+  /** Checks a misconduct proof; if it holds and is new here, refuses the account and tells every server known. */
+  async takeMisconduct (proof: Misconduct): Promise<boolean> {
+    const problems = await misconductProblems(proof)
+    if (problems.length === 0) throw new PaymentError('PAYMENT_INVALID', 'not a misconduct proof: those blocks break no rule, or are not one account\'s own chain')
+    const account = proof.blocks[0]!.account
+    if (this.ledger.isRefused(account)) return false
+    this.ledger.store.addRefusal(account, problems[0]!, JSON.stringify(proof))
+    log('misconduct proof: %s %s; refusing it', account.slice(-8), problems[0])
+    this.onFork?.(account)
+    this.background(this.broadcast({ t: 'misconduct', after: proof.after, blocks: proof.blocks }, account))
     return true
   }
 

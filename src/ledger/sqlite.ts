@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS seen (account TEXT NOT NULL, seq INTEGER NOT NULL, ha
 CREATE TABLE IF NOT EXISTS forks (account TEXT PRIMARY KEY, a TEXT NOT NULL, b TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS mints (attestation TEXT PRIMARY KEY, seq INTEGER NOT NULL, epoch INTEGER NOT NULL, amount INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS mints_epoch ON mints (epoch);
+CREATE TABLE IF NOT EXISTS refusals (account TEXT PRIMARY KEY, why TEXT NOT NULL, proof TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS slashes (proof TEXT PRIMARY KEY, account TEXT NOT NULL, amount INTEGER NOT NULL, at INTEGER NOT NULL);
 `
 
@@ -85,6 +86,8 @@ export class SqliteStore implements LedgerStore {
       fork: db.prepare<[string], { a: string, b: string }>('SELECT a, b FROM forks WHERE account = ?'),
       addFork: db.prepare('INSERT OR IGNORE INTO forks (account, a, b, at) VALUES (?, ?, ?, ?)'),
       forks: db.prepare<[], { account: string }>('SELECT account FROM forks'),
+      refusal: db.prepare<[string], { why: string, proof: string }>('SELECT why, proof FROM refusals WHERE account = ?'),
+      addRefusal: db.prepare('INSERT OR IGNORE INTO refusals (account, why, proof, at) VALUES (?, ?, ?, ?)'),
       addSlash: db.prepare('INSERT OR IGNORE INTO slashes (proof, account, amount, at) VALUES (?, ?, ?, ?)'),
       slashed: db.prepare<[string], { total: number | null }>('SELECT SUM(amount) AS total FROM slashes WHERE account = ?'),
       totals: db.prepare<[], { earned: number | null, spent: number | null, minted: number | null, slashed: number | null, blocks: number, credits: number, debits: number }>(`SELECT
@@ -219,6 +222,14 @@ export class SqliteStore implements LedgerStore {
 
   forks (): string[] {
     return this.q.forks.all().map(r => r.account)
+  }
+
+  refusal (account: string): { why: string, proof: string } | undefined {
+    return this.q.refusal.get(account)
+  }
+
+  addRefusal (account: string, why: string, proof: string): void {
+    this.q.addRefusal.run(account, why, proof, Date.now())
   }
 
   addSlash (proof: string, account: string, amount: number): boolean {

@@ -99,6 +99,10 @@ export interface LedgerStore {
   addFork (account: string, a: Block, b: Block): void
   forks (): string[]
 
+  /** a misconduct proof that refuses an account (payer-check.ts), if any: why, and the proof (JSON) */
+  refusal (account: string): { why: string, proof: string } | undefined
+  addRefusal (account: string, why: string, proof: string): void
+
   /** records a slash once per proof; false if that proof already slashed */
   addSlash (proof: string, account: string, amount: number): boolean
   slashed (account: string): number

@@ -6,6 +6,7 @@
  *   settle  {debit, receipt}   → agreed {credit}        a payer's half of a settlement, the payee's answer
  *   witness {block}            → noted {} | fork {a, b} a payer's block, for the account's witnesses
  *   fork    {a, b}             → noted {}               two blocks of one account with one sequence number
+ *   misconduct {after, blocks} → noted {}               a segment of one account's chain that breaks the rules
  *   chain   {account, from}    → blocks {blocks}        an account's blocks from a sequence number on
  *   attest  {attestation}      → minted {result, amount?} a consumer's attestation of a server's audited work
  *   any failure                → error {code, message}

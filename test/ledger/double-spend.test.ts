@@ -6,10 +6,9 @@
  */
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
-import { type Ledger, type Receipt, HashChain, blockHash, checkFork, openLedger, receiptHash, signBlock, signCommitment } from '../../src/ledger/index.ts'
-import { type HopPayer, NetNode, RemoteSpanSession, ledgerRequest } from '../../src/net/index.ts'
-import { type PaidServer, paidServer } from './swarm.ts'
+import { type Ledger, LedgerService, type Receipt, blockHash, checkFork, openLedger, receiptHash, signBlock } from '../../src/ledger/index.ts'
+import { NetNode, ledgerRequest } from '../../src/net/index.ts'
+import { type PaidServer, paidServer, servedSession } from './swarm.ts'
 
 const DIM = 64
 const PRICE = 2
@@ -26,6 +25,8 @@ describe('a consumer that double-spends', () => {
     servers.push(await paidServer([0, BLOCKS], PRICE, boot), await paidServer([0, BLOCKS], PRICE, boot))
     node = await NetNode.create({ bootstrap: boot })
     consumer = await openLedger(node)
+    // a payer shows its chain to the servers it pays (they read the blocks they have not seen)
+    await new LedgerService({ ledger: consumer, node }).start()
   })
 
   after(async () => {
@@ -34,26 +35,7 @@ describe('a consumer that double-spends', () => {
     await Promise.all(servers.map(async s => { await s.server.stop() }))
   })
 
-  /** Runs a two-step session at `s`, paying by preimage, and returns its receipt (unsettled). */
-  async function served (s: PaidServer): Promise<Receipt> {
-    let receipt: Receipt | undefined
-    const payer: HopPayer = {
-      open: async (server, o) => {
-        const chain = new HashChain(8)
-        const commitment = await signCommitment({ ...o, server, price: PRICE * BLOCKS, root: chain.root, maxTokens: 8, expiresAt: Date.now() + 60_000, head: consumer.headInfo() }, consumer.signer)
-        return { commitment, preimage: t => { receipt = { commitment, from: 0, to: t, preimage: chain.preimage(t) }; return chain.preimage(t) }, close: () => {} }
-      }
-    }
-    const done = new Set<number>()
-    const remote = await RemoteSpanSession.open(node, { id: s.server.node.peerId, addrs: s.server.addresses }, { session: randomUUID(), model: s.server.modelId, start: 0, end: BLOCKS, maxLength: 8 }, DIM,
-      { onResult: k => { done.add(k) }, onFailure: err => { throw err } }, { payer })
-    for (let k = 0; k < 2; k++) {
-      await remote.step(k, k, Float32Array.from({ length: DIM }, (_, i) => Math.cos(i * k)), false)
-      for (let t = 0; t < 400 && !done.has(k); t++) await new Promise(resolve => setTimeout(resolve, 5))
-    }
-    await remote.close()
-    return receipt!
-  }
+  const served = async (s: PaidServer): Promise<Receipt> => await servedSession(node, consumer, s, DIM)
 
   test('both servers refuse it once the fork proof spreads; a peer that only saw the proof refuses it too', async () => {
     const [s1, s2] = servers as [PaidServer, PaidServer]

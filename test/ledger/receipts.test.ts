@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { type Ledger, HashChain, Wallet, auditLedger, blockHash, openLedger, receiptHash, signBlock, signCommitment } from '../../src/ledger/index.ts'
+import { type Ledger, LedgerService, HashChain, Wallet, auditLedger, blockHash, openLedger, receiptHash, signBlock, signCommitment } from '../../src/ledger/index.ts'
 import { type HopPayer, NetNode, RemoteSpanSession, keySigner, ledgerRequest } from '../../src/net/index.ts'
 import { type PaidServer, paidServer } from './swarm.ts'
 
@@ -28,6 +28,8 @@ describe('receipts a server refuses', () => {
     server = await paidServer([0, BLOCKS], PRICE, [], { payWaitMs: 1000 })
     node = await NetNode.create({ bootstrap: server.server.addresses })
     consumer = await openLedger(node)
+    // a payer shows its chain to the servers it pays (they read the blocks they have not seen)
+    await new LedgerService({ ledger: consumer, node }).start()
     wallet = new Wallet({ ledger: consumer, node, terms: async () => ({ price: PRICE, payThreshold: 1e12 }) })
     target = { id: server.server.node.peerId, addrs: [] }
   })
