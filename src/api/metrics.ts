@@ -86,7 +86,7 @@ export class Metrics {
       series('gridllm_credits_balance', 'gauge', 'This node\'s credit balance, in credits (negative: in debt).', [['', credits(account.balance)]])
       series('gridllm_credits_earned_total', 'counter', 'Credits this account was paid for work its servers did, over its whole ledger.', [['', credits(account.earned)]])
       series('gridllm_credits_spent_total', 'counter', 'Credits this account paid servers, over its whole ledger.', [['', credits(account.spent)]])
-      series('gridllm_credits_minted_total', 'counter', 'Credits this account was granted (its first block).', [['', credits(account.minted)]])
+      series('gridllm_credits_minted_total', 'counter', 'New credits of this account: its first block\'s grant and mints for audited work.', [['', credits(account.minted)]])
       series('gridllm_credits_settlements_total', 'counter', 'Settlements in this account\'s ledger, by role: payee (it was paid), payer (it paid).',
         [['{role="payee"}', account.payeeSettlements], ['{role="payer"}', account.payerSettlements]])
       series('gridllm_credits_settlements_pending', 'gauge', 'Settlements this account paid whose payee has not agreed yet.', [['', account.pending]])
