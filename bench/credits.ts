@@ -17,10 +17,11 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { type Receipt, CreditGate, HashChain, LedgerService, auditLedger, clientCredits, openLedger, parseBlock, serverPolicy, signCommitment } from '../src/ledger/index.ts'
+import { type Ledger, type Receipt, CreditGate, HashChain, LedgerService, Minter, auditLedger, clientCredits, commitmentId, openLedger, parseAttestation, parseBlock, serverPolicy, signAttestation, signCommitment } from '../src/ledger/index.ts'
 import { wasmKernelsBuilt } from '../src/kernels/index.ts'
 import type { Model } from '../src/model/index.ts'
-import { type NetNode, keySigner } from '../src/net/index.ts'
+import { type NetNode, type SignedClaim, type Signer, claimBytes, keySigner } from '../src/net/index.ts'
+import { sha256Hex, toHex } from '../src/util/digest.ts'
 import { SHAPE_135M, writeSyntheticGguf } from '../src/model/synthetic.ts'
 import { loadSwarmModel } from '../src/swarm/index.ts'
 import { type ServerProcess, killGroup, startServer, startServers, stopServers, tempDir } from '../test/swarm/harness.ts'
@@ -47,7 +48,7 @@ process.on('exit', cleanup)
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => { cleanup(); process.exit(130) })
 
 /** Settlements of `tokens` tokens each between two SQLite ledgers, one after another. */
-async function settlements (n: number, tokens: number): Promise<{ perSecond: number, ms: number }> {
+async function settlements (n: number, tokens: number): Promise<{ perSecond: number, ms: number, mintMs: number }> {
   const signer = async (): Promise<ReturnType<typeof keySigner>> => keySigner(await generateKeyPair('Ed25519'))
   const at = (name: string): string => { const d = join(dir.path, name); mkdirSync(d, { recursive: true }); return d }
   const payerSigner = await signer()
@@ -86,11 +87,38 @@ async function settlements (n: number, tokens: number): Promise<{ perSecond: num
       if (!report.ok) throw new Error(`the ${l === payer ? 'payer' : 'payee'}'s ledger does not verify: ${report.problems.join('; ')}`)
     }
     if (payer.balance + payee.balance !== 0 || payee.summary().payeeSettlements !== n || payer.store.pending().length !== 0) throw new Error('settlements did not all go through')
-    return { perSecond: n / (ms / 1000), ms: ms / n }
+    const mint = await mints(receipts, payerSigner, payee)
+    return { perSecond: n / (ms / 1000), ms: ms / n, mintMs: mint }
   } finally {
     payer.store.close()
     payee.store.close()
   }
+}
+
+/**
+ * Minting for each settled session: the consumer signs an attestation of the server's (the
+ * payee's) claims and a witness's, the server checks it and writes its mint block. ms per mint.
+ */
+async function mints (receipts: readonly Receipt[], consumer: Signer, server: Ledger): Promise<number> {
+  const witness = keySigner(await generateKeyPair('Ed25519'))
+  const minter = new Minter(server)
+  const claim = async (by: Signer, c: Omit<SignedClaim, 'sig'>): Promise<SignedClaim> => ({ ...c, sig: toHex(await by.sign(claimBytes(c))) })
+  const digest = sha256Hex(new TextEncoder().encode('input'))
+  const t0 = performance.now()
+  for (const r of receipts) {
+    const c = r.commitment
+    const span = { model: c.model, start: c.start, end: c.end }
+    const first = await claim(server.signer, { ...span, session: c.session, step: 0, from: 0, rows: 4, input: digest, output: digest })
+    const last = await claim(server.signer, { ...span, session: c.session, step: r.to - 4, from: r.to - 1, rows: 1, input: digest, output: digest })
+    const witnessed = await claim(witness, { ...span, session: `${c.session}-w`, step: 0, from: 0, rows: 4, input: digest, output: digest })
+    const a = await signAttestation({ consumer: consumer.peerId, server: server.account, witness: witness.peerId, commitment: commitmentId(c), tokens: r.to, served: [first, last], witnessed }, consumer)
+    const result = await minter.take(parseAttestation(JSON.parse(JSON.stringify(a))))
+    if (result.result !== 'minted') throw new Error(`an attestation did not mint: ${result.result}`)
+  }
+  const ms = performance.now() - t0
+  const report = await auditLedger(server.store)
+  if (!report.ok) throw new Error(`the minting ledger does not verify: ${report.problems.join('; ')}`)
+  return ms / receipts.length
 }
 
 interface Timing { request: number, decode: number }
@@ -182,6 +210,7 @@ console.log(JSON.stringify({
   settlements: SETTLEMENTS,
   tokens_per_settlement: TOKENS,
   settlements_per_second: +settled.perSecond.toFixed(1),
+  ms_per_mint: +settled.mintMs.toFixed(3),
   ms_per_settlement: +settled.ms.toFixed(3),
   model: 'synthetic-135M',
   servers_per_swarm: SERVERS,
