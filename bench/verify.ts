@@ -11,7 +11,7 @@
  *                       audit sessions against the requests'); --rate R audits more often (more audits
  *                       to average the cost of one over) and scales the share to the default rate
  *
- *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N] [--kind <conviction case>] [--rounds N (overhead; 12)] [--rate R (overhead; the default rate)]
+ *   node --import ./bin/polyfill.mjs --import tsx bench/verify.ts [part ...] [--seeds N] [--kind <conviction case>] [--rounds N (overhead; 12)] [--rate R (overhead; the default rate)] [--chunk N (overhead: decode steps per replayed step; 4)]
  * parts: commitment calibration detection conviction false-proofs overhead (default: all)
  */
 import { join } from 'node:path'
@@ -35,9 +35,11 @@ const roundsAt = args.indexOf('--rounds')
 const ROUNDS = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 12
 const rateAt = args.indexOf('--rate')
 const RATE = rateAt >= 0 ? Number(args[rateAt + 1]) : DEFAULT_POLICY.rate
+const chunkAt = args.indexOf('--chunk')
+const CHUNK = chunkAt >= 0 ? Number(args[chunkAt + 1]) : 4
 const kindAt = args.indexOf('--kind')
 const only = kindAt >= 0 ? args[kindAt + 1] : undefined
-const parts = args.filter((a, i) => !a.startsWith('--') && !['--seeds', '--kind', '--rounds', '--rate'].includes(args[i - 1] ?? ''))
+const parts = args.filter((a, i) => !a.startsWith('--') && !['--seeds', '--kind', '--rounds', '--rate', '--chunk'].includes(args[i - 1] ?? ''))
 const want = (p: string): boolean => parts.length === 0 || parts.includes(p)
 const out = (line: object): void => { console.log(JSON.stringify(line)) }
 const dir = tempDir()
@@ -45,6 +47,8 @@ const TOKENS = 32
 const PROMPT = 'Once upon a time'
 
 const M135 = join(dir.path, 'synthetic-135m.gguf')
+/** every server of the overhead swarm holds 10 of the 30 blocks: a request crosses 3 hops */
+const BLOCKS_PER_SERVER = 10
 const models = async (): Promise<Array<{ name: string, path: string, span: [number, number] }>> => {
   writeSyntheticGguf(M135, SHAPE_135M, { seed: 7 })
   return [{ name: 'stories260K', path: STORIES, span: [1, 4] }, { name: 'synthetic-135M', path: M135, span: [10, 20] }]
@@ -234,7 +238,7 @@ async function overhead (): Promise<object> {
     const off = await loadSwarmModel(M135, { bootstrap: [first.addr] })
     const sample = await loadSwarmModel(M135, {
       bootstrap: [first.addr],
-      watcher: verification({ mode: 'sample', policy: steady, onVerifier: v => { verifier = v }, onAudit: (o, hop) => { audits.push({ audited: hop.session, replays: (o.replays ?? []).map(r => r.session) }) } })
+      watcher: verification({ mode: 'sample', policy: steady, chunk: CHUNK, onVerifier: v => { verifier = v }, onAudit: (o, hop) => { audits.push({ audited: hop.session, replays: (o.replays ?? []).map(r => r.session) }) } })
     })
     const perToken: Record<'off' | 'sample', number[]> = { off: [], sample: [] }
     const rows = { sample: 0 }
@@ -271,7 +275,7 @@ async function overhead (): Promise<object> {
     const perAudit = (key: 'cpuMs' | 'rowBlocks'): number => mean(audits.filter(a => steps.has(a.audited)).map(a => a.replays.reduce((n, id) => n + (steps.get(id)?.[key] ?? 0), 0) / steps.get(a.audited)![key]))
     const hops = SHAPE_135M.nLayers / BLOCKS_PER_SERVER
     const result = {
-      bench: 'verify-overhead', model: 'synthetic-135M', servers: 6, rounds, tokens_per_request: TOKENS, rate: steady.rate, default_rate: DEFAULT_POLICY.rate, chunk: 4,
+      bench: 'verify-overhead', model: 'synthetic-135M', servers: 6, rounds, tokens_per_request: TOKENS, rate: steady.rate, default_rate: DEFAULT_POLICY.rate, chunk: CHUNK,
       ms_per_token_off: +median(perToken.off).toFixed(2), ms_per_token_sample: +median(perToken.sample).toFixed(2),
       latency_ratio: +(median(perToken.sample) / median(perToken.off)).toFixed(3),
       audits: verifier!.stats().audits,
@@ -290,8 +294,6 @@ async function overhead (): Promise<object> {
   }
 }
 
-/** every server of the overhead swarm holds 10 of the 30 blocks: a request crosses 3 hops */
-const BLOCKS_PER_SERVER = 10
 
 /** Per session, from servers' step logs (gridllm:net:steps): forward CPU ms and rows x blocks. */
 function stepCosts (logs: readonly string[]): Map<string, { cpuMs: number, rowBlocks: number }> {

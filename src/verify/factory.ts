@@ -11,6 +11,8 @@ export interface VerificationOptions {
   dataDir?: string
   policy?: AuditPolicy
   random?: () => number
+  /** decode steps an audit replays per step; default 4 (benchmarks try others) */
+  chunk?: number
   /** told of the verifier once it exists (tests, the API's metrics) */
   onVerifier?: (v: Verifier) => void
   /** told of every audit's outcome (benchmarks) */
@@ -24,7 +26,7 @@ export const REPUTATION_FILE = 'reputation.json'
 export function verification (options: VerificationOptions): WatcherFactory {
   return (client, source, modelId) => {
     const book = new ReputationBook(options.dataDir === undefined ? undefined : join(options.dataDir, REPUTATION_FILE))
-    const v = new Verifier({ client, source, modelId, mode: options.mode, book, policy: options.policy, random: options.random, onAudit: options.onAudit, onConviction: options.onConviction })
+    const v = new Verifier({ client, source, modelId, mode: options.mode, book, policy: options.policy, random: options.random, chunk: options.chunk, onAudit: options.onAudit, onConviction: options.onConviction })
     options.onVerifier?.(v)
     return v
   }
