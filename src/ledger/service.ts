@@ -116,7 +116,7 @@ export class LedgerService {
       throw err instanceof PaymentError ? err : new PaymentError('PAYMENT_INVALID', `could not read the payer's chain before its debit: ${(err as Error).message}`)
     })
     if (!check.ok) {
-      await this.takeMisconduct(check.proof)
+      this.refuse(check.proof, check.problems)
       throw new PaymentError('ACCOUNT_REFUSED', `account ${debit.account.slice(-8)}: its chain breaks the rules (${check.problems[0]})`)
     }
     const credit = await ledger.accept(debit, receipt)
@@ -175,6 +175,11 @@ export class LedgerService {
   async takeMisconduct (proof: Misconduct): Promise<boolean> {
     const problems = await misconductProblems(proof)
     if (problems.length === 0) throw new PaymentError('PAYMENT_INVALID', 'not a misconduct proof: those blocks break no rule, or are not one account\'s own chain')
+    return this.refuse(proof, problems)
+  }
+
+  /** Refuses the account of a checked misconduct proof and tells every server known; false if it was refused already. */
+  private refuse (proof: Misconduct, problems: readonly string[]): boolean {
     const account = proof.blocks[0]!.account
     if (this.ledger.isRefused(account)) return false
     this.ledger.store.addRefusal(account, problems[0]!, JSON.stringify(proof))

@@ -44,7 +44,7 @@ export function claimBytes (c: StepClaim): Uint8Array {
   return new TextEncoder().encode(DOMAIN + JSON.stringify([c.model, c.start, c.end, c.session, c.step, c.from, c.rows, c.input, c.output]))
 }
 
-/** A claim with its signer's signature: what an audit's evidence and a fraud proof carry. */
+/** A claim with its signer's signature, as an audit's evidence carries it. */
 export interface SignedClaim extends StepClaim {
   readonly sig: string
 }

@@ -79,8 +79,8 @@ export async function receiptProblem (hop: HopView, records: readonly StepRecord
     const rows = r.input.length / job.dim
     const input = sha256Hex(encodeFrame(r.input, [rows, job.dim], { dtype: job.dtype }))
     if (c.input !== input) return `step ${r.step}: the signed input digest is not that of the input sent`
-    const claim = { model: job.modelId, start: hop.start, end: hop.end, session: hop.session, step: r.step, from: r.from, rows, input, output: c.output }
-    if (!await verifyClaim(hop.peer, claim, c.sig)) return `step ${r.step}: the commitment's signature does not hold`
+    const claim = claimOf(r, hop.session, hop, job)!
+    if (!await verifyClaim(hop.peer, claim, claim.sig)) return `step ${r.step}: the commitment's signature does not hold`
   }
   return undefined
 }
