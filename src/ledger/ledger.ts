@@ -83,7 +83,11 @@ export class Ledger {
     const retrying = async (): Promise<T> => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await fn()
+          const out = await fn()
+          // what this account signed is durable before anyone sees it: a block lost in a crash
+          // after it left would be signed again, differently, with the same seq (a fork)
+          await this.store.flush()
+          return out
         } catch (err) {
           if (!(err instanceof PaymentError && err.code === 'LEDGER_INVALID' && err.message.includes('does not follow')) || attempt >= 8) throw err
         }
@@ -169,6 +173,7 @@ export class Ledger {
     const problem = await agreementProblem(row, credit)
     if (problem !== undefined) throw new PaymentError('PAYMENT_INVALID', `the agreement of ${row.counterparty.slice(-8)} does not hold: ${problem}`)
     this.store.agreed(row.receipt, credit)
+    await this.store.flush()
   }
 
   // ---- as the payee

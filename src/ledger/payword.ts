@@ -5,20 +5,16 @@
  * one hash per token, no signature. A receipt (commitment, from, to, w_to) proves that the consumer
  * owes to - from tokens at the committed price; settlement turns it into a pair of ledger blocks.
  */
-import { createHash, randomBytes } from 'node:crypto'
 import { type PaymentCommitment, type Signer, commitmentBytes, parsePaymentCommitment, verifySignature } from '../net/index.ts'
 import { fromHex, sha256Hex, toHex } from '../util/digest.ts'
 import { PaymentError } from '../util/errors.ts'
-
-function h (x: Buffer): Buffer {
-  return createHash('sha256').update(x).digest()
-}
+import { sha256 as h } from '../util/sha256.ts'
 
 /** H applied `n` times to the hex preimage `w`. */
 export function hashTimes (w: string, n: number): string {
-  let x: Buffer = Buffer.from(w, 'hex')
+  let x = fromHex(w)
   for (let i = 0; i < n; i++) x = h(x)
-  return x.toString('hex')
+  return toHex(x)
 }
 
 /** The consumer's side of one hash chain: w_0 (the root) .. w_N. */
@@ -26,11 +22,11 @@ export class HashChain {
   /** w_i for every i, as hex (N + 1 of them: 33 bytes of memory each) */
   private readonly words: string[]
 
-  constructor (readonly length: number, seed: Uint8Array = randomBytes(32)) {
+  constructor (readonly length: number, seed: Uint8Array = crypto.getRandomValues(new Uint8Array(32))) {
     const words = new Array<string>(length + 1)
-    let x: Buffer = Buffer.from(seed)
-    words[length] = x.toString('hex')
-    for (let i = length - 1; i >= 0; i--) { x = h(x); words[i] = x.toString('hex') }
+    let x = seed
+    words[length] = toHex(x)
+    for (let i = length - 1; i >= 0; i--) { x = h(x); words[i] = toHex(x) }
     this.words = words
   }
 

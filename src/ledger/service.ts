@@ -51,9 +51,12 @@ export class LedgerService {
   /** told when a fork or misconduct proof refuses an account here (tests, metrics) */
   onFork: ((account: string) => void) | undefined
   readonly minter: Minter
+  /** the gate told of settlements: a server's while it serves (a tab's account serves only sometimes) */
+  gate: CreditGate | undefined
 
   constructor (private readonly options: LedgerServiceOptions) {
     this.minter = new Minter(options.ledger)
+    this.gate = options.gate
   }
 
   get ledger (): Ledger {
@@ -120,7 +123,7 @@ export class LedgerService {
       throw new PaymentError('ACCOUNT_REFUSED', `account ${debit.account.slice(-8)}: its chain breaks the rules (${check.problems[0]})`)
     }
     const credit = await ledger.accept(debit, receipt)
-    this.options.gate?.settled(commitmentId(receipt.commitment), receipt.to)
+    this.gate?.settled(commitmentId(receipt.commitment), receipt.to)
     this.background(this.minter.settled(commitmentId(receipt.commitment)))
     this.background(this.spread(debit))
     log('settled %d µcr from %s (%s tokens %d..%d)', credit.amount, debit.account.slice(-8), receipt.commitment.session, receipt.from, receipt.to)

@@ -245,6 +245,8 @@ export class SqliteStore implements LedgerStore {
     return { earned: t.earned ?? 0, spent: t.spent ?? 0, minted: t.minted ?? 0, slashed: t.slashed ?? 0, blocks: t.blocks, payeeSettlements: t.credits, payerSettlements: t.debits }
   }
 
+  async flush (): Promise<void> {}
+
   close (): void {
     if (this.db.open) this.db.close()
   }

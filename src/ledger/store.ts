@@ -1,7 +1,9 @@
 /**
  * Where a ledger lives: one small interface, so the same books can sit in SQLite on a node
- * (sqlite.ts) and, later, in OPFS or IndexedDB in a browser tab. Every method that changes several
- * things does so atomically: a crash at any point leaves either all of it or none of it.
+ * (sqlite.ts) and in memory written through to IndexedDB in a browser tab (memory.ts). Every
+ * method that changes several things does so atomically: a crash at any point leaves either all of
+ * it or none of it. What is durable once a method returns (SQLite) or once `flush()` resolves (a
+ * tab) survives a crash.
  */
 import type { Block } from './block.ts'
 
@@ -109,5 +111,7 @@ export interface LedgerStore {
 
   /** sums over this account's chain */
   totals (): LedgerTotals
+  /** resolves once every change so far survives a crash (SQLite: at once, every transaction is durable) */
+  flush (): Promise<void>
   close (): void
 }
