@@ -10,6 +10,7 @@
  */
 import { type HopPayer, type HopPayment, type NetNode, type PaymentCommitment, type PeerAddress, ledgerRequest } from '../net/index.ts'
 import { PaymentError } from '../util/errors.ts'
+import { unref } from '../util/bytes.ts'
 import { logger } from '../util/log.ts'
 import { parseBlock } from './block.ts'
 import type { Ledger } from './ledger.ts'
@@ -60,8 +61,7 @@ export class Wallet implements HopPayer {
   private closed = false
 
   constructor (private readonly options: WalletOptions) {
-    this.timer = setInterval(() => { void this.retryPending() }, options.retryMs ?? 5000)
-    this.timer.unref()
+    this.timer = unref(setInterval(() => { void this.retryPending() }, options.retryMs ?? 5000))
     void this.retryPending()
   }
 

@@ -34,6 +34,24 @@ export async function loadOrCreateKey (file: string): Promise<PrivateKey> {
   return key
 }
 
+/** A new Ed25519 peer key. */
+export async function newKey (): Promise<PrivateKey> {
+  return await generateKeyPair('Ed25519')
+}
+
+/** A key's bytes (libp2p's protobuf encoding: what a key file holds), and back. */
+export function keyToBytes (key: PrivateKey): Uint8Array {
+  return privateKeyToProtobuf(key)
+}
+
+export function keyFromBytes (bytes: Uint8Array): PrivateKey {
+  try {
+    return privateKeyFromProtobuf(bytes)
+  } catch (err) {
+    throw new GridError('INVALID_CONFIG', `not a peer key: ${(err as Error).message}`, { cause: err })
+  }
+}
+
 /** The peer id (base58) of a key. */
 export function peerIdOf (key: PrivateKey): string {
   return peerIdFromPrivateKey(key).toString()

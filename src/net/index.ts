@@ -8,7 +8,7 @@ export { RemoteSpanSession, type Receipt, type RemoteOpenRequest, type RemoteSes
 export { type StepClaim, type SignedClaim, type StepCommitment, type WorkEvidence, claimBytes, parseCommitment, parseSignedClaim, verifyClaim } from './commitment.ts'
 export { ProofStore, PROOFS_PROTOCOL, publishProof, findProofs } from './proofs.ts'
 export { type Reach, type ReachOptions, type RelayService, RELAY_DATA_BYTES, RELAY_DURATION_MS, isRelayed } from './reach.ts'
-export { loadOrCreateKey, peerIdOf, isPeerId, verifySignature, keySigner, type Signer } from './identity.ts'
+export { loadOrCreateKey, newKey, keyToBytes, keyFromBytes, peerIdOf, isPeerId, verifySignature, keySigner, type Signer } from './identity.ts'
 export { type PaymentCommitment, type AccountHead, type PayMsg, type PaymentGate, type SessionMeter, type HopPayment, type HopPayer, commitmentBytes, parsePaymentCommitment, parseHead } from './payment.ts'
 export { LEDGER_PROTOCOL, serveLedger, ledgerRequest, type LedgerHandler } from './ledger-wire.ts'
 export { type TransportSet, nodeTransports } from './transports.ts'

@@ -90,6 +90,8 @@ export interface NetNodeOptions {
   mdns?: 'announce' | 'ask'
   /** the peer's key: kept in this file (made there if missing), so a restarted node is the same peer; default a new key each time */
   keyFile?: string
+  /** the peer's key, kept by the caller (a tab keeps it in IndexedDB); instead of keyFile */
+  key?: PrivateKey
   /** default nodeTransports() */
   transports?: TransportSet
   /** always relay for peers that cannot listen (tabs), public or not (reach.relayService 'on') */
@@ -235,7 +237,7 @@ export class NetNode {
 
   static async create (options: NetNodeOptions = {}): Promise<NetNode> {
     throwIfAborted(options.signal)
-    const privateKey = options.keyFile === undefined ? await generateKeyPair('Ed25519') : await loadOrCreateKey(options.keyFile)
+    const privateKey = options.key ?? (options.keyFile === undefined ? await generateKeyPair('Ed25519') : await loadOrCreateKey(options.keyFile))
     const rules = options.records
     const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
     const reach = new ReachState({ ...options.reach, ...(options.relay === true ? { relayService: 'on' as const } : {}) })
@@ -492,7 +494,14 @@ export class NetNode {
     const target = this.dialTarget(peer)
     const d = deadline(options.timeoutMs ?? 15_000, options.signal, () => new NetworkError('TIMEOUT', `opening ${protocol} to ${peer.id.slice(-8)} timed out`))
     try {
-      const stream = await this.libp2p.dialProtocol(target, protocol, { signal: d.signal, maxOutboundStreams: 1024, runOnLimitedConnection: true } as Parameters<Libp2p['dialProtocol']>[2])
+      const streamOptions = { signal: d.signal, maxOutboundStreams: 1024, runOnLimitedConnection: true }
+      // libp2p dials anew rather than reuse a relayed connection: with no address to dial, answer
+      // back over the relayed one the peer opened (a tab asking its client for its chain)
+      const open = Array.isArray(target) ? [] : this.libp2p.getConnections(target as PeerId).filter(c => c.status === 'open')
+      const relayed = open.every(c => c.limits !== undefined) ? open[0] : undefined
+      const stream = relayed !== undefined
+        ? await relayed.newStream(protocol, streamOptions as Parameters<typeof relayed.newStream>[1])
+        : await this.libp2p.dialProtocol(target, protocol, streamOptions as Parameters<Libp2p['dialProtocol']>[2])
       return this.activity.track(new Channel(stream, peer.id, { ...options, onActivity: () => { this.activity.touch(peer.id) } }))
     } catch (err) {
       throwIfAborted(options.signal)

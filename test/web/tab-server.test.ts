@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { Browser } from 'playwright-core'
+import { LEDGER_FILE, SqliteStore, clientCredits } from '../../src/ledger/index.ts'
 import { type RouteEvent, loadSwarmModel } from '../../src/swarm/index.ts'
 import { expectedIds } from '../fixtures/stories.ts'
 import { ROOT, STORIES, type ServerProcess, greedyIds, startServer, stopServers, tempDir } from '../swarm/harness.ts'
@@ -63,16 +64,27 @@ describe('a tab serving a span between native servers', { skip: skipBrowser() },
     assert.deepEqual(paths.filter(p => !PAGE_FILES.has(p)), [], 'no weights over HTTP: the page fetched only itself')
   })
 
-  test('a native client\'s greedy output through 0:2 → tab → 4:5 is the reference, 200 tokens', async () => {
+  test('a native client\'s greedy output through 0:2 → tab → 4:5 is the reference, 200 tokens, and it paid the tab', async () => {
     const routes: RouteEvent[] = []
-    const model = await loadSwarmModel(STORIES, { bootstrap: [servers[0]!.addr], onRoute: e => routes.push(e) })
+    const account = tempDir()
+    const model = await loadSwarmModel(STORIES, { bootstrap: [servers[0]!.addr], onRoute: e => routes.push(e), payer: clientCredits({ dataDir: account.path, grantBits: 16 }) })
     try {
       assert.deepEqual(await greedyIds(model, '', 200), expectedIds())
     } finally {
-      await model.close()
+      await model.close() // settles what is left
     }
+    const books = new SqliteStore(join(account.path, LEDGER_FILE))
+    const paidTab = books.recent(1000).filter(r => r.role === 'payer' && r.counterparty === tabPeer).reduce((n, r) => n + r.amount, 0)
+    books.close()
+    account.remove()
     assert.deepEqual(routes.map(r => r.hops.map(h => [h.start, h.end])), [[[0, 2], [2, 4], [4, 5]]])
     assert.equal(routes[0]!.hops[1]!.peer, tabPeer)
+    // the tab charges like a native server, into its own ledger (IndexedDB)
+    assert.ok(paidTab > 0, 'the client paid the tab')
+    const earned = await tab.page.evaluate(() => gridllm.credits().earned) as number
+    assert.equal(earned, paidTab, 'the tab earned what the client paid it')
+    const report = await tab.page.evaluate(async () => await gridllm.verifyCredits())
+    assert.equal(report.ok, true, JSON.stringify(report.problems))
   })
 
   test('status --json lists the tab with platform browser', async () => {
@@ -91,10 +103,10 @@ describe('a tab serving a span between native servers', { skip: skipBrowser() },
     const spans = await tab.page.evaluate(() => Object.fromEntries([...document.querySelectorAll('table.coverage tbody tr')].map((r: any) => [r.dataset.peer, [r.dataset.platform, r.dataset.span, r.querySelectorAll('td.block.on').length]])))
     assert.deepEqual(spans[tabPeer], ['browser', '2:4', 2])
     assert.deepEqual(spans[servers[0]!.peer], ['node', '0:2', 2])
-    // earnings as each server reports them: native servers charge by default, the tab keeps no ledger
+    // earnings as each server reports them: native servers and tabs charge by default
     const earned = await tab.page.evaluate(() => Object.fromEntries([...document.querySelectorAll('table.coverage tbody tr')].map((r: any) => [r.dataset.peer, r.querySelector('td.earned')?.dataset.earned ?? null])))
     for (const s of servers) assert.match(String(earned[s.peer]), /^\d+$/, `server ${s.peer} reports what it earned`)
-    assert.equal(earned[tabPeer], '', 'the tab reports no earnings')
+    assert.match(String(earned[tabPeer]), /^\d+$/, 'the tab reports what it earned')
     assert.equal(await tab.page.locator('table.coverage tfoot td.block.gap').count(), 0, 'every block covered')
     mkdirSync(shots.path, { recursive: true })
     await tab.page.screenshot({ path: join(shots.path, 'dashboard.png'), fullPage: true })

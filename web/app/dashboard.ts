@@ -3,6 +3,7 @@
  * throughput, open sessions, credits earned as each server reports it, this tab's round trip to
  * each), the blocks nobody serves, and the route of the current chat request highlighted.
  */
+import type { LedgerSummary } from '../../src/ledger/ledger.ts'
 import { formatCredits } from '../../src/ledger/policy.ts'
 import type { ModelStatus, RouteEvent, ServerInfo, SwarmStatus } from '../../src/swarm/index.ts'
 import { byId, h, short } from './dom.ts'
@@ -91,4 +92,20 @@ export function renderRoute (route: RouteEvent | undefined, servers: readonly Se
   }
   const hops = route.hops.flatMap((hop, i) => [i > 0 ? ' → ' : '', h('span', { class: 'hop', 'data-peer': hop.peer }, `${who(hop.peer)} [${hop.start}:${hop.end})`)])
   el.replaceChildren(h('span', { class: 'muted' }, route.reason === 'failover' ? 'Route after failover: ' : 'Route: '), ...hops)
+}
+
+/** This tab's account: what it holds, earned serving and spent chatting, kept in this browser. */
+export function renderCredits (c: LedgerSummary & { slot: number | undefined }): void {
+  const el = byId('credits')
+  const row = (term: string, value: string, title?: string): HTMLElement[] => [h('dt', {}, term), h('dd', title === undefined ? {} : { title }, value)]
+  el.replaceChildren(
+    ...row('Balance', `${formatCredits(c.balance)} cr`),
+    ...row('Earned serving', `${formatCredits(c.earned)} cr`, `${c.payeeSettlements} settlements`),
+    ...row('Spent chatting', `${formatCredits(c.spent)} cr`, `${c.payerSettlements} settlements, ${c.pending} awaiting the server's agreement`),
+    ...row('Minted', `${formatCredits(c.minted)} cr`, 'the new account\'s grant, and audited work'),
+    ...row('Chain', `${c.head.seq + 1} blocks`, c.head.hash))
+  Object.assign(el.dataset, { balance: String(c.balance), earned: String(c.earned), spent: String(c.spent), blocks: String(c.head.seq + 1), pending: String(c.pending) })
+  byId('credits-note').textContent = c.slot === undefined
+    ? 'Every account this browser keeps is in use by another tab: this tab\'s account lasts only as long as the tab.'
+    : `Kept in this browser (account ${c.slot + 1}): reloading keeps this peer and its balance. A donor's requests go first when the swarm is busy.`
 }

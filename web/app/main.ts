@@ -12,7 +12,7 @@ import type { RouteEvent, ServerInfo, SwarmStatus } from '../../src/swarm/index.
 import type { SpanBackend } from '../node/span-protocol.ts'
 import { Tab } from '../node/tab.ts'
 import { runCompletion, setupChat } from './chat.ts'
-import { renderDashboard, renderRoute } from './dashboard.ts'
+import { renderCredits, renderDashboard, renderRoute } from './dashboard.ts'
 import { runGolden } from './golden.ts'
 import { byId, megabytes } from './dom.ts'
 
@@ -53,6 +53,7 @@ async function boot (): Promise<void> {
   if (!isSpanBackend(backend)) throw new Error(`?backend= takes auto, wasm or webgpu, got "${backend}"`)
   const tab = await Tab.start({ bootstrap: bootstrap.length > 0 ? bootstrap : config.bootstrap, version: config.version, threads, backend })
   ;(globalThis as Record<string, unknown>).gridllm = tab // for tests, benchmarks and the curious
+  addEventListener('pagehide', () => { void tab.stop() })
   byId('peer-id').textContent = tab.peerId
   const modelParam = params.get('model') ?? undefined
 
@@ -60,7 +61,10 @@ async function boot (): Promise<void> {
   let route: RouteEvent | undefined
   const rtts = new Map<string, number>()
   const servers = (): ServerInfo[] => status.models.flatMap(m => [...m.servers])
-  const render = (): void => { renderDashboard({ status, rtts, route, self: tab.peerId }) }
+  const render = (): void => {
+    renderDashboard({ status, rtts, route, self: tab.peerId })
+    renderCredits(tab.credits())
+  }
   tab.onRoute(e => { route = e; renderRoute(e, servers()); render() })
 
   const refresh = async (): Promise<void> => {

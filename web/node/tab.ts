@@ -6,9 +6,14 @@
  *   - a client: a swarm model whose tokenizer, embedding and head come from the swarm too
  */
 import type { Backend } from '../../src/kernels/index.ts'
+import { type Account, addresses, cached, creditsForClient, creditsForServer } from '../../src/ledger/credits.ts'
+import { auditLedger, type ChainReport } from '../../src/ledger/audit.ts'
+import { Ledger, type LedgerSummary } from '../../src/ledger/ledger.ts'
+import { PROTOCOL } from '../../src/ledger/policy.ts'
+import { LedgerService } from '../../src/ledger/service.ts'
 import { type Manifest, Model } from '../../src/model/index.ts'
 import { BROWSER_LISTEN, browserTransports } from '../../src/net/browser-transports.ts'
-import { NetNode } from '../../src/net/index.ts'
+import { NetNode, keySigner } from '../../src/net/index.ts'
 import {
   type RouteEvent, SwarmClient, type SwarmStatus, SwarmServer, chooseStart, hopRoundTrips, loadSwarmModelById, recordRules, summarize, weights
 } from '../../src/swarm/index.ts'
@@ -16,6 +21,7 @@ import { peerAddress } from '../../src/swarm/directory.ts'
 import { GridError } from '../../src/util/errors.ts'
 import { timeoutSignal } from '../../src/util/signal.ts'
 import { logger } from '../../src/util/log.ts'
+import { type TabAccount, openAccount } from './account.ts'
 import { OpfsStore } from './opfs-store.ts'
 import type { SpanBackend } from './span-protocol.ts'
 import { WorkerSpan } from './worker-span.ts'
@@ -54,25 +60,52 @@ export class Tab {
   private readonly routeListeners = new Set<(e: RouteEvent) => void>()
   private dialTimer: ReturnType<typeof setInterval> | undefined
 
-  private constructor (readonly node: NetNode, private readonly options: TabOptions) {
+  /** this tab's account (its ledger kept in this browser) and the service answering for it: one for serving and chatting both */
+  readonly account: Account
+
+  private constructor (readonly node: NetNode, private readonly options: TabOptions, private readonly kept: TabAccount, ledger: Ledger) {
     this.client = SwarmClient.attach(node)
+    const service = new LedgerService({ ledger, node, peers: cached(async () => addresses(await this.client.directory.allServers())) })
+    this.account = { ledger, service }
   }
 
   static async start (options: TabOptions): Promise<Tab> {
     if (options.bootstrap.length === 0) throw new GridError('INVALID_ARGUMENT', 'a tab needs the WebSockets address of a native peer to join through')
-    const node = await NetNode.create({
-      listen: BROWSER_LISTEN,
-      bootstrap: options.bootstrap,
-      transports: browserTransports(),
-      records: recordRules,
-      signal: options.signal
-    })
-    // others reach a tab only through a relay: wait for the reservation
-    for (let waited = 0; !node.addresses.some(a => a.includes('/p2p-circuit')) && waited < RESERVATION_WAIT_MS; waited += 100) {
-      await new Promise(resolve => setTimeout(resolve, 100))
+    // the account first (key and ledger, kept in this browser): the node is its peer
+    const kept = await openAccount()
+    let node: NetNode | undefined
+    try {
+      node = await NetNode.create({
+        listen: BROWSER_LISTEN,
+        bootstrap: options.bootstrap,
+        transports: browserTransports(),
+        records: recordRules,
+        key: kept.key,
+        signal: options.signal
+      })
+      const tab = new Tab(node, options, kept, await Ledger.open({ store: kept.store, signer: keySigner(kept.key), grantBits: PROTOCOL.minGrantBits }))
+      await tab.account.service.start()
+      // others reach a tab only through a relay: wait for the reservation
+      for (let waited = 0; !node.addresses.some(a => a.includes('/p2p-circuit')) && waited < RESERVATION_WAIT_MS; waited += 100) {
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+      log('tab %s (account slot %s) joined through %o; reachable at %o', node.peerId, kept.slot ?? 'none', options.bootstrap, node.addresses)
+      return tab
+    } catch (err) {
+      await node?.stop()
+      await kept.close()
+      throw err
     }
-    log('tab %s joined through %o; reachable at %o', node.peerId, options.bootstrap, node.addresses)
-    return new Tab(node, options)
+  }
+
+  /** This tab's account: balance, earned, spent (µcr), and which of the browser's accounts it is. */
+  credits (): LedgerSummary & { slot: number | undefined } {
+    return { ...this.account.ledger.summary(), slot: this.kept.slot }
+  }
+
+  /** Checks this tab's whole chain and every signature (what `gridllm credits verify` does). */
+  async verifyCredits (): Promise<ChainReport> {
+    return await auditLedger(this.account.ledger.store)
   }
 
   get peerId (): string {
@@ -122,6 +155,7 @@ export class Tab {
       blocks: req.blocks,
       numBlocks: req.numBlocks,
       platform: 'browser',
+      credits: creditsForServer({ account: this.account }),
       loadSpan: WorkerSpan.loader({ threads, name: () => name, backend: this.options.backend ?? 'auto', onLoad: span => { this.spanBackend = span.backend } }),
       cacheBudgetBytes: req.cacheBudgetBytes ?? CACHE_BUDGET,
       version: this.options.version,
@@ -182,6 +216,7 @@ export class Tab {
         // the page's thread may not block: one thread, no pool (the span worker has the threads)
         backend: 'wasm',
         threads: 1,
+        payer: creditsForClient({ account: this.account }),
         onProgress: options.onProgress,
         onRoute: e => { for (const l of this.routeListeners) l(e) }
       })
@@ -213,7 +248,9 @@ export class Tab {
     await this.stopServing()
     for (const m of this.models.values()) await (await m.catch(() => undefined))?.close()
     await this.client.stop()
+    await this.account.service.idle()
     await this.node.stop()
+    await this.kept.close()
   }
 }
 
