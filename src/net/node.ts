@@ -497,8 +497,8 @@ export class NetNode {
       const streamOptions = { signal: d.signal, maxOutboundStreams: 1024, runOnLimitedConnection: true }
       // libp2p dials anew rather than reuse a relayed connection: with no address to dial, answer
       // back over the relayed one the peer opened (a tab asking its client for its chain)
-      const open = Array.isArray(target) ? [] : this.libp2p.getConnections(target as PeerId).filter(c => c.status === 'open')
-      const relayed = open.every(c => c.limits !== undefined) ? open[0] : undefined
+      const conns = Array.isArray(target) ? [] : this.libp2p.getConnections(target as PeerId).filter(c => c.status === 'open')
+      const relayed = conns.every(c => c.limits !== undefined) ? conns[0] : undefined
       const stream = relayed !== undefined
         ? await relayed.newStream(protocol, streamOptions as Parameters<typeof relayed.newStream>[1])
         : await this.libp2p.dialProtocol(target, protocol, streamOptions as Parameters<Libp2p['dialProtocol']>[2])
